@@ -1,0 +1,153 @@
+// Package layout owns the installation layout: where each kind of file of
+// the suite lives (configuration, programs, spool, sockets) under the three
+// presets the Makefile knows: "debian" (Debian's courier packages, the
+// default), "courier" (a source-built Courier, everything under
+// /usr/lib/courier) and "sandbox" (the `make run` tree, everything under one
+// directory found from the running executable).
+//
+// Every program asks this package for paths instead of compiling its own, so
+// one -ldflags setting at build time moves the whole suite. The preset is
+// chosen with
+//
+//	-ldflags "-X github.com/gocourier/courier/pkg/layout.preset=sandbox"
+package layout
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// preset is set at link time; see the package documentation.
+var preset = "debian"
+
+// Layout is one complete set of installation directories.
+type Layout struct {
+	Name          string // preset name
+	Root          string // "/" for system presets, the sandbox directory otherwise
+	SysconfDir    string // configuration files: /etc/courier
+	BinDir        string // programs for users: sendmail, mailq, maildirmake
+	SbinDir       string // programs for the admin and daemons: courierd, couriertcpd, makeuserdb
+	LibexecDir    string // internal programs started by other programs: courierlocal, authpam helper
+	LocalstateDir string // the spool: queue directories, track/
+	RunDir        string // pid files and sockets of the daemons
+	AuthdaemonVar string // authdaemond's socket directory
+	DataDir       string // read-only data shipped with the suite
+	ManDir        string // manual pages
+	MailUser      string // the courier user that owns the queue
+	MailGroup     string // its group
+}
+
+// Presets lists the known preset names.
+func Presets() []string {
+	names := []string{"debian", "courier", "sandbox"}
+	sort.Strings(names)
+	return names
+}
+
+// ForPreset returns the layout of the named preset with the given root.
+// root is ignored by the system presets except as a DESTDIR-like prefix when
+// it is not "/"; for "sandbox" it is the sandbox directory.
+func ForPreset(name, root string) (Layout, error) {
+	if root == "" {
+		root = "/"
+	}
+	j := func(p string) string { return filepath.Join(root, p) }
+	switch name {
+	case "debian":
+		return Layout{
+			Name: name, Root: root,
+			SysconfDir: j("/etc/courier"), BinDir: j("/usr/bin"), SbinDir: j("/usr/sbin"),
+			LibexecDir: j("/usr/lib/courier"), LocalstateDir: j("/var/spool/courier"),
+			RunDir: j("/run/courier"), AuthdaemonVar: j("/run/courier/authdaemon"),
+			DataDir: j("/usr/share/courier"), ManDir: j("/usr/share/man"),
+			MailUser: "courier", MailGroup: "courier",
+		}, nil
+	case "courier":
+		p := j("/usr/lib/courier")
+		return Layout{
+			Name: name, Root: root,
+			SysconfDir: p + "/etc", BinDir: p + "/bin", SbinDir: p + "/sbin",
+			LibexecDir: p + "/libexec", LocalstateDir: p + "/var",
+			RunDir: p + "/var/tmp", AuthdaemonVar: p + "/var/authdaemon",
+			DataDir: p + "/share", ManDir: p + "/man",
+			MailUser: "courier", MailGroup: "courier",
+		}, nil
+	case "sandbox":
+		return Layout{
+			Name: name, Root: root,
+			SysconfDir: j("etc"), BinDir: j("bin"), SbinDir: j("sbin"),
+			LibexecDir: j("lib"), LocalstateDir: j("var/spool"),
+			RunDir: j("var/run"), AuthdaemonVar: j("var/authdaemon"),
+			DataDir: j("share"), ManDir: j("man"),
+			MailUser: "", MailGroup: "", // the invoking user: see Current
+		}, nil
+	}
+	return Layout{}, fmt.Errorf("unknown layout preset %q (known: %s)", name, strings.Join(Presets(), ", "))
+}
+
+var current *Layout
+
+// Current returns the layout this program was built for. A sandbox build
+// finds its root as the parent of the directory holding the executable, so a
+// sandbox tree can be copied anywhere and keeps working.
+func Current() Layout {
+	if current != nil {
+		return *current
+	}
+	root := "/"
+	if preset == "sandbox" {
+		root = sandboxRoot()
+	}
+	l, err := ForPreset(preset, root)
+	if err != nil {
+		// A bad -X value is a build mistake; fall back to Debian's layout
+		// rather than running with empty paths.
+		l, _ = ForPreset("debian", "/")
+	}
+	current = &l
+	return l
+}
+
+// Override replaces the layout returned by Current for the rest of the
+// process. Tests use it to point a package at a temporary tree.
+func Override(l Layout) { current = &l }
+
+func sandboxRoot() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "."
+	}
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	return filepath.Dir(filepath.Dir(exe))
+}
+
+// Preset returns the name of the preset this program was built with.
+func Preset() string { return preset }
+
+// Vars returns the layout as name=value pairs in a fixed order, in the form
+// courier-config prints and install scripts read.
+func (l Layout) Vars() [][2]string {
+	return [][2]string{
+		{"layout", l.Name},
+		{"root", l.Root},
+		{"sysconfdir", l.SysconfDir},
+		{"bindir", l.BinDir},
+		{"sbindir", l.SbinDir},
+		{"libexecdir", l.LibexecDir},
+		{"localstatedir", l.LocalstateDir},
+		{"rundir", l.RunDir},
+		{"authdaemonvar", l.AuthdaemonVar},
+		{"datadir", l.DataDir},
+		{"mandir", l.ManDir},
+		{"mailuser", l.MailUser},
+		{"mailgroup", l.MailGroup},
+	}
+}
+
+// Config returns the path of a file in the configuration directory.
+func (l Layout) Config(name string) string { return filepath.Join(l.SysconfDir, name) }
