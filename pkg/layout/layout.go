@@ -15,8 +15,10 @@ package layout
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -31,7 +33,8 @@ type Layout struct {
 	BinDir        string // programs for users: sendmail, mailq, maildirmake
 	SbinDir       string // programs for the admin and daemons: courierd, couriertcpd, makeuserdb
 	LibexecDir    string // internal programs started by other programs: courierlocal, authpam helper
-	LocalstateDir string // the spool: queue directories, track/
+	Prefix        string // installation prefix, as courier-config prints it
+	LocalstateDir string // the queue (msgs/, msgq/, tmp/, track/) and other state
 	RunDir        string // pid files and sockets of the daemons
 	AuthdaemonVar string // authdaemond's socket directory
 	DataDir       string // read-only data shipped with the suite
@@ -58,17 +61,17 @@ func ForPreset(name, root string) (Layout, error) {
 	switch name {
 	case "debian":
 		return Layout{
-			Name: name, Root: root,
+			Name: name, Root: root, Prefix: j("/usr"),
 			SysconfDir: j("/etc/courier"), BinDir: j("/usr/bin"), SbinDir: j("/usr/sbin"),
-			LibexecDir: j("/usr/lib/courier"), LocalstateDir: j("/var/spool/courier"),
+			LibexecDir: j("/usr/lib/courier"), LocalstateDir: j("/var/lib/courier"),
 			RunDir: j("/run/courier"), AuthdaemonVar: j("/run/courier/authdaemon"),
-			DataDir: j("/usr/share/courier"), ManDir: j("/usr/share/man"),
+			DataDir: j("/usr/lib/courier"), ManDir: j("/usr/share/man"),
 			MailUser: "courier", MailGroup: "courier",
 		}, nil
 	case "courier":
 		p := j("/usr/lib/courier")
 		return Layout{
-			Name: name, Root: root,
+			Name: name, Root: root, Prefix: p,
 			SysconfDir: p + "/etc", BinDir: p + "/bin", SbinDir: p + "/sbin",
 			LibexecDir: p + "/libexec", LocalstateDir: p + "/var",
 			RunDir: p + "/var/tmp", AuthdaemonVar: p + "/var/authdaemon",
@@ -76,14 +79,15 @@ func ForPreset(name, root string) (Layout, error) {
 			MailUser: "courier", MailGroup: "courier",
 		}, nil
 	case "sandbox":
-		return Layout{
-			Name: name, Root: root,
+		l := Layout{
+			Name: name, Root: root, Prefix: root,
 			SysconfDir: j("etc"), BinDir: j("bin"), SbinDir: j("sbin"),
 			LibexecDir: j("lib"), LocalstateDir: j("var/spool"),
 			RunDir: j("var/run"), AuthdaemonVar: j("var/authdaemon"),
 			DataDir: j("share"), ManDir: j("man"),
-			MailUser: "", MailGroup: "", // the invoking user: see Current
-		}, nil
+		}
+		l.MailUser, l.MailGroup = invokingUser()
+		return l, nil
 	}
 	return Layout{}, fmt.Errorf("unknown layout preset %q (known: %s)", name, strings.Join(Presets(), ", "))
 }
@@ -115,6 +119,33 @@ func Current() Layout {
 // process. Tests use it to point a package at a temporary tree.
 func Override(l Layout) { current = &l }
 
+// invokingUser names the user and primary group the sandbox's services run
+// as: whoever started it, or, when that is root, the courier user (or
+// "daemon" where Courier is not installed) so that a root sandbox performs
+// the real privilege drops.
+func invokingUser() (string, string) {
+	if os.Getuid() == 0 {
+		for _, name := range []string{"courier", "daemon"} {
+			if u, err := user.Lookup(name); err == nil {
+				g := u.Gid
+				if grp, err := user.LookupGroupId(u.Gid); err == nil {
+					g = grp.Name
+				}
+				return u.Username, g
+			}
+		}
+	}
+	u, err := user.Current()
+	if err != nil {
+		return strconv.Itoa(os.Getuid()), strconv.Itoa(os.Getgid())
+	}
+	g := u.Gid
+	if grp, err := user.LookupGroupId(u.Gid); err == nil {
+		g = grp.Name
+	}
+	return u.Username, g
+}
+
 func sandboxRoot() string {
 	exe, err := os.Executable()
 	if err != nil {
@@ -129,23 +160,23 @@ func sandboxRoot() string {
 // Preset returns the name of the preset this program was built with.
 func Preset() string { return preset }
 
-// Vars returns the layout as name=value pairs in a fixed order, in the form
-// courier-config prints and install scripts read.
+// Vars returns the layout as name=value pairs in a fixed order: first the
+// names the original courier-config prints, in its order, then ours.
 func (l Layout) Vars() [][2]string {
 	return [][2]string{
-		{"layout", l.Name},
-		{"root", l.Root},
-		{"sysconfdir", l.SysconfDir},
+		{"prefix", l.Prefix},
 		{"bindir", l.BinDir},
 		{"sbindir", l.SbinDir},
 		{"libexecdir", l.LibexecDir},
-		{"localstatedir", l.LocalstateDir},
-		{"rundir", l.RunDir},
-		{"authdaemonvar", l.AuthdaemonVar},
+		{"sysconfdir", l.SysconfDir},
 		{"datadir", l.DataDir},
-		{"mandir", l.ManDir},
+		{"localstatedir", l.LocalstateDir},
 		{"mailuser", l.MailUser},
 		{"mailgroup", l.MailGroup},
+		{"rundir", l.RunDir},
+		{"authdaemonvar", l.AuthdaemonVar},
+		{"mandir", l.ManDir},
+		{"layout", l.Name},
 	}
 }
 

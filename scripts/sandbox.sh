@@ -1,0 +1,89 @@
+#!/bin/sh
+# make run: builds the suite with the sandbox layout, installs it into one
+# directory (default ./run), configures it from etc/*.dist for the sandbox
+# (high ports on 127.0.0.1, the invoking user as mail user), creates the demo
+# account demo@example.test, and starts the supervisor in the foreground.
+# Ctrl-C stops everything. Run again to restart; the configuration, the demo
+# account and its mail are kept.
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+root=${1:-$here/run}
+cd "$here"
+
+make -s build LAYOUT=sandbox BUILDDIR=build/sandbox >/dev/null
+scripts/install.sh build/sandbox/bin sandbox "$root" >/dev/null
+eval "$(build/sandbox/bin/courier-config -layout=sandbox -root="$root" | sed -n 's/^\([a-z]*\)=\(.*\)$/cfg_\1='"'"'\2'"'"'/p')"
+etc=$cfg_sysconfdir
+mkdir -p "$cfg_localstatedir" "$cfg_rundir" "$root/home"
+
+# Configuration: create or upgrade from the .dist files, then point the
+# sandbox's settings at its own tree and ports.
+if ls "$etc"/*.dist >/dev/null 2>&1; then
+	"$cfg_sbindir/sysconftool" "$etc"/*.dist > "$root/var/sysconftool.log"
+fi
+setvar() { # file name value: replace NAME=... (or append it) in a VAR=value file
+	f="$etc/$1"
+	[ -f "$f" ] || return 0
+	if grep -q "^$2=" "$f"; then
+		awk -v n="$2" -v v="$3" 'index($0, n "=") == 1 { print n "=" v; next } { print }' "$f" > "$f.sandbox"
+		cat "$f.sandbox" > "$f" && rm -f "$f.sandbox"
+	else
+		printf '%s=%s\n' "$2" "$3" >> "$f"
+	fi
+}
+setvar authdaemonrc authmodulelist '"authuserdb"'
+setvar authdaemonrc authdaemonvar "$cfg_authdaemonvar"
+for f in esmtpd esmtpd-msa esmtpd-ssl imapd imapd-ssl pop3d pop3d-ssl; do
+	setvar "$f" MAILUSER "$cfg_mailuser"
+	setvar "$f" MAILGROUP "$cfg_mailgroup"
+done
+setvar esmtpd PORT 10025
+setvar esmtpd ADDRESS 127.0.0.1
+setvar esmtpd-msa PORT 10587
+setvar esmtpd-msa ADDRESS 127.0.0.1
+setvar esmtpd-ssl SSLPORT 10465
+setvar esmtpd-ssl SSLADDRESS 127.0.0.1
+setvar imapd PORT 10143
+setvar imapd ADDRESS 127.0.0.1
+setvar imapd-ssl SSLPORT 10993
+setvar imapd-ssl SSLADDRESS 127.0.0.1
+setvar pop3d PORT 10110
+setvar pop3d ADDRESS 127.0.0.1
+setvar pop3d-ssl SSLPORT 10995
+setvar pop3d-ssl SSLADDRESS 127.0.0.1
+
+# The demo account: a real userdb account made with the userdb tools.
+demo=demo@example.test
+if [ ! -s "$root/demo.password" ] || ! "$cfg_sbindir/userdb" -show "$demo" >/dev/null 2>&1; then
+	pw=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+	home="$root/home/demo"
+	mkdir -p "$home/Maildir/cur" "$home/Maildir/new" "$home/Maildir/tmp"
+	chmod -R go-rwx "$home"
+	# The mailbox belongs to the mail user: the invoking user, or the
+	# courier user when make run is started as root (uid 0 never owns one).
+	uid=$(id -u "$cfg_mailuser") gid=$(id -g "$cfg_mailuser")
+	[ "$(id -u)" = 0 ] && chown -R "$uid:$gid" "$home"
+	"$cfg_sbindir/userdb" "$demo" set "uid=$uid" "gid=$gid" "home=$home" "mail=$home/Maildir" >/dev/null
+	printf '%s\n' "$pw" | "$cfg_sbindir/userdbpw" -md5 | "$cfg_sbindir/userdb" "$demo" set systempw >/dev/null
+	printf '%s\n' "$pw" > "$root/demo.password"
+	chmod 600 "$root/demo.password"
+fi
+"$cfg_sbindir/makeuserdb" >/dev/null
+
+pw=$(cat "$root/demo.password")
+rel=$root
+case "$root" in "$PWD"/*) rel=./${root#"$PWD"/} ;; esac
+cat <<MSG
+Sandbox installed in $root (configuration: $rel/etc, logs on this terminal).
+Demo account: $demo, password $pw (also in $rel/demo.password)
+
+Try it:
+MSG
+[ -x "$cfg_sbindir/authdaemond" ] && echo "  authdaemond  $rel/var/authdaemon/socket   $rel/sbin/authtest -s imap $demo $pw"
+[ -x "$cfg_sbindir/courieresmtpd" ] && echo "  SMTP         127.0.0.1:10025  swaks --server 127.0.0.1:10025 --to $demo"
+[ -x "$cfg_sbindir/courieresmtpd" ] && echo "  submission   127.0.0.1:10587  swaks --server 127.0.0.1:10587 --to $demo --auth-user $demo --auth-password $pw"
+[ -x "$cfg_sbindir/imapd" ] && echo "  IMAP         127.0.0.1:10143  curl -s --url imap://127.0.0.1:10143/INBOX --user $demo:$pw"
+[ -x "$cfg_sbindir/pop3d" ] && echo "  POP3         127.0.0.1:10110  curl -s --url pop3://127.0.0.1:10110/ --user $demo:$pw"
+echo "Ctrl-C stops everything."
+echo
+exec "$cfg_sbindir/courierd"

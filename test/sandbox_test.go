@@ -1,0 +1,180 @@
+package test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gocourier/courier/test/testenv"
+)
+
+// TestMakeRun runs the quick start (scripts/sandbox.sh, which `make run`
+// calls) into a temporary directory, checks that the supervisor comes up and
+// stays up with the demo account usable, and that SIGINT and SIGTERM each
+// leave no process of the tree behind within 5 seconds.
+func TestMakeRun(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "run")
+			cmd, out := startSandbox(t, root)
+			pidfile := filepath.Join(root, "var/run/courierd.pid")
+			waitFor(t, 2*time.Minute, out, func() bool {
+				b, err := os.ReadFile(pidfile)
+				return err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(cmd.Process.Pid)
+			}, "courierd to write its pid file")
+			time.Sleep(2 * time.Second)
+			if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+				t.Fatalf("courierd did not stay up: %v\n%s", err, out)
+			}
+			if !strings.Contains(out.String(), "demo@example.test") {
+				t.Errorf("make run did not print the demo account:\n%s", out)
+			}
+			pw, err := os.ReadFile(filepath.Join(root, "demo.password"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(root, "sbin/authdaemond")); err == nil {
+				waitFor(t, 30*time.Second, out, func() bool {
+					_, err := os.Stat(filepath.Join(root, "var/authdaemon/socket"))
+					return err == nil
+				}, "authdaemond's socket")
+				at := exec.Command(filepath.Join(root, "sbin/authtest"), "-s", "imap", "demo@example.test", strings.TrimSpace(string(pw)))
+				if b, err := at.CombinedOutput(); err != nil || !bytes.Contains(b, []byte("Authentication succeeded.")) {
+					t.Errorf("authtest for the demo account: %v\n%s", err, b)
+				}
+			}
+			tree := processTree(cmd.Process.Pid, root)
+			if len(tree) < 2 {
+				t.Errorf("expected courierd and at least one service, found processes %v\n%s", tree, out)
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			deadline := time.Now().Add(5 * time.Second)
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("courierd still running 5 s after %v\n%s", sig, out)
+			}
+			for {
+				left := processTree(-1, root)
+				if len(left) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("processes left 5 s after %v: %v\n%s", sig, left, out)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// syncBuffer is an io.Writer safe for the command's output goroutine and the test.
+type syncBuffer struct {
+	mu  chan struct{}
+	buf bytes.Buffer
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.String()
+}
+
+func startSandbox(t *testing.T, root string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	repo, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := newSyncBuffer()
+	cmd := exec.Command(filepath.Join(repo, "scripts/sandbox.sh"), root)
+	cmd.Dir = repo
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, p := range processTree(-1, root) {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		cmd.Process.Kill()
+	})
+	return cmd, out
+}
+
+func waitFor(t *testing.T, limit time.Duration, out *syncBuffer, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s\n%s", what, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// processTree lists the live processes that descend from pid (pid itself
+// included; -1 for none) or whose executable lies under root. Zombies count:
+// a zombie is a process its parent failed to reap.
+func processTree(pid int, root string) []int {
+	entries, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	var all []int
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		// The command name may contain spaces; fields resume after ")".
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		parent[p] = pp
+		all = append(all, p)
+	}
+	var out []int
+	for _, p := range all {
+		in := false
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p)); err == nil && strings.HasPrefix(exe, root+"/") {
+			in = true
+		}
+		for q := p; !in && q > 1; q = parent[q] {
+			if q == pid {
+				in = true
+			}
+		}
+		if in {
+			out = append(out, p)
+		}
+	}
+	return out
+}
