@@ -1,0 +1,165 @@
+package dbfile
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// batchSize is the number of records written per bbolt transaction: large
+// enough to be fast, small enough that a million-record build does not keep
+// every dirty page in memory at once.
+const batchSize = 20000
+
+// DuplicateKeyError reports a key given twice to one Writer.
+type DuplicateKeyError struct{ Path, Key string }
+
+func (e *DuplicateKeyError) Error() string {
+	return fmt.Sprintf("%s: duplicate key %q", e.Path, e.Key)
+}
+
+// Writer builds a new version of a database. Nothing is visible at the
+// path until Commit; Abort (or a failed Commit) leaves the old file as it
+// was and removes the temporary one.
+type Writer struct {
+	path  string
+	tmp   string
+	perm  os.FileMode
+	pairs map[string]string
+	done  bool
+}
+
+// Create starts a new version of the database at path with permissions
+// perm (applied exactly, whatever the umask). The temporary file
+// "<path>.tmp<random>" is created now, so an unwritable directory is
+// reported before any work is done.
+func Create(path string, perm os.FileMode) (*Writer, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, base+".tmp")
+	if err != nil {
+		return nil, err
+	}
+	tmp := f.Name()
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	if err := os.Chmod(tmp, perm); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	return &Writer{path: path, tmp: tmp, perm: perm, pairs: map[string]string{}}, nil
+}
+
+// Put adds one record. An empty key, a key longer than bbolt allows, or a
+// key already put is an error naming the key.
+func (w *Writer) Put(key, value string) error {
+	if w.done {
+		return fmt.Errorf("%s: Put after Commit or Abort", w.path)
+	}
+	switch {
+	case key == "":
+		return fmt.Errorf("%s: empty key", w.path)
+	case len(key) > bolt.MaxKeySize:
+		return fmt.Errorf("%s: key %.40q... is %d bytes long, the limit is %d", w.path, key, len(key), bolt.MaxKeySize)
+	case int64(len(value)) > bolt.MaxValueSize:
+		return fmt.Errorf("%s: value of key %q is too large", w.path, key)
+	}
+	if _, dup := w.pairs[key]; dup {
+		return &DuplicateKeyError{Path: w.path, Key: key}
+	}
+	w.pairs[key] = value
+	return nil
+}
+
+// Len returns the number of records put so far.
+func (w *Writer) Len() int { return len(w.pairs) }
+
+// Commit writes the records, fsyncs the file, renames it over the path and
+// fsyncs the directory.
+func (w *Writer) Commit() error {
+	if w.done {
+		return fmt.Errorf("%s: Commit after Commit or Abort", w.path)
+	}
+	w.done = true
+	if err := w.build(); err != nil {
+		os.Remove(w.tmp)
+		return err
+	}
+	if err := os.Rename(w.tmp, w.path); err != nil {
+		os.Remove(w.tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(w.path))
+}
+
+// build writes the sorted records into the temporary file: sorted keys let
+// bbolt fill its pages completely, and make the file deterministic.
+func (w *Writer) build() error {
+	db, err := bolt.Open(w.tmp, w.perm, &bolt.Options{NoSync: true, NoGrowSync: true, Timeout: lockTimeout})
+	if err != nil {
+		return fmt.Errorf("%s: %w", w.tmp, err)
+	}
+	keys := make([]string, 0, len(w.pairs))
+	for k := range w.pairs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for start := 0; start == 0 || start < len(keys); start += batchSize {
+		end := min(start+batchSize, len(keys))
+		err := db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte(Bucket))
+			if err != nil {
+				return err
+			}
+			b.FillPercent = 1.0
+			for _, k := range keys[start:end] {
+				if err := b.Put([]byte(k), []byte(w.pairs[k])); err != nil {
+					return fmt.Errorf("key %q: %w", k, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("%s: %w", w.tmp, err)
+		}
+	}
+	if err := db.Sync(); err != nil {
+		db.Close()
+		return fmt.Errorf("%s: fsync: %w", w.tmp, err)
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("%s: %w", w.tmp, err)
+	}
+	// bbolt may have changed the mode when it grew the file; set it again.
+	return os.Chmod(w.tmp, w.perm)
+}
+
+// Abort discards the new version.
+func (w *Writer) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	os.Remove(w.tmp)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("%s: fsync: %w", dir, err)
+	}
+	return nil
+}
