@@ -1,0 +1,109 @@
+// Package authdaemon owns authdaemond, the resident authentication daemon
+// of spec/authdaemon.md: its configuration (authdaemonrc), its socket
+// (created and replaced as the original does), the request loop that puts
+// pkg/auth's module stack behind that socket, reloads on SIGHUP, and the
+// start/stop/restart wrapper of the original /usr/sbin/authdaemond script.
+// cmd/authdaemond calls Main.
+package authdaemon
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/gocourier/courier/pkg/auth"
+	"github.com/gocourier/courier/pkg/config"
+	"github.com/gocourier/courier/pkg/layout"
+)
+
+// Config is authdaemonrc as the daemon uses it.
+type Config struct {
+	File           string
+	ModuleList     []string // authmodulelist
+	Daemons        int      // concurrent module work
+	SocketDir      string   // authdaemonvar
+	DefaultOptions string   // DEFAULTOPTIONS
+	Debug          int      // DEBUG_LOGIN
+	LoggerOpts     string   // LOGGEROPTS (a -facility=NAME in it is honoured)
+	// Warnings found while reading, for the log.
+	Warnings []string
+}
+
+// LoadConfig reads authdaemonrc. The original's wrapper sources the file
+// with `set -a`, so every variable in it is also an environment variable of
+// the daemon, and variables the file leaves unset come from the
+// environment (spec §1); the same holds here.
+func LoadConfig(path string, l layout.Layout) (*Config, error) {
+	vars := map[string]string{}
+	for _, kv := range l.Vars() {
+		vars[kv[0]] = kv[1]
+	}
+	vf, err := config.ReadVarFile(path, vars)
+	if err != nil {
+		return nil, err
+	}
+	get := func(name, def string) string {
+		if v, ok := vf.Get(name); ok {
+			return v
+		}
+		if v, ok := os.LookupEnv(name); ok {
+			return v
+		}
+		return def
+	}
+	c := &Config{
+		File:           path,
+		ModuleList:     strings.Fields(get("authmodulelist", "authuserdb")),
+		SocketDir:      get("authdaemonvar", l.AuthdaemonVar),
+		DefaultOptions: get("DEFAULTOPTIONS", ""),
+		LoggerOpts:     get("LOGGEROPTS", ""),
+	}
+	if c.SocketDir == "" || !filepath.IsAbs(c.SocketDir) {
+		return nil, fmt.Errorf("%s: authdaemonvar=%q must be an absolute directory", path, c.SocketDir)
+	}
+	d := strings.TrimSpace(get("daemons", ""))
+	n, err := strconv.Atoi(d)
+	if err != nil || n <= 0 {
+		// [spec §1] the original's message and fallback.
+		c.Warnings = append(c.Warnings, fmt.Sprintf("Configuration error - missing 'daemons' setting, using 1 (%s: daemons=%q)", path, d))
+		n = 1
+	}
+	c.Daemons = n
+	switch dl := strings.TrimSpace(get("DEBUG_LOGIN", "0")); dl {
+	case "", "0":
+	case "1", "2":
+		c.Debug = int(dl[0] - '0')
+	default:
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: DEBUG_LOGIN=%q is not 0, 1 or 2: debugging stays off", path, dl))
+	}
+	for _, kv := range vf.Environ() {
+		// Modules and PAM see the rc file's variables as the original's
+		// children do.
+		name, value, _ := strings.Cut(kv, "=")
+		os.Setenv(name, value)
+	}
+	return c, nil
+}
+
+// Socket is the socket path.
+func (c *Config) Socket() string { return filepath.Join(c.SocketDir, "socket") }
+
+// PidFile is the pid file of a detached daemon.
+func (c *Config) PidFile() string { return filepath.Join(c.SocketDir, "pid") }
+
+// StackConfig is the module configuration for the layout's files.
+func (c *Config) StackConfig(l layout.Layout) auth.Config {
+	return auth.Config{
+		File:           c.File,
+		ModuleList:     c.ModuleList,
+		Daemons:        c.Daemons,
+		DefaultOptions: c.DefaultOptions,
+		Debug:          c.Debug,
+		UserdbSource:   l.Config("userdb"),
+		PasswdFile:     "/etc/passwd",
+		ShadowFile:     "/etc/shadow",
+		PAMHelper:      l.ProgramPath("authpam"),
+	}
+}

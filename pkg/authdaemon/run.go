@@ -1,0 +1,187 @@
+package authdaemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gocourier/courier/pkg/auth"
+	"github.com/gocourier/courier/pkg/layout"
+)
+
+// shutdownGrace is how long SIGTERM waits for requests in progress.
+const shutdownGrace = 10 * time.Second
+
+// Options of a foreground run.
+type Options struct {
+	PidFile string // written once listening, removed at exit ("" for none)
+	// Ready, when set, is called once the socket is listening.
+	Ready func(socket string)
+	// Stop, when set, ends the run like SIGTERM when it is closed.
+	Stop <-chan struct{}
+	// Log, when set, replaces the logger made from the configuration.
+	Log *slog.Logger
+	// Stderr receives the log when Log is nil.
+	Stderr io.Writer
+}
+
+// loadStack reads the configuration and builds its modules.
+func loadStack(l layout.Layout, log *slog.Logger) (*Config, *auth.Stack, error) {
+	cfg, err := LoadConfig(l.Config("authdaemonrc"), l)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range cfg.Warnings {
+		log.Error(w)
+	}
+	log.Info(fmt.Sprintf("modules=%q, daemons=%d", strings.Join(cfg.ModuleList, " "), cfg.Daemons))
+	sc := cfg.StackConfig(l)
+	sc.Log = log
+	stack, err := auth.NewStack(sc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, stack, nil
+}
+
+// Run is authdaemond in the foreground: it serves until SIGTERM or SIGINT
+// (or opts.Stop), and reloads authdaemonrc and the modules on SIGHUP.
+func Run(opts Options) error {
+	l := layout.Current()
+	level := new(slog.LevelVar)
+	log := opts.Log
+	if log == nil {
+		w := opts.Stderr
+		if w == nil {
+			w = os.Stderr
+		}
+		log = newLogger(w, level)
+	}
+	// The level follows DEBUG_LOGIN; a first look at the file sets it
+	// before the modules log anything.
+	if c, err := LoadConfig(l.Config("authdaemonrc"), l); err == nil && c.Debug > 0 {
+		level.Set(slog.LevelDebug)
+	}
+	cfg, stack, err := loadStack(l, log)
+	if err != nil {
+		return err
+	}
+	sock, err := Listen(cfg.SocketDir, l)
+	if err != nil {
+		stack.Close()
+		return err
+	}
+	srv := NewServer(stack, cfg.Daemons, log)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sock.Listener()) }()
+	if opts.PidFile != "" {
+		if err := writePidFile(opts.PidFile); err != nil {
+			log.Error(fmt.Sprintf("writing the pid file: %v (authdaemond stop will not find this daemon)", err))
+		}
+		defer removePidFile(opts.PidFile)
+	}
+	if opts.Ready != nil {
+		opts.Ready(sock.Path)
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				log.Info("restarting authdaemond: reloading " + l.Config("authdaemonrc"))
+				newCfg, newStack, err := loadStack(l, log)
+				if err != nil {
+					log.Error(fmt.Sprintf("reload failed, keeping the running configuration: %v", err))
+					continue
+				}
+				if newCfg.SocketDir != cfg.SocketDir {
+					log.Warn(fmt.Sprintf("authdaemonvar changed from %s to %s: the socket moves only when authdaemond is stopped and started", cfg.SocketDir, newCfg.SocketDir))
+				}
+				if newCfg.Debug > 0 {
+					level.Set(slog.LevelDebug)
+				} else {
+					level.Set(slog.LevelInfo)
+				}
+				srv.Swap(newStack, newCfg.Daemons)
+				continue
+			}
+			log.Info("stopping authdaemond")
+		case <-opts.Stop:
+			log.Info("stopping authdaemond")
+		case err := <-served:
+			sock.Close()
+			return err
+		}
+		sock.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		err := srv.Shutdown(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			log.Warn(fmt.Sprintf("requests still running %v after the stop signal were cut off", shutdownGrace))
+			err = nil
+		}
+		return err
+	}
+}
+
+// newLogger is the daemon's log: the original's messages, one line each,
+// to stderr (the supervisor's or the terminal's).
+func newLogger(w io.Writer, level *slog.LevelVar) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})).With("prog", "authdaemond", "pid", os.Getpid())
+}
+
+func writePidFile(path string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// removePidFile removes the pid file if it still names this process.
+func removePidFile(path string) {
+	if pid, err := readPidFile(path); err == nil && pid == os.Getpid() {
+		os.Remove(path)
+	}
+}
+
+func readPidFile(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("%s: not a process id: %q", path, strings.TrimSpace(string(data)))
+	}
+	return pid, nil
+}
+
+// runningDaemon returns the pid of the authdaemond named by the pid file,
+// or 0 when none runs (no file, or a stale one).
+func runningDaemon(pidFile string) (int, error) {
+	pid, err := readPidFile(pidFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), "authdaemond") {
+		return 0, nil
+	}
+	return pid, nil
+}
