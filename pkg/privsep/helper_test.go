@@ -12,8 +12,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The tests re-execute the test binary as a helper process: with
@@ -33,7 +35,11 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(runHelper(mode))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if helperDir != "" {
+		os.RemoveAll(helperDir)
+	}
+	os.Exit(code)
 }
 
 // lockThreads starts n goroutines that each keep an OS thread of their own,
@@ -116,7 +122,7 @@ func runHelper(mode string) int {
 		}
 		self, _ := os.Executable()
 		outR, outW, _ := os.Pipe()
-		child := &Child{Path: self, Env: append(os.Environ(), helperEnv+"=threads"), Dir: "/",
+		child := &Child{Path: self, Env: append(helperEnviron(), helperEnv+"=threads"), Dir: "/",
 			Cred: &c, NoNewPrivs: true, Setpgid: true, Stdin: os.Stdin, Stdout: outW, Stderr: os.Stderr}
 		cmd, err := child.Start()
 		if err != nil {
@@ -214,37 +220,54 @@ func parseCred(s string) (Credential, error) {
 	return c, nil
 }
 
+var (
+	helperOnce sync.Once
+	helperPath string
+	helperErr  error
+	helperDir  string
+)
+
 // helperBinary returns a copy of the test binary that any user can execute
-// (the go tool's build directory is private to root).
+// (the go tool's build directory is private to root), made once per run
+// and removed by TestMain.
 func helperBinary(t *testing.T) string {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
+	helperOnce.Do(func() {
+		self, err := os.Executable()
+		if err != nil {
+			helperErr = err
+			return
+		}
+		if helperDir, err = os.MkdirTemp("", "privsep-test-"); err != nil {
+			helperErr = err
+			return
+		}
+		data, err := os.ReadFile(self)
+		if err == nil {
+			err = os.Chmod(helperDir, 0o755)
+		}
+		p := filepath.Join(helperDir, "privsep.test")
+		if err == nil {
+			err = os.WriteFile(p, data, 0o755)
+		}
+		helperPath, helperErr = p, err
+	})
+	if helperErr != nil {
+		t.Fatal(helperErr)
 	}
-	dir, err := os.MkdirTemp("", "privsep-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "privsep.test")
-	if err := os.WriteFile(p, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return helperPath
+}
+
+// helperEnviron is the environment of helper processes: without the race
+// detector's default one-second pause at exit.
+func helperEnviron() []string {
+	return append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 }
 
 // helperChild returns a Child running the helper in the given mode.
 func helperChild(t *testing.T, bin, mode string, extraEnv ...string) *Child {
 	t.Helper()
-	env := append(os.Environ(), helperEnv+"="+mode)
+	env := append(helperEnviron(), helperEnv+"="+mode)
 	return &Child{Path: bin, Env: append(env, extraEnv...), Dir: "/"}
 }
 
@@ -261,9 +284,22 @@ func startHelper(t *testing.T, c *Child) (*exec.Cmd, string, io.WriteCloser) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// Closing stdin ends the helper, and a "spawn" helper ends
+		// its child before it exits: the test account can only be
+		// removed when none of its processes is left.
 		pw.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
+		done := make(chan struct{})
+		go func() {
+			cmd.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Errorf("helper %d did not end when its input was closed", cmd.Process.Pid)
+			cmd.Process.Kill()
+			<-done
+		}
 	})
 	line, err := bufio.NewReader(outR).ReadString('\n')
 	if err != nil || strings.HasPrefix(line, "error") {
@@ -295,20 +331,35 @@ type account struct {
 func newAccount(t *testing.T) account {
 	t.Helper()
 	const name, group = "cgtest-privsep", "cgtest-privsep-g"
-	run := func(ignoreErr bool, args ...string) {
+	run := func(args ...string) error {
 		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil && !ignoreErr {
-			t.Fatalf("%v: %v\n%s", args, err, out)
+		if err != nil {
+			return fmt.Errorf("%v: %v\n%s", args, err, out)
 		}
+		return nil
 	}
 	// Leftovers of an interrupted run.
-	run(true, "userdel", name)
-	run(true, "groupdel", group)
-	run(false, "groupadd", "--system", group)
-	t.Cleanup(func() { run(true, "groupdel", group) })
-	run(false, "useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-		"--shell", "/usr/sbin/nologin", "--user-group", "--groups", group, name)
-	t.Cleanup(func() { run(true, "userdel", name) })
+	run("userdel", name)
+	run("groupdel", group)
+	if err := run("groupadd", "--system", group); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := run("groupdel", group); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := run("useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+		"--shell", "/usr/sbin/nologin", "--user-group", "--groups", group, name); err != nil {
+		t.Fatal(err)
+	}
+	// userdel fails while a process of the account is left: the test
+	// must have ended its processes by then.
+	t.Cleanup(func() {
+		if err := run("userdel", name); err != nil {
+			t.Error(err)
+		}
+	})
 	u, err := LookupUser(name)
 	if err != nil {
 		t.Fatal(err)

@@ -383,7 +383,7 @@ func TestDropInHelper(t *testing.T) {
 	for _, groups := range [][]uint32{{}, {acct.GID, acct.SuppGID}} {
 		cred := Credential{UID: acct.UID, GID: acct.GID, Groups: groups}
 		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), helperEnv+"=drop", dropEnv+"="+formatCred(cred))
+		cmd.Env = append(helperEnviron(), helperEnv+"=drop", dropEnv+"="+formatCred(cred))
 		cmd.Dir = "/"
 		out, err := cmd.Output()
 		if err != nil {
@@ -415,7 +415,7 @@ func TestSandbox(t *testing.T) {
 		env = append(env, dropEnv+"="+formatCred(Credential{UID: acct.UID, GID: acct.GID, Groups: []uint32{}}))
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(helperEnviron(), env...)
 	cmd.Dir = "/"
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -4,6 +4,7 @@
 package privseptest
 
 import (
+	"fmt"
 	"os/exec"
 	"testing"
 
@@ -33,19 +34,35 @@ func NewAccount(t testing.TB, name string) Account {
 	t.Helper()
 	testenv.NeedRoot(t)
 	group := name + "-g"
-	run := func(ignoreErr bool, args ...string) {
+	run := func(args ...string) error {
 		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil && !ignoreErr {
-			t.Fatalf("%v: %v\n%s", args, err, out)
+		if err != nil {
+			return fmt.Errorf("%v: %v\n%s", args, err, out)
 		}
+		return nil
 	}
-	run(true, "userdel", name)
-	run(true, "groupdel", group)
-	run(false, "groupadd", "--system", group)
-	t.Cleanup(func() { run(true, "groupdel", group) })
-	run(false, "useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-		"--shell", "/usr/sbin/nologin", "--user-group", "--groups", group, name)
-	t.Cleanup(func() { run(true, "userdel", name) })
+	// Leftovers of an interrupted run.
+	run("userdel", name)
+	run("groupdel", group)
+	if err := run("groupadd", "--system", group); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := run("groupdel", group); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := run("useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+		"--shell", "/usr/sbin/nologin", "--user-group", "--groups", group, name); err != nil {
+		t.Fatal(err)
+	}
+	// userdel fails while a process of the account is left: the test
+	// must have ended its processes by then.
+	t.Cleanup(func() {
+		if err := run("userdel", name); err != nil {
+			t.Error(err)
+		}
+	})
 	u, err := privsep.LookupUser(name)
 	if err != nil {
 		t.Fatal(err)
