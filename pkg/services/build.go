@@ -1,0 +1,409 @@
+package services
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gocourier/courier/pkg/config"
+)
+
+// The Build functions below follow the Debian 1.0.16 scripts
+// /usr/sbin/esmtpd (also esmtpd-msa), /usr/lib/courier/esmtpd-ssl,
+// /usr/lib/courier/imapd, imapd-ssl, pop3d and pop3d-ssl, with these
+// differences, all due to courierd keeping each daemon in the foreground as
+// its own child:
+//
+//   - no -pid=$PIDFILE on couriertcpd and no "-pid=… -start" on
+//     courierlogger: with them the daemons would detach. courierd writes
+//     PIDFILE (SSLPIDFILE) itself with the pid of the process it started.
+//   - the wrapper's "ulimit" and "umask" are not applied: ULIMIT,
+//     IMAP_ULIMITD and IMAP_UMASK are in the daemon's environment like
+//     every setting, for the daemon to apply.
+//   - esmtpd-ssl's inner shell does not set sysconfdir, so there
+//     ACCESSFILE=${sysconfdir}/smtpaccess reaches the daemon's environment
+//     as /smtpaccess; courierd gives it the intended path (couriertcpd's
+//     -access= is right in both).
+//   - the imapd/pop3d scripts' start-time housekeeping (re-creating
+//     TLS_CACHEFILE, running makeimapaccess when imapaccess.dat is
+//     missing) is not repeated on every restart.
+//
+// As in the scripts, the settings substituted unquoted into the command
+// line are split into words (splitWords), and the daemon's environment is
+// every setting of the configuration files (they are sourced with set -a
+// under env -i), plus what the script assigns on top.
+
+// cmdline accumulates a command line from settings, recording the first
+// error.
+type cmdline struct {
+	vf   *config.VarFile // the settings the script's own shell expands
+	args []string
+	err  error
+}
+
+func (c *cmdline) lit(words ...string) { c.args = append(c.args, words...) }
+
+// expand adds prefix$NAME suffix, with $NAME unquoted.
+func (c *cmdline) expand(prefix, name, suffix string) {
+	c.expandValue(prefix, name, c.vf.Value(name, ""), suffix)
+}
+
+// expandValue is expand with the value of name given (a default applied).
+func (c *cmdline) expandValue(prefix, name, value, suffix string) {
+	words, err := splitWords(value)
+	if err != nil {
+		if c.err == nil {
+			c.err = c.settingError(name, value, err.Error())
+		}
+		return
+	}
+	if len(words) == 0 {
+		if prefix+suffix != "" {
+			c.args = append(c.args, prefix+suffix)
+		}
+		return
+	}
+	words[0] = prefix + words[0]
+	words[len(words)-1] += suffix
+	c.args = append(c.args, words...)
+}
+
+func (c *cmdline) settingError(name, value, why string) error {
+	o, _ := c.vf.Origin(name)
+	file := o.File
+	if file == "" {
+		file = c.vf.Path
+	}
+	return &config.Error{File: file, Line: o.Line, Reason: fmt.Sprintf("%s=%q: %s", name, value, why)}
+}
+
+// env builds an environment: the variables of base in order, then every
+// setting of vf, then the assignments of after; a later value of a name
+// replaces an earlier one in place.
+func env(base []string, vf *config.VarFile, after ...string) []string {
+	var out []string
+	index := map[string]int{}
+	add := func(kv string) {
+		name, _, _ := strings.Cut(kv, "=")
+		if i, ok := index[name]; ok {
+			out[i] = kv
+			return
+		}
+		index[name] = len(out)
+		out = append(out, kv)
+	}
+	for _, kv := range base {
+		add(kv)
+	}
+	for _, kv := range vf.Environ() {
+		add(kv)
+	}
+	for _, kv := range after {
+		add(kv)
+	}
+	return out
+}
+
+// scriptDirs are the directory variables the imapd and pop3d scripts
+// assign after "set -a", so that the daemons get them in the environment.
+func (c *Context) scriptDirs(libexec bool) []string {
+	l := c.Layout
+	d := []string{"prefix=" + l.Prefix, "exec_prefix=" + l.Prefix, "sbindir=" + l.SbinDir, "bindir=" + l.BinDir}
+	if libexec {
+		d = append(d, "libexecdir="+l.LibexecDir)
+	}
+	return d
+}
+
+// mailUser returns MAILUSER and MAILGROUP, the layout's mail user and group
+// when the configuration does not set them.
+func (c *Context) mailUser(vf *config.VarFile) (string, string) {
+	u := strings.TrimSpace(vf.Value("MAILUSER", ""))
+	if u == "" {
+		u = c.Layout.MailUser
+	}
+	g := strings.TrimSpace(vf.Value("MAILGROUP", ""))
+	if g == "" {
+		g = c.Layout.MailGroup
+	}
+	return u, g
+}
+
+// tlsProgram returns the program named by COURIERTLS (its first word),
+// which the -ssl services cannot run without.
+func tlsProgram(vf *config.VarFile) []string {
+	f := strings.Fields(vf.Value("COURIERTLS", ""))
+	if len(f) == 0 || !filepath.IsAbs(f[0]) {
+		return nil
+	}
+	return f[:1]
+}
+
+// listen describes where couriertcpd listens: -address applies to the
+// ports of the list that do not name their own address, and "0" (or
+// nothing) means every address.
+func listen(address, ports string) string {
+	address, ports = strings.TrimSpace(address), strings.TrimSpace(ports)
+	if address == "" || address == "0" {
+		address = "all addresses"
+	}
+	return address + ", port " + ports
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// buildAuthdaemond: /usr/sbin/authdaemond sources authdaemonrc with set -a
+// and runs the daemon in the foreground under courierlogger; courierd is
+// that parent now.
+func buildAuthdaemond(c *Context) (Command, error) {
+	vf, err := c.Vars(c.Service.Config...)
+	if err != nil {
+		return Command{}, err
+	}
+	dir := vf.Value("authdaemonvar", c.Layout.AuthdaemonVar)
+	return Command{
+		Program: c.Program("authdaemond"),
+		Env:     vf.Environ(),
+		Listen:  "socket " + filepath.Join(dir, "socket"),
+	}, nil
+}
+
+// buildESMTPD: /usr/sbin/esmtpd and esmtpd-msa.
+//
+//	couriertcpd $TCPDOPTS -user=$MAILUSER -group=$MAILGROUP [-address=$ADDRESS]
+//	    $BLACKLISTS $DROP [-access=$ACCESSFILE.dat] -maxprocs=$MAXDAEMONS
+//	    -maxperc=$MAXPERC -maxperip=$MAXPERIP $PORT courieresmtpd
+func buildESMTPD(c *Context) (Command, error) {
+	vf, err := c.Vars(c.Service.Config...)
+	if err != nil {
+		return Command{}, err
+	}
+	l := &cmdline{vf: vf}
+	user, group := c.mailUser(vf)
+	l.expand("", "TCPDOPTS", "")
+	l.expandValue("-user=", "MAILUSER", user, "")
+	l.expandValue("-group=", "MAILGROUP", group, "")
+	if vf.Value("ADDRESS", "") != "" {
+		l.expand("-address=", "ADDRESS", "")
+	}
+	l.expand("", "BLACKLISTS", "")
+	l.expand("", "DROP", "")
+	if af := vf.Value("ACCESSFILE", ""); af != "" && isFile(af+".dat") {
+		l.expand("-access=", "ACCESSFILE", ".dat")
+	}
+	l.expand("-maxprocs=", "MAXDAEMONS", "")
+	l.expand("-maxperc=", "MAXPERC", "")
+	l.expand("-maxperip=", "MAXPERIP", "")
+	l.expand("", "PORT", "")
+	server := c.Program("courieresmtpd")
+	l.lit(server)
+	return Command{
+		Program: c.Program("couriertcpd"), Args: l.args, Env: env(nil, vf),
+		Needs:   []string{server},
+		Listen:  listen(vf.Value("ADDRESS", ""), vf.Value("PORT", "")),
+		PidFile: vf.Value("PIDFILE", ""),
+	}, l.err
+}
+
+// buildESMTPDSSL: /usr/lib/courier/esmtpd-ssl.
+//
+//	couriertcpd -stderrlogger=courierlogger -stderrloggername=esmtpd-ssl
+//	    -maxprocs=$MAXDAEMONS -maxperip=$MAXPERIP -maxperc=$MAXPERC $TCPDOPTS
+//	    -user=$MAILUSER -group=$MAILGROUP $BLACKLISTS $DROP [-access=$ACCESSFILE.dat]
+//	    -address=$SSLADDRESS $SSLPORT $COURIERTLS -server -tcpd courieresmtpd
+//
+// with ESMTP_TLS=1 added to the environment.
+func buildESMTPDSSL(c *Context) (Command, error) {
+	vf, err := c.Vars(c.Service.Config...)
+	if err != nil {
+		return Command{}, err
+	}
+	l := &cmdline{vf: vf}
+	user, group := c.mailUser(vf)
+	logger := c.Program("courierlogger")
+	l.lit("-stderrlogger="+logger, "-stderrloggername=esmtpd-ssl")
+	l.expand("-maxprocs=", "MAXDAEMONS", "")
+	l.expand("-maxperip=", "MAXPERIP", "")
+	l.expand("-maxperc=", "MAXPERC", "")
+	l.expand("", "TCPDOPTS", "")
+	l.expandValue("-user=", "MAILUSER", user, "")
+	l.expandValue("-group=", "MAILGROUP", group, "")
+	l.expand("", "BLACKLISTS", "")
+	l.expand("", "DROP", "")
+	if af := vf.Value("ACCESSFILE", ""); af != "" && isFile(af+".dat") {
+		l.expand("-access=", "ACCESSFILE", ".dat")
+	}
+	l.expand("-address=", "SSLADDRESS", "")
+	l.expand("", "SSLPORT", "")
+	l.expand("", "COURIERTLS", "")
+	server := c.Program("courieresmtpd")
+	l.lit("-server", "-tcpd", server)
+	return Command{
+		Program: c.Program("couriertcpd"), Args: l.args, Env: env(nil, vf, "ESMTP_TLS=1"),
+		Needs:   append([]string{server, logger}, tlsProgram(vf)...),
+		Listen:  listen(vf.Value("SSLADDRESS", ""), vf.Value("SSLPORT", "")),
+		PidFile: vf.Value("SSLPIDFILE", ""),
+	}, l.err
+}
+
+// imapAccess is ${IMAPACCESSFILE:=${sysconfdir}/imapaccess}.
+func (c *Context) imapAccess(vf *config.VarFile) string {
+	if v := vf.Value("IMAPACCESSFILE", ""); v != "" {
+		return v
+	}
+	return c.Layout.Config("imapaccess")
+}
+
+// buildIMAPD: /usr/lib/courier/imapd. The script's own shell sources
+// imapd-ssl then imapd (so imapd's settings win on the command line), the
+// daemon's shell imapd then imapd-ssl.
+//
+//	courierlogger $LOGGEROPTS couriertcpd -address=$ADDRESS -maxprocs=$MAXDAEMONS
+//	    -maxperip=$MAXPERIP -access=$IMAPACCESSFILE.dat $TCPDOPTS $PORT
+//	    imaplogin imapd $MAILDIRPATH
+func buildIMAPD(c *Context) (Command, error) {
+	outer, err := c.Vars("imapd-ssl", "imapd")
+	if err != nil {
+		return Command{}, err
+	}
+	inner, err := c.Vars(c.Service.Config...)
+	if err != nil {
+		return Command{}, err
+	}
+	l := &cmdline{vf: outer}
+	tcpd, login, server := c.Program("couriertcpd"), c.Program("imaplogin"), c.Program("imapd")
+	l.expand("", "LOGGEROPTS", "")
+	l.lit(tcpd)
+	l.expand("-address=", "ADDRESS", "")
+	l.expand("-maxprocs=", "MAXDAEMONS", "")
+	l.expand("-maxperip=", "MAXPERIP", "")
+	l.expandValue("-access=", "IMAPACCESSFILE", c.imapAccess(outer), ".dat")
+	l.expand("", "TCPDOPTS", "")
+	l.expand("", "PORT", "")
+	l.lit(login, server)
+	l.expand("", "MAILDIRPATH", "")
+	return Command{
+		Program: c.Program("courierlogger"), Args: l.args,
+		Env: env(c.scriptDirs(false), inner,
+			"IMAP_STARTTLS="+outer.Value("IMAPDSTARTTLS", ""),
+			"PROXY_HOSTNAME="+outer.Value("PROXY_HOSTNAME", "")),
+		Needs:   []string{tcpd, login, server},
+		Listen:  listen(outer.Value("ADDRESS", ""), outer.Value("PORT", "")),
+		PidFile: outer.Value("PIDFILE", ""),
+	}, l.err
+}
+
+// buildIMAPDSSL: /usr/lib/courier/imapd-ssl (both shells source imapd then
+// imapd-ssl). couriertls drops to the mail user itself (-user=).
+//
+//	courierlogger $SSLLOGGEROPTS couriertcpd -address=$SSLADDRESS
+//	    -maxprocs=$MAXDAEMONS -maxperip=$MAXPERIP -access=$IMAPACCESSFILE.dat
+//	    $TCPDOPTS $SSLPORT $COURIERTLS -server -tcpd -user=courier
+//	    imaplogin imapd $MAILDIRPATH
+//
+// with IMAP_TLS=1 added to the environment.
+func buildIMAPDSSL(c *Context) (Command, error) {
+	vf, err := c.Vars(c.Service.Config...)
+	if err != nil {
+		return Command{}, err
+	}
+	l := &cmdline{vf: vf}
+	tcpd, login, server := c.Program("couriertcpd"), c.Program("imaplogin"), c.Program("imapd")
+	l.expand("", "SSLLOGGEROPTS", "")
+	l.lit(tcpd)
+	l.expand("-address=", "SSLADDRESS", "")
+	l.expand("-maxprocs=", "MAXDAEMONS", "")
+	l.expand("-maxperip=", "MAXPERIP", "")
+	l.expandValue("-access=", "IMAPACCESSFILE", c.imapAccess(vf), ".dat")
+	l.expand("", "TCPDOPTS", "")
+	l.expand("", "SSLPORT", "")
+	l.expand("", "COURIERTLS", "")
+	l.lit("-server", "-tcpd", "-user="+c.Layout.MailUser, login, server)
+	l.expand("", "MAILDIRPATH", "")
+	return Command{
+		Program: c.Program("courierlogger"), Args: l.args,
+		Env: env(c.scriptDirs(false), vf,
+			"PROXY_HOSTNAME="+vf.Value("PROXY_HOSTNAME", ""), "IMAP_TLS=1"),
+		Needs:   append([]string{tcpd, login, server}, tlsProgram(vf)...),
+		Listen:  listen(vf.Value("SSLADDRESS", ""), vf.Value("SSLPORT", "")),
+		PidFile: vf.Value("SSLPIDFILE", ""),
+	}, l.err
+}
+
+// buildPOP3D: /usr/lib/courier/pop3d (its own shell sources pop3d-ssl then
+// pop3d, the daemon's pop3d then pop3d-ssl).
+//
+//	courierlogger $LOGGEROPTS couriertcpd -address=$ADDRESS -maxprocs=$MAXDAEMONS
+//	    -maxperip=$MAXPERIP $TCPDOPTS $PORT courierpop3login courierpop3d $MAILDIRPATH
+func buildPOP3D(c *Context) (Command, error) {
+	outer, err := c.Vars("pop3d-ssl", "pop3d")
+	if err != nil {
+		return Command{}, err
+	}
+	inner, err := c.Vars(c.Service.Config...)
+	if err != nil {
+		return Command{}, err
+	}
+	l := &cmdline{vf: outer}
+	tcpd, login, server := c.Program("couriertcpd"), c.Program("courierpop3login"), c.Program("courierpop3d")
+	l.expand("", "LOGGEROPTS", "")
+	l.lit(tcpd)
+	l.expand("-address=", "ADDRESS", "")
+	l.expand("-maxprocs=", "MAXDAEMONS", "")
+	l.expand("-maxperip=", "MAXPERIP", "")
+	l.expand("", "TCPDOPTS", "")
+	l.expand("", "PORT", "")
+	l.lit(login, server)
+	l.expand("", "MAILDIRPATH", "")
+	return Command{
+		Program: c.Program("courierlogger"), Args: l.args,
+		Env:     env(c.scriptDirs(true), inner, "PROXY_HOSTNAME="+outer.Value("PROXY_HOSTNAME", "")),
+		Needs:   []string{tcpd, login, server},
+		Listen:  listen(outer.Value("ADDRESS", ""), outer.Value("PORT", "")),
+		PidFile: outer.Value("PIDFILE", ""),
+	}, l.err
+}
+
+// buildPOP3DSSL: /usr/lib/courier/pop3d-ssl. Unlike the others, this
+// script passes PATH and SHELL through its env -i.
+//
+//	courierlogger $SSLLOGGEROPTS couriertcpd -address=$SSLADDRESS
+//	    -maxprocs=$MAXDAEMONS -maxperip=$MAXPERIP $TCPDOPTS $SSLPORT
+//	    $COURIERTLS -server -tcpd -user=courier courierpop3login courierpop3d $MAILDIRPATH
+//
+// with POP3_TLS=1, POP3_STARTTLS=NO and POP3_TLS_REQUIRED=0 added to the
+// environment.
+func buildPOP3DSSL(c *Context) (Command, error) {
+	vf, err := c.Vars(c.Service.Config...)
+	if err != nil {
+		return Command{}, err
+	}
+	l := &cmdline{vf: vf}
+	tcpd, login, server := c.Program("couriertcpd"), c.Program("courierpop3login"), c.Program("courierpop3d")
+	l.expand("", "SSLLOGGEROPTS", "")
+	l.lit(tcpd)
+	l.expand("-address=", "SSLADDRESS", "")
+	l.expand("-maxprocs=", "MAXDAEMONS", "")
+	l.expand("-maxperip=", "MAXPERIP", "")
+	l.expand("", "TCPDOPTS", "")
+	l.expand("", "SSLPORT", "")
+	l.expand("", "COURIERTLS", "")
+	l.lit("-server", "-tcpd", "-user="+c.Layout.MailUser, login, server)
+	l.expand("", "MAILDIRPATH", "")
+	base := append([]string{
+		"PATH=" + vf.Value("PATH", c.getenv("PATH")),
+		"SHELL=" + vf.Value("SHELL", c.getenv("SHELL")),
+	}, c.scriptDirs(true)...)
+	return Command{
+		Program: c.Program("courierlogger"), Args: l.args,
+		Env: env(base, vf, "PROXY_HOSTNAME="+vf.Value("PROXY_HOSTNAME", ""),
+			"POP3_TLS=1", "POP3_STARTTLS=NO", "POP3_TLS_REQUIRED=0"),
+		Needs:   append([]string{tcpd, login, server}, tlsProgram(vf)...),
+		Listen:  listen(vf.Value("SSLADDRESS", ""), vf.Value("SSLPORT", "")),
+		PidFile: vf.Value("SSLPIDFILE", ""),
+	}, l.err
+}

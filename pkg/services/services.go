@@ -1,0 +1,188 @@
+// Package services is the service table of the suite: the one place that
+// declares every daemon courierd supervises (in the manner of Postfix's
+// master.cf, but in Go), which configuration files each one reads, the
+// variable that enables it, who it runs as, and how its command line and
+// environment are built from the configuration — exactly as the original
+// start scripts (/usr/sbin/esmtpd, /usr/lib/courier/imapd, ...) build the
+// couriertcpd command line (spec/couriertcpd.md §4, spec/imap-pop3.md §1,
+// spec/aliases-and-control-files.md §8).
+//
+// Load turns the table plus the configuration into supervise.Specs; it also
+// reads the admin's own extra services from ${sysconfdir}/supervise.d/
+// (extra.go). cmd/courierd calls Load at start and on SIGHUP.
+package services
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/gocourier/courier/pkg/config"
+	"github.com/gocourier/courier/pkg/layout"
+	"github.com/gocourier/courier/pkg/supervise"
+)
+
+// Service is one row of the table.
+type Service struct {
+	Name string
+
+	// Config lists the configuration files (names in the configuration
+	// directory) the service needs, in the order the original script
+	// sources them for the daemon's environment (esmtpd, then
+	// esmtpd-msa). A service whose files are missing is not configured
+	// and is not run.
+	Config []string
+
+	// Enable is the variable that must be YES for the service to run
+	// ("" for services that always run), read from the file EnableIn the
+	// way the Debian init scripts read it.
+	Enable, EnableIn string
+
+	// The table's services all run as root: couriertcpd binds its port
+	// and then drops to its -user/-group itself, and authdaemond needs
+	// root to read shadow passwords. Services run as another user are
+	// declared in supervise.d (extra.go).
+
+	// Requires names services that start before this one and stop after
+	// it.
+	Requires []string
+
+	// Build builds the command from the configuration.
+	Build func(*Context) (Command, error)
+}
+
+// Command is what a Build function produces.
+type Command struct {
+	Program string   // absolute path of the program started
+	Args    []string // its arguments
+	Env     []string // its complete environment
+	Needs   []string // other programs it cannot work without
+	Listen  string   // where it accepts connections, for the log
+	PidFile string   // the pid file the original script's daemon kept
+}
+
+// Table returns the services of the suite, in no particular order (Requires
+// orders them).
+func Table() []Service {
+	return []Service{
+		{Name: "authdaemond", Config: []string{"authdaemonrc"}, Build: buildAuthdaemond},
+		{Name: "esmtpd", Config: []string{"esmtpd"}, Enable: "ESMTPDSTART", EnableIn: "esmtpd",
+			Requires: []string{"authdaemond"}, Build: buildESMTPD},
+		{Name: "esmtpd-msa", Config: []string{"esmtpd", "esmtpd-msa"}, Enable: "ESMTPDSTART", EnableIn: "esmtpd-msa",
+			Requires: []string{"authdaemond"}, Build: buildESMTPD},
+		{Name: "esmtpd-ssl", Config: []string{"esmtpd", "esmtpd-ssl"}, Enable: "ESMTPDSSLSTART", EnableIn: "esmtpd-ssl",
+			Requires: []string{"authdaemond"}, Build: buildESMTPDSSL},
+		{Name: "imapd", Config: []string{"imapd", "imapd-ssl"}, Enable: "IMAPDSTART", EnableIn: "imapd",
+			Requires: []string{"authdaemond"}, Build: buildIMAPD},
+		{Name: "imapd-ssl", Config: []string{"imapd", "imapd-ssl"}, Enable: "IMAPDSSLSTART", EnableIn: "imapd-ssl",
+			Requires: []string{"authdaemond"}, Build: buildIMAPDSSL},
+		{Name: "pop3d", Config: []string{"pop3d", "pop3d-ssl"}, Enable: "POP3DSTART", EnableIn: "pop3d",
+			Requires: []string{"authdaemond"}, Build: buildPOP3D},
+		{Name: "pop3d-ssl", Config: []string{"pop3d", "pop3d-ssl"}, Enable: "POP3DSSLSTART", EnableIn: "pop3d-ssl",
+			Requires: []string{"authdaemond"}, Build: buildPOP3DSSL},
+	}
+}
+
+// Context gives a Build function the configuration and the layout.
+type Context struct {
+	Service *Service
+	Layout  layout.Layout
+	Environ []string // courierd's own environment
+}
+
+// predefined are the variables the original scripts set before sourcing
+// the configuration files, which the files may refer to (${sysconfdir}).
+func (c *Context) predefined() map[string]string {
+	l := c.Layout
+	return map[string]string{
+		"prefix": l.Prefix, "exec_prefix": l.Prefix, "bindir": l.BinDir, "sbindir": l.SbinDir,
+		"libexecdir": l.LibexecDir, "sysconfdir": l.SysconfDir, "localstatedir": l.LocalstateDir,
+	}
+}
+
+// Vars evaluates configuration files, named relative to the configuration
+// directory, in the order given.
+func (c *Context) Vars(files ...string) (*config.VarFile, error) {
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = c.Layout.Config(f)
+	}
+	return config.ReadVarFiles(paths, c.predefined())
+}
+
+// Program returns the installed path of one of the suite's programs.
+func (c *Context) Program(name string) string { return c.Layout.ProgramPath(name) }
+
+// getenv returns a variable of courierd's own environment.
+func (c *Context) getenv(name string) string {
+	for i := len(c.Environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(c.Environ[i], name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// Load evaluates the configuration of every service of the table and of
+// supervise.d and returns the specs of those to run. Services that are not
+// configured (their files are missing) or not enabled are logged and left
+// out. Any configuration error fails the whole load, so that a reload never
+// applies half a configuration.
+func Load(l layout.Layout, environ []string, log *slog.Logger) ([]supervise.Spec, error) {
+	table := Table()
+	var specs []supervise.Spec
+	names := map[string]bool{}
+	for i := range table {
+		svc := &table[i]
+		names[svc.Name] = true
+		c := &Context{Service: svc, Layout: l, Environ: environ}
+		if why, err := c.disabled(); err != nil {
+			return nil, err
+		} else if why != "" {
+			log.Info(fmt.Sprintf("service %s not started: %s", svc.Name, why), "service", svc.Name)
+			continue
+		}
+		cmd, err := svc.Build(c)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", svc.Name, err)
+		}
+		specs = append(specs, supervise.Spec{
+			Name: svc.Name, Path: cmd.Program, Args: cmd.Args, Env: cmd.Env, Dir: l.Prefix,
+			Needs: cmd.Needs, Requires: svc.Requires, PidFile: cmd.PidFile, Listen: cmd.Listen,
+		})
+	}
+	extra, err := loadExtra(l, environ, names, log)
+	if err != nil {
+		return nil, err
+	}
+	return append(specs, extra...), nil
+}
+
+// disabled says why the service is not to run, or "".
+func (c *Context) disabled() (string, error) {
+	svc := c.Service
+	for _, f := range svc.Config {
+		p := c.Layout.Config(f)
+		if _, err := os.Stat(p); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return "not configured (" + p + " does not exist)", nil
+			}
+			return "", err
+		}
+	}
+	if svc.Enable == "" {
+		return "", nil
+	}
+	vf, err := c.Vars(svc.EnableIn)
+	if err != nil {
+		return "", err
+	}
+	v := vf.Value(svc.Enable, "")
+	if !strings.EqualFold(strings.TrimSpace(v), "yes") {
+		return fmt.Sprintf("%s=%s in %s", svc.Enable, v, c.Layout.Config(svc.EnableIn)), nil
+	}
+	return "", nil
+}
