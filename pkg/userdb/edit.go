@@ -190,7 +190,7 @@ func Set(file, name string, fields []Field) error {
 			for _, f := range fields {
 				rec.Set(f)
 			}
-			return append(lines, rec.Line()), true, nil
+			return append(lines, rec.Text()), true, nil
 		}
 		rec, err := parseForEdit(file, lines, i)
 		if err != nil {
@@ -199,7 +199,7 @@ func Set(file, name string, fields []Field) error {
 		for _, f := range fields {
 			rec.Set(f)
 		}
-		lines[i] = rec.Line()
+		lines[i] = rec.Text()
 		return lines, true, nil
 	})
 }
@@ -222,7 +222,7 @@ func Unset(file, name string, fieldNames []string) (bool, error) {
 		for _, n := range fieldNames {
 			changed = rec.Unset(n) || changed
 		}
-		lines[i] = rec.Line()
+		lines[i] = rec.Text()
 		return lines, changed, nil
 	})
 	return found, err

@@ -81,8 +81,8 @@ func (r Record) FieldsString() string {
 	return strings.Join(parts, "|")
 }
 
-// Line returns the record as one line of the text source, without "\n".
-func (r Record) Line() string { return r.Name + "\t" + r.FieldsString() }
+// Text returns the record as one line of the text source, without "\n".
+func (r Record) Text() string { return r.Name + "\t" + r.FieldsString() }
 
 // IsReverse reports whether the record is a reverse uid record ("NNN=").
 func (r Record) IsReverse() bool {
