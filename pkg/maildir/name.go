@@ -1,0 +1,204 @@
+package maildir
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Standard flag letters of the ":2," info suffix (maildir(5); spec/maildir.md
+// §2). They are kept in ASCII order in a file name.
+const (
+	FlagDraft   = 'D' // IMAP \Draft
+	FlagFlagged = 'F' // IMAP \Flagged
+	FlagPassed  = 'P' // forwarded (no IMAP equivalent)
+	FlagReplied = 'R' // IMAP \Answered
+	FlagSeen    = 'S' // IMAP \Seen
+	FlagTrashed = 'T' // IMAP \Deleted; not counted towards the quota
+)
+
+// Flags is the set of flag letters of a message, in ASCII order without
+// repetitions, exactly as it appears after ":2," in a file name. Besides the
+// six standard upper-case letters other software stores lower-case letters
+// (Dovecot keeps keywords that way); they are preserved.
+type Flags string
+
+// ParseFlags checks and normalizes a set of flag letters: every byte must be
+// an ASCII letter; the result is sorted and without duplicates.
+func ParseFlags(s string) (Flags, error) {
+	for i := 0; i < len(s); i++ {
+		if !isFlagLetter(s[i]) {
+			return "", fmt.Errorf("flag %q at offset %d is not a letter A-Z or a-z", s[i], i)
+		}
+	}
+	return normalizeFlags(s), nil
+}
+
+func isFlagLetter(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
+
+func normalizeFlags(s string) Flags {
+	var seen [128]bool
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 128 && !seen[c] {
+			seen[c] = true
+			b = append(b, c)
+		}
+	}
+	sort.Slice(b, func(i, j int) bool { return b[i] < b[j] })
+	return Flags(b)
+}
+
+// Has reports whether the flag letter is set.
+func (f Flags) Has(flag byte) bool { return strings.IndexByte(string(f), flag) >= 0 }
+
+// With returns f plus the given letters. Letters that are not ASCII letters
+// are ignored (use ParseFlags to validate input from outside).
+func (f Flags) With(letters string) Flags {
+	return normalizeFlags(string(f) + onlyLetters(letters))
+}
+
+// Without returns f minus the given letters.
+func (f Flags) Without(letters string) Flags {
+	b := make([]byte, 0, len(f))
+	for i := 0; i < len(f); i++ {
+		if strings.IndexByte(letters, f[i]) < 0 {
+			b = append(b, f[i])
+		}
+	}
+	return Flags(b)
+}
+
+func onlyLetters(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if isFlagLetter(s[i]) {
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
+}
+
+// Name is a parsed message file name (spec/maildir.md §2):
+//
+//	<time>.M<usec>P<pid>V<dev>I<ino>[_<n>].<host>,S=<size>[,W=<vsize>][:2,<flags>]
+//
+// Only the parts other programs rely on are interpreted: the unique part
+// before the colon, the ",S=" and ",W=" sizes in it, and the info after the
+// colon. Names written by other delivery agents (qmail's "<time>.<pid>.<host>",
+// Dovecot's) parse as well; they just lack sizes.
+type Name struct {
+	// Unique is everything before the first colon. It identifies the
+	// message for its whole life (flag changes only alter the info), and is
+	// the key courierimapuiddb, courierimapkeywords and
+	// courierpop3dsizelist use.
+	Unique string
+	// Size is the ",S=" value: the size of the file in bytes, as Courier
+	// counts it for the quota. -1 when the name has none.
+	Size int64
+	// VSize is the ",W=" value (the size with CRLF line ends), -1 if none.
+	// Courier never writes it; other software does.
+	VSize int64
+	// HasInfo reports whether the name has a colon at all (files in new/
+	// normally have none; Courier's readers add ":2," when moving to cur/).
+	HasInfo bool
+	// Info is the text after the colon, "2,FS" for example.
+	Info string
+}
+
+// ParseName parses a message file name (the last path element only). It
+// fails on names no maildir message can have (empty, containing '/' or NUL,
+// empty unique part) and on malformed ",S=" and ",W=" values or flags,
+// because callers would otherwise count a wrong size against the quota or
+// report wrong flags.
+func ParseName(s string) (Name, error) {
+	if s == "" {
+		return Name{}, fmt.Errorf("empty message file name")
+	}
+	if i := strings.IndexAny(s, "/\x00"); i >= 0 {
+		return Name{}, fmt.Errorf("message file name %q: %q at offset %d is not allowed", s, s[i], i)
+	}
+	n := Name{Size: -1, VSize: -1}
+	n.Unique = s
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		n.Unique, n.Info, n.HasInfo = s[:i], s[i+1:], true
+	}
+	if n.Unique == "" {
+		return Name{}, fmt.Errorf("message file name %q: nothing before the colon", s)
+	}
+	if strings.HasPrefix(n.Info, "2,") {
+		if _, err := ParseFlags(n.Info[2:]); err != nil {
+			return Name{}, fmt.Errorf("message file name %q: %v", s, err)
+		}
+	}
+	// Size fields follow the host part, each introduced by a comma.
+	if i := strings.IndexByte(n.Unique, ','); i >= 0 {
+		for _, field := range strings.Split(n.Unique[i+1:], ",") {
+			var dst *int64
+			switch {
+			case strings.HasPrefix(field, "S="):
+				dst = &n.Size
+			case strings.HasPrefix(field, "W="):
+				dst = &n.VSize
+			default:
+				continue // a field some other software uses
+			}
+			if *dst >= 0 {
+				return Name{}, fmt.Errorf("message file name %q: %s appears twice", s, field[:2])
+			}
+			v, err := parseDecimal(field[2:])
+			if err != nil {
+				return Name{}, fmt.Errorf("message file name %q: bad %s value: %v", s, field[:2], err)
+			}
+			*dst = v
+		}
+	}
+	return n, nil
+}
+
+// parseDecimal parses a non-negative decimal number of at most 18 digits
+// (so that it always fits an int64, with room to add sizes).
+func parseDecimal(s string) (int64, error) {
+	if s == "" {
+		return 0, fmt.Errorf("no digits")
+	}
+	if len(s) > 18 {
+		return 0, fmt.Errorf("%q has more than 18 digits", s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("%q is not a decimal number", s)
+		}
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// Flags returns the flags of the name: the letters after ":2,", or none when
+// the info is missing or uses another scheme.
+func (n Name) Flags() Flags {
+	if !strings.HasPrefix(n.Info, "2,") {
+		return ""
+	}
+	return normalizeFlags(n.Info[2:])
+}
+
+// WithFlags returns the file name for the same message with the given flags,
+// "<unique>:2,<flags>", as it is stored in cur/.
+func (n Name) WithFlags(f Flags) string {
+	return n.Unique + ":2," + string(normalizeFlags(string(f)))
+}
+
+// String returns the file name.
+func (n Name) String() string {
+	if !n.HasInfo {
+		return n.Unique
+	}
+	return n.Unique + ":" + n.Info
+}
+
+// Counted reports whether a message with this name counts towards the
+// quota: Courier leaves out messages flagged T (maildirquota.c
+// maildirquota_countfile, built without TRASHQUOTA as Debian's is).
+func (n Name) Counted() bool { return !n.Flags().Has(FlagTrashed) }
