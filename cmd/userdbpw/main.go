@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	os.Exit(usertool.Userdbpw(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(usertool.Userdbpw(os.Args[0], os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -42,18 +42,22 @@ standard error, without echo) and prints its hash, to be stored with e.g.
                 fields; this is equivalent to the cleartext password)
 `
 
-// Userdbpw runs the userdbpw command.
-func Userdbpw(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+// Userdbpw runs the userdbpw command; prog is argv[0], which the
+// original's error message starts with. Each argument must be an option;
+// the last one wins.
+func Userdbpw(prog string, args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	scheme := passwd.DefaultScheme
-	switch {
-	case len(args) == 1 && (args[0] == "--help" || args[0] == "-help"):
-		fmt.Fprintf(stdout, userdbpwHelp, passwd.BcryptCost)
-		return 0
-	case len(args) == 1 && userdbpwSchemes[args[0]] != "":
-		scheme = userdbpwSchemes[args[0]]
-	case len(args) != 0:
-		fmt.Fprintln(stderr, "userdbpw: invalid argument.")
-		return 1
+	for _, a := range args {
+		switch {
+		case a == "--help" || a == "-help":
+			fmt.Fprintf(stdout, userdbpwHelp, passwd.BcryptCost)
+			return 0
+		case userdbpwSchemes[a] != "":
+			scheme = userdbpwSchemes[a]
+		default:
+			fmt.Fprintf(stderr, "%s: invalid argument.\n", prog)
+			return 1
+		}
 	}
 	pw, err := passwd.ReadNew(stdin, stderr)
 	if errors.Is(err, io.EOF) {
