@@ -28,7 +28,7 @@ const warnInterval = 24 * time.Hour
 // the delivered warning, or "" when none was due.
 //
 // The warning is delivered even to a full maildir, and counts towards the
-// quota only if it fits, as in Courier.
+// quota only if it fits, as in Courier; its file mode is Courier's 0644.
 func QuotaWarning(dir string, percent int, msgFile, defaultFile string) (string, error) {
 	if percent < 0 {
 		return "", nil
@@ -77,7 +77,7 @@ func QuotaWarning(dir string, percent int, msgFile, defaultFile string) (string,
 	header := fmt.Sprintf("Date: %s\nMessage-Id: <%d.overquota@%s>\n",
 		now.Format("Mon, 02 Jan 2006 15:04:05 -0700"), now.Unix(), host)
 	d := &Dir{Path: root, Root: root}
-	p, err := d.Create(io.MultiReader(bytes.NewReader([]byte(header)), f), DeliverOptions{Uniq: "warn", NoQuota: true})
+	p, err := d.Create(io.MultiReader(bytes.NewReader([]byte(header)), f), DeliverOptions{Uniq: "warn", NoQuota: true, Mode: 0o644})
 	if err != nil {
 		return "", fmt.Errorf("quota warning for %s: %w", root, err)
 	}
