@@ -69,7 +69,7 @@ func noteSandbox(c Credential, what string) {
 		return
 	}
 	sandboxOnce.Do(func() {
-		slog.Warn("not running as root: uid changes are skipped, processes keep uid "+fmt.Sprint(uid)+" (sandbox mode)",
-			"first", what, "wanted_uid", c.UID, "wanted_gid", c.GID)
+		slog.Warn(fmt.Sprintf("not running as root: skipping uid changes, every process keeps uid %d (sandbox mode; logged once)", uid),
+			"first_for", what, "wanted_uid", c.UID, "wanted_gid", c.GID)
 	})
 }

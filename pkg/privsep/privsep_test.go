@@ -440,3 +440,23 @@ func TestSandbox(t *testing.T) {
 		t.Errorf("sandbox note logged %d times, want once:\n%s", n, stderr.String())
 	}
 }
+
+// BenchmarkChildStart measures starting (and reaping) a short program,
+// plain and with NoNewPrivs (which costs a thread per start).
+func BenchmarkChildStart(b *testing.B) {
+	for _, nnp := range []bool{false, true} {
+		name := "plain"
+		if nnp {
+			name = "nonewprivs"
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				cmd, err := (&Child{Path: "/bin/true", NoNewPrivs: nnp}).Start()
+				if err != nil {
+					b.Fatal(err)
+				}
+				cmd.Wait()
+			}
+		})
+	}
+}
