@@ -100,7 +100,7 @@ printf '%s' "$2" | ` + realLogger + ` -name=same
 ` + realLogger + ` -facility=local5 /bin/sh -c 'echo "$0" >&2; echo out' "$2"`
 	cmd := exec.Command("unshare", "-m", "sh", "-c", script, "sh", dir, in)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("cannot give the original a private /dev/log: %v: %s", err, out)
+		testenv.Skip(t, fmt.Sprintf("cannot give the original a private /dev/log (needs mount namespaces): %v: %s", err, out))
 	}
 	var orig []string
 	for _, m := range s.Pending(t) {
