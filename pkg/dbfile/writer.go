@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -28,9 +29,11 @@ type Writer struct {
 	path  string
 	tmp   string
 	perm  os.FileMode
-	pairs map[string]string
+	pairs []pair
 	done  bool
 }
+
+type pair struct{ key, value string }
 
 // Create starts a new version of the database at path with permissions
 // perm (applied exactly, whatever the umask). The temporary file
@@ -54,11 +57,14 @@ func Create(path string, perm os.FileMode) (*Writer, error) {
 		os.Remove(tmp)
 		return nil, err
 	}
-	return &Writer{path: path, tmp: tmp, perm: perm, pairs: map[string]string{}}, nil
+	return &Writer{path: path, tmp: tmp, perm: perm}, nil
 }
 
-// Put adds one record. An empty key, a key longer than bbolt allows, or a
-// key already put is an error naming the key.
+// Put adds one record. An empty key or a key longer than bbolt allows is
+// an error naming the key; a key put twice makes Commit fail with a
+// *DuplicateKeyError naming it. (Records are kept in a slice and checked
+// once sorted: a map of every key costs more than the whole build for
+// million-record sources.)
 func (w *Writer) Put(key, value string) error {
 	if w.done {
 		return fmt.Errorf("%s: Put after Commit or Abort", w.path)
@@ -71,10 +77,7 @@ func (w *Writer) Put(key, value string) error {
 	case int64(len(value)) > bolt.MaxValueSize:
 		return fmt.Errorf("%s: value of key %q is too large", w.path, key)
 	}
-	if _, dup := w.pairs[key]; dup {
-		return &DuplicateKeyError{Path: w.path, Key: key}
-	}
-	w.pairs[key] = value
+	w.pairs = append(w.pairs, pair{key, value})
 	return nil
 }
 
@@ -102,26 +105,27 @@ func (w *Writer) Commit() error {
 // build writes the sorted records into the temporary file: sorted keys let
 // bbolt fill its pages completely, and make the file deterministic.
 func (w *Writer) build() error {
+	slices.SortFunc(w.pairs, func(a, b pair) int { return strings.Compare(a.key, b.key) })
+	for i := 1; i < len(w.pairs); i++ {
+		if w.pairs[i].key == w.pairs[i-1].key {
+			return &DuplicateKeyError{Path: w.path, Key: w.pairs[i].key}
+		}
+	}
 	db, err := bolt.Open(w.tmp, w.perm, &bolt.Options{NoSync: true, NoGrowSync: true, Timeout: lockTimeout})
 	if err != nil {
 		return fmt.Errorf("%s: %w", w.tmp, err)
 	}
-	keys := make([]string, 0, len(w.pairs))
-	for k := range w.pairs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for start := 0; start == 0 || start < len(keys); start += batchSize {
-		end := min(start+batchSize, len(keys))
+	for start := 0; start == 0 || start < len(w.pairs); start += batchSize {
+		end := min(start+batchSize, len(w.pairs))
 		err := db.Update(func(tx *bolt.Tx) error {
 			b, err := tx.CreateBucketIfNotExists([]byte(Bucket))
 			if err != nil {
 				return err
 			}
 			b.FillPercent = 1.0
-			for _, k := range keys[start:end] {
-				if err := b.Put([]byte(k), []byte(w.pairs[k])); err != nil {
-					return fmt.Errorf("key %q: %w", k, err)
+			for _, p := range w.pairs[start:end] {
+				if err := b.Put([]byte(p.key), []byte(p.value)); err != nil {
+					return fmt.Errorf("key %q: %w", p.key, err)
 				}
 			}
 			return nil

@@ -163,36 +163,24 @@ func (s Source) Read() ([]Entry, error) {
 }
 
 func readFiles(files []string) ([]Entry, error) {
-	var all []Entry
-	var errs Errors
-	first := map[string]Entry{}
-	for _, f := range files {
+	texts := make([]string, len(files))
+	lines := 0
+	for i, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
-		entries, err := ParseText(f, data)
-		if err != nil {
-			var pe Errors
-			if !errors.As(err, &pe) {
-				return nil, err
-			}
-			for _, e := range pe {
-				errs.add(e)
-			}
-			continue
-		}
-		for _, e := range entries {
-			if prev, dup := first[e.Name]; dup {
-				errs.add(&LineError{File: e.File, Line: e.Line, Reason: fmt.Sprintf("duplicate account %s (first at %s)", e.Name, prev.Where())})
-				continue
-			}
-			first[e.Name] = e
-			all = append(all, e)
+		texts[i] = string(data)
+		lines += strings.Count(texts[i], "\n")
+	}
+	p := newParser(lines)
+	for i, f := range files {
+		if !p.parse(f, texts[i]) {
+			break
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	if len(p.errs) > 0 {
+		return nil, p.errs
 	}
-	return all, nil
+	return p.entries, nil
 }

@@ -1,6 +1,7 @@
 package userdb
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -252,12 +253,11 @@ func ParseLine(line string) (Record, error) {
 		}
 		return Record{}, fmt.Errorf("the fields of %s contain %s", name, c)
 	}
-	rec := Record{Name: name}
 	items := strings.Split(rest, "|")
 	for len(items) > 0 && items[len(items)-1] == "" {
 		items = items[:len(items)-1]
 	}
-	seen := make(map[string]bool, len(items))
+	rec := Record{Name: name, Fields: make([]Field, 0, len(items))}
 	for _, item := range items {
 		if item == "" {
 			return Record{}, fmt.Errorf("empty field (two | in a row) in the record of %s", name)
@@ -266,10 +266,12 @@ func ParseLine(line string) (Record, error) {
 		if reason := CheckField(f); reason != "" {
 			return Record{}, fmt.Errorf("%s: %s", name, reason)
 		}
-		if seen[f.Name] {
-			return Record{}, fmt.Errorf("%s: field %s given twice", name, f.Name)
+		// Records have a handful of fields: a scan beats a map.
+		for _, prev := range rec.Fields {
+			if prev.Name == f.Name {
+				return Record{}, fmt.Errorf("%s: field %s given twice", name, f.Name)
+			}
 		}
-		seen[f.Name] = true
 		rec.Fields = append(rec.Fields, f)
 	}
 	return rec, nil
@@ -286,10 +288,29 @@ func skipLine(line string) bool {
 // each bad line as name:line: reason. Two records with the same account
 // name are an error naming both lines.
 func ParseText(name string, data []byte) ([]Entry, error) {
-	var entries []Entry
-	var errs Errors
-	first := map[string]int{}
-	text := string(data)
+	p := newParser(bytes.Count(data, []byte("\n")))
+	p.parse(name, string(data))
+	if len(p.errs) > 0 {
+		return nil, p.errs
+	}
+	return p.entries, nil
+}
+
+// parser accumulates the records of one or more files, with one map of
+// names for the duplicate check across all of them.
+type parser struct {
+	entries []Entry
+	first   map[string]int // name → index in entries
+	errs    Errors
+}
+
+func newParser(sizeHint int) *parser {
+	return &parser{entries: make([]Entry, 0, sizeHint), first: make(map[string]int, sizeHint)}
+}
+
+// parse adds the records of one file; it returns false once too many
+// errors were seen.
+func (p *parser) parse(name, text string) bool {
 	for n := 1; text != ""; n++ {
 		line, rest, _ := strings.Cut(text, "\n")
 		text = rest
@@ -298,24 +319,26 @@ func ParseText(name string, data []byte) ([]Entry, error) {
 		}
 		rec, err := ParseLine(line)
 		if err != nil {
-			if !errs.add(&LineError{File: name, Line: n, Reason: err.Error()}) {
-				break
+			if !p.errs.add(&LineError{File: name, Line: n, Reason: err.Error()}) {
+				return false
 			}
 			continue
 		}
-		if prev, dup := first[rec.Name]; dup {
-			if !errs.add(&LineError{File: name, Line: n, Reason: fmt.Sprintf("duplicate account %s (first at line %d)", rec.Name, prev)}) {
-				break
+		if i, dup := p.first[rec.Name]; dup {
+			prev := p.entries[i]
+			where := fmt.Sprintf("line %d", prev.Line)
+			if prev.File != name {
+				where = prev.Where()
+			}
+			if !p.errs.add(&LineError{File: name, Line: n, Reason: fmt.Sprintf("duplicate account %s (first at %s)", rec.Name, where)}) {
+				return false
 			}
 			continue
 		}
-		first[rec.Name] = n
-		entries = append(entries, Entry{Record: rec, File: name, Line: n})
+		p.first[rec.Name] = len(p.entries)
+		p.entries = append(p.entries, Entry{Record: rec, File: name, Line: n})
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return entries, nil
+	return true
 }
 
 // parseValue splits a stored .dat value into fields. It is lenient: the

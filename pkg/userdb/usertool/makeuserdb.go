@@ -33,7 +33,11 @@ func Makeuserdb(args []string, def userdb.Source, stdout, stderr io.Writer) int 
 		case a == "-v":
 			verbose = true
 			args = args[1:]
-		case a == "-f" && len(args) > 1:
+		case a == "-f":
+			if len(args) < 2 || args[1] == "" {
+				fmt.Fprintln(stderr, "makeuserdb: -f needs the name of the userdb source file or directory\nUsage: makeuserdb [-v] [-f file]")
+				return 1
+			}
 			src = userdb.FileSource(args[1])
 			args = args[2:]
 		default:
