@@ -22,9 +22,10 @@ import (
 type Daemon struct {
 	PidFile string
 
-	// Load reads the configuration and returns the services to run. It
-	// is called at start and on every SIGHUP.
-	Load func() ([]Spec, error)
+	// Load reads the configuration and returns the services to run,
+	// logging what it leaves out to log. It is called at start and on
+	// every SIGHUP.
+	Load func(log *slog.Logger) ([]Spec, error)
 
 	Logger *slog.Logger // nil: slog.Default()
 
@@ -60,7 +61,7 @@ func (d *Daemon) Run() error {
 		return fail(err)
 	}
 	defer pf.Remove()
-	specs, err := d.Load()
+	specs, err := d.Load(log)
 	if err != nil {
 		return fail(fmt.Errorf("not starting: %w", err))
 	}
@@ -84,7 +85,7 @@ func (d *Daemon) Run() error {
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			log.Info("SIGHUP: re-reading the configuration")
-			specs, err := d.Load()
+			specs, err := d.Load(log)
 			if err == nil {
 				err = sup.Reload(specs)
 			}

@@ -1,0 +1,75 @@
+// Command courierd is the supervisor of the suite (DESIGN.md §1): it runs
+// in the foreground, starts every configured service (pkg/services) with
+// its own credentials, restarts the ones that exit, re-reads the
+// configuration on SIGHUP and stops everything on SIGTERM or SIGINT.
+// `courier start` runs it detached; systemd and `make run` run it directly.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
+
+	"github.com/gocourier/courier/pkg/layout"
+	"github.com/gocourier/courier/pkg/logging"
+	"github.com/gocourier/courier/pkg/services"
+	"github.com/gocourier/courier/pkg/supervise"
+)
+
+const usage = `Usage: courierd [-startup-fd=N]
+
+Runs the Courier mail server's services in the foreground and supervises
+them: each service configured in %[1]s (esmtpd, esmtpd-msa, esmtpd-ssl,
+imapd, imapd-ssl, pop3d, pop3d-ssl, authdaemond, and the files of
+%[1]s/supervise.d) is started with its own credentials and restarted
+when it exits. Logs go to syslog (facility mail) and standard error.
+
+  SIGHUP           re-read the configuration; restart only the services
+                   whose configuration changed
+  SIGTERM, SIGINT  stop every service, then exit
+
+The pid file is %[2]s. To run courierd in the background use
+"courier start", "courier stop" and "courier restart".
+
+Options:
+  -startup-fd=N    write the start-up log to file descriptor N and close it
+                   once every service is started (used by courier start)
+`
+
+func main() {
+	l := layout.Current()
+	fs := flag.NewFlagSet("courierd", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprintf(fs.Output(), usage, l.SysconfDir, supervise.PidPath(l.RunDir)) }
+	startupFD := fs.Int("startup-fd", -1, "")
+	if len(os.Args) > 1 && (os.Args[1] == "--help" || os.Args[1] == "-help" || os.Args[1] == "-h") {
+		fs.SetOutput(os.Stdout)
+		fs.Usage()
+		return
+	}
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(1)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "courierd: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		os.Exit(1)
+	}
+	log := logging.Setup(logging.Options{Program: "courierd", Syslog: true, Stderr: true, Level: slog.LevelInfo})
+	d := &supervise.Daemon{
+		PidFile: supervise.PidPath(l.RunDir),
+		Logger:  log,
+		Load:    func(log *slog.Logger) ([]supervise.Spec, error) { return services.Load(l, os.Environ(), log) },
+	}
+	if *startupFD >= 0 {
+		// The descriptor is inherited without close-on-exec; the
+		// services must not inherit it, or courier start would wait
+		// for them.
+		syscall.CloseOnExec(*startupFD)
+		d.Startup = os.NewFile(uintptr(*startupFD), "startup-log")
+	}
+	if err := d.Run(); err != nil {
+		os.Exit(1)
+	}
+}
