@@ -560,10 +560,11 @@ func parseRcptParams(kind, input string, start, end int, utf8OK bool) (RcptParam
 	return rp, nil
 }
 
-// ParseMailFrom parses what follows "MAIL FROM:" in an SMTP command: the
-// reverse-path in angle brackets and the parameters (RFC 5321 4.1.1.2).
-// Blanks before the path are skipped, as Courier does. UTF-8 in the path
-// is allowed when the parameters include SMTPUTF8 (RFC 6531 3.4).
+// ParseMailFrom parses what follows "MAIL FROM:" in an SMTP command, line
+// ending removed: the reverse-path in angle brackets and the parameters
+// (RFC 5321 4.1.1.2). Blanks before the path are skipped, as Courier does.
+// UTF-8 in the path is allowed when the parameters include SMTPUTF8 (RFC
+// 6531 3.4), so the parameters are checked first.
 func ParseMailFrom(arg string) (Path, MailParams, error) {
 	const kind = "MAIL FROM argument"
 	ps, pe, err := splitPath(kind, arg)
@@ -581,20 +582,20 @@ func ParseMailFrom(arg string) (Path, MailParams, error) {
 	return p, mp, nil
 }
 
-// ParseRcptTo parses what follows "RCPT TO:" (RFC 5321 4.1.1.3): the
-// forward-path and the parameters. smtputf8 says whether the transaction's
-// MAIL FROM had SMTPUTF8.
+// ParseRcptTo parses what follows "RCPT TO:" (RFC 5321 4.1.1.3), line
+// ending removed: the forward-path and the parameters. smtputf8 says
+// whether the transaction's MAIL FROM had SMTPUTF8.
 func ParseRcptTo(arg string, smtputf8 bool) (Path, RcptParams, error) {
 	const kind = "RCPT TO argument"
 	ps, pe, err := splitPath(kind, arg)
 	if err != nil {
 		return Path{}, RcptParams{}, err
 	}
-	rp, err := parseRcptParams(kind, arg, pe, len(arg), smtputf8)
+	p, err := parsePath(kind, arg, ps, pe, smtputf8, false)
 	if err != nil {
 		return Path{}, RcptParams{}, err
 	}
-	p, err := parsePath(kind, arg, ps, pe, smtputf8, false)
+	rp, err := parseRcptParams(kind, arg, pe, len(arg), smtputf8)
 	if err != nil {
 		return Path{}, RcptParams{}, err
 	}
