@@ -162,3 +162,69 @@ func TestMessages(t *testing.T) {
 		t.Errorf("--help: %+v", r)
 	}
 }
+
+// --checkutf8 and --convutf8 on twin pre-Unicode maildirs.
+func TestConvertUTF8SameAsOriginal(t *testing.T) {
+	testenv.NeedPackage(t, "courier-base", realMaildirmake)
+	s := testenv.NewSandbox(t, "maildirmake")
+	ours := s.Path("maildirmake")
+	realDir, ourDir := t.TempDir(), t.TempDir()
+	for _, dir := range []string{realDir, ourDir} {
+		if r := run(t, dir, realMaildirmake, "M"); r.code != 0 {
+			t.Fatal(r)
+		}
+		for _, f := range []string{"R&AOk-sum&AOk-", "Plain", "Caf&AOk-.Sub", "a&-b", "Bad&Zm9v"} {
+			if r := run(t, dir, realMaildirmake, "-f", f, "M"); r.code != 0 {
+				t.Fatal(r)
+			}
+		}
+		os.WriteFile(filepath.Join(dir, "M", "courierimapsubscribed"), []byte("INBOX.R&AOk-sum&AOk-\nINBOX.Plain\nINBOX\n"), 0o640)
+	}
+	compare := func(args ...string) {
+		t.Helper()
+		want := run(t, realDir, realMaildirmake, args...)
+		got := run(t, ourDir, ours, args...)
+		// The order of the report lines follows the directory order in
+		// the original; compare them as sets.
+		sortLines := func(s string) string {
+			l := strings.Split(s, "\n")
+			sort.Strings(l)
+			return strings.Join(l, "\n")
+		}
+		if got.code != want.code || sortLines(got.stdout) != sortLines(want.stdout) || (got.stderr == "") != (want.stderr == "") {
+			t.Errorf("maildirmake %q: ours %+v, original %+v", args, got, want)
+		}
+	}
+	compare("--checkutf8", "M") // the bad name: exit 1, nothing done
+	compare("--convutf8", "M")
+	for _, dir := range []string{realDir, ourDir} {
+		if err := os.RemoveAll(filepath.Join(dir, "M", ".Bad&Zm9v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	compare("--checkutf8", "M")
+	compare("--convutf8", "M")
+	if a, b := tree(t, realDir), tree(t, ourDir); a != b {
+		t.Errorf("trees differ\noriginal:\n%s\nours:\n%s", a, b)
+	}
+	for _, dir := range []string{realDir, ourDir} {
+		if got := string(must(os.ReadFile(filepath.Join(dir, "M", "courierimapsubscribed")))); got != "INBOX.Résumé\nINBOX.Plain\nINBOX\n" {
+			t.Errorf("%s: courierimapsubscribed = %q", dir, got)
+		}
+	}
+	// Run twice, both stop at "a&b", which is not modified UTF-7.
+	compare("--convutf8", "M")
+	// A SqWebMail filter file is not converted: refused before any change.
+	filter := filepath.Join(ourDir, "mailfilter")
+	os.WriteFile(filter, []byte("#MFMAILDROP=2\n"), 0o600)
+	if r := run(t, ourDir, ours, "--convutf8", "M", filter); r.code != 1 || !strings.Contains(r.stderr, "not supported") {
+		t.Errorf("with a mail filter: %+v", r)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -5,6 +5,7 @@
 //	maildirmake [-S] [-q quota] [-f folder | -F folder] [-s mode] maildir
 //	maildirmake --add name=/path maildir
 //	maildirmake --del name maildir
+//	maildirmake --checkutf8|--convutf8 maildir [maildirfilter]
 //
 // Exit 0 on success, 1 on errors and usage errors, 2 when --add names a
 // maildir that is already defined.
@@ -38,6 +39,9 @@ existing maildir, and maintains quotas and shared folders.
   -s mode        with -f, in a sharable maildir: read, write[,group]
   --add name=/path   list the sharable maildir /path as name
   --del name         remove name from the list
+  --checkutf8 maildir    report how folder names in modified UTF-7 (Courier
+                         before 1.0) would be renamed to UTF-8
+  --convutf8 maildir     do it, including courierimapsubscribed
 `
 
 func usage() {
@@ -93,6 +97,12 @@ func main() {
 		case a == "--del" && argn+1 < len(args):
 			argn++
 			delShared = args[argn]
+		case (a == "--checkutf8" || a == "--convutf8") && argn+1 < len(args):
+			filter := ""
+			if argn+2 < len(args) {
+				filter = args[argn+2]
+			}
+			os.Exit(convertUTF8(args[argn+1], filter, a == "--convutf8"))
 		default:
 			usage()
 		}
@@ -173,6 +183,53 @@ func main() {
 	if err := maildir.Make(dir, perm&^0o022, subdirPerm, haveFolder); err != nil {
 		fail(err, 1)
 	}
+}
+
+// convertUTF8 is --checkutf8 (doit false) and --convutf8, with the
+// original's report lines. A maildrop filter written by SqWebMail can be
+// named; converting it is not supported, so an existing one stops the
+// conversion before anything changes.
+func convertUTF8(dir, filter string, doit bool) int {
+	fmt.Printf("Checking %s:\n", dir)
+	if filter != "" {
+		if _, err := os.Stat(filter); err == nil {
+			fmt.Fprintf(os.Stderr, "Error: %s: converting SqWebMail mail filters is not supported; convert it by hand, then run again without it\n", filter)
+			return 1
+		}
+	}
+	plan, err := maildir.PlanUTF8(dir)
+	if err != nil {
+		var list interface{ Unwrap() []error }
+		if errors.As(err, &list) {
+			for _, e := range list.Unwrap() {
+				fmt.Fprintf(os.Stderr, "Error: %v\n", e)
+			}
+		} else {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		}
+		return 1
+	}
+	for _, s := range plan.Subscriptions {
+		fmt.Printf("Subscription to %s changed to %s\n", s[0], s[1])
+	}
+	for _, r := range plan.Renames {
+		fmt.Printf("Rename %s to %s\n", r[0], r[1])
+	}
+	subs := dir + "/" + maildir.SubscriptionsFile
+	if !doit {
+		if plan.HaveSubscriptions {
+			fmt.Printf("Verified %s\n", subs)
+		}
+		return 0
+	}
+	if err := plan.Apply(); err != nil {
+		fmt.Fprintf(os.Stderr, "FATAL ERROR: %v\n", err)
+		return 1
+	}
+	if plan.HaveSubscriptions {
+		fmt.Printf("Updating %s\n", subs)
+	}
+	return 0
 }
 
 // sharedMode turns -s's keyword list into the folder's mode: read makes it

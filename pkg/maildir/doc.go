@@ -15,7 +15,9 @@
 //   - pop3d lists INBOX (Dir.ScanNew, Dir.Messages) and deletes
 //     (Dir.Remove);
 //   - maildirmake creates maildirs and folders (Make, CreateFolder), sets
-//     quotas (SetQuota) and shared-folder links (AddShared, DelShared).
+//     quotas (SetQuota) and shared-folder links (AddShared, DelShared), and
+//     converts pre-Unicode folder names (PlanUTF8; the modified UTF-7
+//     codec is in the sub-package mutf7, which imapd uses too).
 //
 // What it implements, with the spec sections:
 //

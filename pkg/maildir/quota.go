@@ -73,8 +73,14 @@ func (e *QuotaError) Temporary() bool { return true }
 
 // QuotaRoot returns the main maildir whose maildirsize governs dir: dir
 // itself, or, for a folder (a directory holding a maildirfolder file), its
-// parent.
+// parent. A folder reached through a symbolic link belongs to the maildir
+// the link points into, as Courier's "folder/.." resolves.
 func QuotaRoot(dir string) string {
+	if st, err := os.Lstat(dir); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = real
+		}
+	}
 	for i := 0; i < 8; i++ { // a folder never nests; the bound only stops a loop of bad files
 		if _, err := os.Stat(filepath.Join(dir, folderMarker)); err != nil {
 			break
