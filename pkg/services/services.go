@@ -91,6 +91,8 @@ type Context struct {
 	Service *Service
 	Layout  layout.Layout
 	Environ []string // courierd's own environment
+
+	cache map[string]*config.VarFile // evaluated file lists, shared by one Load
 }
 
 // predefined are the variables the original scripts set before sourcing
@@ -106,11 +108,19 @@ func (c *Context) predefined() map[string]string {
 // Vars evaluates configuration files, named relative to the configuration
 // directory, in the order given.
 func (c *Context) Vars(files ...string) (*config.VarFile, error) {
+	key := strings.Join(files, "\x00")
+	if vf, ok := c.cache[key]; ok {
+		return vf, nil
+	}
 	paths := make([]string, len(files))
 	for i, f := range files {
 		paths[i] = c.Layout.Config(f)
 	}
-	return config.ReadVarFiles(paths, c.predefined())
+	vf, err := config.ReadVarFiles(paths, c.predefined())
+	if err == nil && c.cache != nil {
+		c.cache[key] = vf
+	}
+	return vf, err
 }
 
 // Program returns the installed path of one of the suite's programs.
@@ -135,10 +145,11 @@ func Load(l layout.Layout, environ []string, log *slog.Logger) ([]supervise.Spec
 	table := Table()
 	var specs []supervise.Spec
 	names := map[string]bool{}
+	cache := map[string]*config.VarFile{}
 	for i := range table {
 		svc := &table[i]
 		names[svc.Name] = true
-		c := &Context{Service: svc, Layout: l, Environ: environ}
+		c := &Context{Service: svc, Layout: l, Environ: environ, cache: cache}
 		if why, err := c.disabled(); err != nil {
 			return nil, err
 		} else if why != "" {

@@ -174,6 +174,9 @@ func TestDependencyOrder(t *testing.T) {
 	if err := s.Start(specs); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Start(specs); err == nil || !strings.Contains(err.Error(), "already started") {
+		t.Errorf("second Start: %v", err)
+	}
 	s.Stop()
 	var started, stopped []string
 	for _, r := range rec.find("started ") {

@@ -4,7 +4,9 @@
 // dependencies) started in dependency order, restarted with exponential
 // backoff when they exit, reaped so that no zombie is left, stopped in
 // reverse order (SIGTERM to the whole process group, SIGKILL after a
-// timeout), and reloaded by restarting only what changed.
+// timeout), and reloaded by restarting only what changed. Each instance
+// leads its own process group; when it exits on its own, what is left of
+// the group is stopped the same way before the next instance starts.
 //
 // It also owns what makes courierd a daemon — the locked pid file, the
 // signals (SIGHUP reload, SIGTERM/SIGINT stop) and the start-up report —
@@ -92,12 +94,6 @@ func New(o Options) (*Supervisor, error) {
 // Start starts every service of specs, in dependency order. It is Reload
 // on a supervisor that runs nothing yet.
 func (s *Supervisor) Start(specs []Spec) error {
-	s.mu.Lock()
-	n := len(s.services)
-	s.mu.Unlock()
-	if n != 0 {
-		return errors.New("supervisor already started: use Reload")
-	}
 	return s.apply(specs, true)
 }
 
@@ -117,6 +113,10 @@ func (s *Supervisor) apply(specs []Spec, initial bool) error {
 	defer s.op.Unlock()
 
 	s.mu.Lock()
+	if initial && len(s.services) != 0 {
+		s.mu.Unlock()
+		return errors.New("supervisor already started: use Reload")
+	}
 	oldLayers, _ := order(s.specs)
 	want := map[string]Spec{}
 	for _, sp := range specs {
