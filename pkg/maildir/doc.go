@@ -9,7 +9,8 @@
 //     temporary failure ("Maildir over quota.", EX_TEMPFAIL);
 //   - imapd lists and manages folders (Folders, CreateFolder,
 //     DeleteFolder, RenameFolder), moves new mail to cur/ (Dir.ScanNew),
-//     stores flags (Dir.SetFlags), appends (Dir.Create then
+//     keeps UIDs and keywords (UIDDB, Dir.ReadKeywords), stores flags
+//     (Dir.SetFlags, Dir.SetKeywords), appends (Dir.Create then
 //     Pending.CommitCur), expunges (Dir.Remove), purges tmp/ and Trash
 //     (Dir.PurgeTmp, Dir.PurgeOlder) and reports GETQUOTAROOT (GetQuota);
 //   - pop3d lists INBOX (Dir.ScanNew, Dir.Messages) and deletes
@@ -35,8 +36,12 @@
 //   - Quotas (§3): the maildirsize file and the maildirquota rules, see
 //     quota.go; the quota warning of deliverquota -w (QuotaWarning).
 //   - Filesystem-shared folders (§7): shared-maildirs (AddShared).
+//   - IMAP's files shared with Courier's imapd: the UID map
+//     courierimapuiddb (§4: UIDDB, Dir.ReadUIDDB, Dir.WriteUIDDB,
+//     UIDDB.Sync) and the keywords in courierimapkeywords/ (§5:
+//     Dir.ReadKeywords, Dir.SetKeywords).
 //
-// Not here: courierimapuiddb, courierimapkeywords, courierimapacl and
-// courierpop3dsizelist (§4-§6, spec/imap-pop3.md §4) belong to the IMAP
-// and POP3 servers' own storage code.
+// Not here yet: courierimapacl and courierimaphieracl (§6; RenameFolder
+// carries hierarchy ACL files along) and POP3's courierpop3dsizelist
+// (spec/imap-pop3.md §4).
 package maildir

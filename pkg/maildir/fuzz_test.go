@@ -108,3 +108,58 @@ func FuzzParseSharedMaildirs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseUIDDB checks the courierimapuiddb parser: errors carry the file
+// and line; a parsed map formats back to the same bytes.
+func FuzzParseUIDDB(f *testing.F) {
+	f.Add([]byte("1 795317723 3\n1 1795317716.M211586P3676V000000000000FE00I00000000009840C2.vm,S=41\n2 b\n"))
+	f.Add([]byte("1 795317723 1\n"))
+	f.Add([]byte("1 5 3\n2 a\n1 b\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		db, err := ParseUIDDB("courierimapuiddb", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "courierimapuiddb:") {
+				t.Fatalf("error without file:line: %v", err)
+			}
+			return
+		}
+		again, err := ParseUIDDB("courierimapuiddb", db.Format())
+		if err != nil || string(again.Format()) != string(db.Format()) {
+			t.Fatalf("%q does not round-trip: %v", data, err)
+		}
+		before := db.NextUID
+		added, err := db.Sync([]string{"new-message"})
+		if err == nil && (len(added) != 1 || added[0].UID != before || db.NextUID != before+1) {
+			t.Fatalf("Sync did not assign the next uid: %+v", added)
+		}
+		if err != nil && before != 1<<32-1 {
+			t.Fatalf("Sync failed with uid %d: %v", before, err)
+		}
+	})
+}
+
+// FuzzParseKeywordList checks the courierimapkeywords/:list parser.
+func FuzzParseKeywordList(f *testing.F) {
+	f.Add([]byte("Custom\n$Label1\n\nm1:1 0\nm2:0\n"))
+	f.Add([]byte("A\n\nm:1\n"))
+	f.Add([]byte("\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		kw, err := ParseKeywordList(":list", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), ":list:") {
+				t.Fatalf("error without file:line: %v", err)
+			}
+			return
+		}
+		out := FormatKeywordList(kw)
+		again, err := ParseKeywordList(":list", out)
+		if err != nil {
+			t.Fatalf("%q formats to unparsable %q: %v", data, out, err)
+		}
+		for m, set := range kw {
+			if len(set) > 0 && !equalKeywords(again[m], set) {
+				t.Fatalf("message %s: %q became %q", m, set, again[m])
+			}
+		}
+	})
+}

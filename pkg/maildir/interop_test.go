@@ -186,11 +186,7 @@ func TestInteropRealDeliverquotaOnOurMaildir(t *testing.T) {
 // imapRun feeds commands to the original imapd, pre-authenticated on root.
 func imapRun(t *testing.T, root string, cmds ...string) string {
 	t.Helper()
-	out, errOut, code := runReal(t, []string{"AUTHENTICATED=test"}, strings.Join(cmds, "\r\n")+"\r\n", realImapd, root)
-	if code != 0 {
-		t.Fatalf("imapd exit %d: %s", code, errOut)
-	}
-	return out
+	return imapRunEnv(t, root, nil, cmds...)
 }
 
 // The original imapd, run pre-authenticated on a maildir built by this

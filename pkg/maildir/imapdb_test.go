@@ -1,0 +1,266 @@
+package maildir
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gocourier/courier/test/testenv"
+)
+
+func TestParseUIDDB(t *testing.T) {
+	// Observed after SELECT of INBOX with 2 messages (spec/maildir.md §4).
+	data := "1 795317723 3\n1 1795317716.M211586P3676V000000000000FE00I00000000009840C2.vm,S=41\n2 1795317716.M213180P3678V000000000000FE00I00000000009840D2.vm,S=19\n"
+	db, err := ParseUIDDB("courierimapuiddb", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.UIDValidity != 795317723 || db.NextUID != 3 || len(db.Entries) != 2 || db.Entries[1] != (UIDEntry{2, "1795317716.M213180P3678V000000000000FE00I00000000009840D2.vm,S=19"}) {
+		t.Errorf("got %+v", db)
+	}
+	if string(db.Format()) != data {
+		t.Errorf("Format = %q", db.Format())
+	}
+	if db, err := ParseUIDDB("u", []byte("1 795317723 1\n")); err != nil || len(db.Entries) != 0 {
+		t.Errorf("empty folder: %+v %v", db, err)
+	}
+	for in, want := range map[string]string{
+		"":                  "u:1: empty file",
+		"1 5 3":             "u:1: last line is not terminated",
+		"2 5 3\n":           "u:1: version \"2\"",
+		"1 5\n":             "u:1: want \"1 <uidvalidity> <nextuid>\"",
+		"1 x 3\n":           "u:1: uidvalidity",
+		"1 5 0\n":           "u:1: next uid",
+		"1 5 99999999999\n": "u:1: next uid",
+		"1 5 3\n1a\n":       "u:2: want \"<uid> <filename>\"",
+		"1 5 3\n3 a\n":      "u:2: uid 3 is not below",
+		"1 5 3\n2 a\n1 b\n": "u:3: uid 1 does not follow uid 2",
+		"1 5 3\n1 a:2,S\n":  "u:2: \"a:2,S\" is not a message file name",
+		"1 5 9\n1 a\n2 a\n": "u:3: a is listed twice",
+		"1 5 9\n0 a\n":      "u:2: uid \"0\"",
+		"1 5 9\n-1 a\n":     "u:2: uid \"-1\"",
+	} {
+		if _, err := ParseUIDDB("u", []byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseUIDDB(%q) = %v, want an error about %q", in, err, want)
+		}
+	}
+}
+
+func TestUIDDBSyncAndWrite(t *testing.T) {
+	d := newMaildir(t)
+	db := &UIDDB{UIDValidity: NewUIDValidity(time.Unix(1795317723, 0)), NextUID: 1}
+	if db.UIDValidity != 795317723 {
+		t.Errorf("uidvalidity %d", db.UIDValidity)
+	}
+	added, err := db.Sync([]string{"b:2,S", "a"})
+	if err != nil || len(added) != 2 || added[0] != (UIDEntry{1, "a"}) || added[1] != (UIDEntry{2, "b"}) || db.NextUID != 3 {
+		t.Fatalf("first sync: %+v %+v", added, db)
+	}
+	added, err = db.Sync([]string{"c", "b:2,"})
+	if err != nil || len(added) != 1 || added[0] != (UIDEntry{3, "c"}) || len(db.Entries) != 2 || db.Entries[0].Unique != "b" {
+		t.Fatalf("second sync: %+v %+v", added, db)
+	}
+	full := &UIDDB{NextUID: 1<<32 - 1, Entries: []UIDEntry{{1, "x"}}}
+	if _, err := full.Sync([]string{"x", "y"}); err != ErrUIDsExhausted || len(full.Entries) != 1 {
+		t.Errorf("exhausted uids: %v %+v", err, full)
+	}
+	if got, err := d.ReadUIDDB(); got != nil || err != nil {
+		t.Fatalf("no file yet: %v %v", got, err)
+	}
+	if err := d.WriteUIDDB(db); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.ReadUIDDB()
+	if err != nil || string(got.Format()) != "1 795317723 4\n2 b\n3 c\n" {
+		t.Fatalf("read back %+v %v", got, err)
+	}
+	if files := ls(t, filepath.Join(d.Path, "tmp")); len(files) != 0 {
+		t.Errorf("tmp/ = %v", files)
+	}
+}
+
+func TestKeywordList(t *testing.T) {
+	// Written by Debian's imapd after STORE +FLAGS ($Label1 Custom) and
+	// (Custom), then a new session.
+	data := "Custom\n$Label1\n\n1795323149.M537678P30021V000000000000FE00I00000000009840F6.vm,S=18:1 0\n1795323149.M543097P30028V000000000000FE00I00000000009840F7.vm,S=18:0\n"
+	kw, err := ParseKeywordList(":list", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(kw["1795323149.M537678P30021V000000000000FE00I00000000009840F6.vm,S=18"], " ") != "$Label1 Custom" ||
+		strings.Join(kw["1795323149.M543097P30028V000000000000FE00I00000000009840F7.vm,S=18"], " ") != "Custom" {
+		t.Errorf("got %q", kw)
+	}
+	again, err := ParseKeywordList(":list", FormatKeywordList(kw))
+	if err != nil || len(again) != 2 {
+		t.Errorf("round trip %q %v", again, err)
+	}
+	if FormatKeywordList(Keywords{"a": nil}) != nil {
+		t.Error("a list without keywords must be nil (no file)")
+	}
+	for in, want := range map[string]string{
+		"A\n":             ":list:1: no empty line",
+		"A\n\nm:1\n":      ":list:3: keyword index \"1\"",
+		"A\n\nm:-1\n":     "keyword index \"-1\"",
+		"A\n\nm:+0\n":     "keyword index \"+0\"",
+		"A\n\nm:\n":       "keyword index \"\"",
+		"A\n\nm 0\n":      ":list:3: want \"<message>:<index>",
+		"A\n\nm:0\nm:0\n": ":list:4: message m is listed twice",
+		"A\tB\n\n":        ":list:1: keyword \"A\\tB\": control character",
+		"A\n\nm:0":        "not terminated",
+	} {
+		if _, err := ParseKeywordList(":list", []byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseKeywordList(%q) = %v, want an error about %q", in, err, want)
+		}
+	}
+}
+
+func TestKeywordUpdates(t *testing.T) {
+	d := newMaildir(t)
+	a := filepath.Base(deliver(t, d, "A\n"))
+	b := filepath.Base(deliver(t, d, "B\n"))
+	kwDir := filepath.Join(d.Path, KeywordsDir)
+
+	if kw, err := d.ReadKeywords(); err != nil || len(kw) != 0 {
+		t.Fatalf("fresh maildir: %v %v", kw, err)
+	}
+	if err := d.SetKeywords(a, []string{"Custom", "$Label1", "Custom"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fileText(t, filepath.Join(kwDir, a)); got != "$Label1\nCustom\n" {
+		t.Errorf("update file %q", got)
+	}
+	kw, err := d.ReadKeywords()
+	if err != nil || strings.Join(kw[a], ",") != "$Label1,Custom" {
+		t.Fatalf("ReadKeywords = %q, %v", kw, err)
+	}
+	// Folded into :list; the update renamed to .<period+1>.<name>.
+	tn := time.Now().Unix() / kwPeriod
+	if _, err := os.Stat(filepath.Join(kwDir, "."+strconv.FormatInt(tn+1, 10)+"."+a)); err != nil {
+		t.Errorf("update not renamed: %v (have %v)", err, ls(t, kwDir))
+	}
+	if got := fileText(t, filepath.Join(kwDir, ":list")); got != "$Label1\nCustom\n\n"+a+":0 1\n" {
+		t.Errorf(":list = %q", got)
+	}
+	// A later period: the lone old update is merged and removed.
+	later, _, err := d.readKeywords(time.Now().Add(20 * time.Minute))
+	if err != nil || strings.Join(later[a], ",") != "$Label1,Custom" {
+		t.Fatalf("later read %q %v", later, err)
+	}
+	if got := ls(t, kwDir); strings.Join(got, " ") != ":list" {
+		t.Errorf("keyword dir after the period: %v", got)
+	}
+	// Clearing the keywords of a, flagging b; a message that is gone.
+	d.SetKeywords(a+":2,S", nil)
+	d.SetKeywords(b, []string{"Work"})
+	os.WriteFile(filepath.Join(kwDir, "gone.msg"), []byte("X\n"), 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(kwDir, "gone.msg"), old, old)
+	os.WriteFile(filepath.Join(kwDir, ".tmp.1000.x"), nil, 0o644)
+	kw, err = d.ReadKeywords()
+	if err != nil || len(kw) != 1 || strings.Join(kw[b], ",") != "Work" {
+		t.Fatalf("after updates %q %v", kw, err)
+	}
+	if got := fileText(t, filepath.Join(kwDir, ":list")); got != "Work\n\n"+b+":0\n" {
+		t.Errorf(":list = %q", got)
+	}
+	for _, f := range []string{"gone.msg", ".tmp.1000.x"} {
+		if _, err := os.Stat(filepath.Join(kwDir, f)); !os.IsNotExist(err) {
+			t.Errorf("%s was not cleaned up", f)
+		}
+	}
+	// A removed message drops out of :list.
+	d.Remove(b)
+	if kw, err := d.ReadKeywords(); err != nil || len(kw) != 0 {
+		t.Errorf("after removal %q %v", kw, err)
+	}
+	if _, err := os.Stat(filepath.Join(kwDir, ":list")); !os.IsNotExist(err) {
+		t.Error(":list should be gone with no keywords left")
+	}
+	if err := d.SetKeywords(a, []string{"bad\nkeyword"}); err == nil {
+		t.Error("a keyword with a newline was stored")
+	}
+}
+
+var uidvalidityReply = regexp.MustCompile(`\[UIDVALIDITY (\d+)\]`)
+
+// The original imapd and this package share courierimapuiddb and
+// courierimapkeywords: each reads what the other wrote.
+func TestInteropImapdUIDsAndKeywords(t *testing.T) {
+	testenv.NeedPackage(t, "courier-imap", realImapd)
+	d := newMaildir(t)
+	a := filepath.Base(deliver(t, d, "Subject: a\n\nbody\n"))
+	b := filepath.Base(deliver(t, d, "Subject: b\n\nbody\n"))
+	if _, err := d.ScanNew(); err != nil {
+		t.Fatal(err)
+	}
+	// Our UID map and keywords first.
+	if err := d.WriteUIDDB(&UIDDB{UIDValidity: 123456, NextUID: 10, Entries: []UIDEntry{{5, a}, {9, b}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetKeywords(a, []string{"$Label1", "Custom"}); err != nil {
+		t.Fatal(err)
+	}
+	c := filepath.Base(deliver(t, d, "Subject: c\n\nbody\n"))
+	out := imapRunEnv(t, d.Path, []string{"IMAP_KEYWORDS=1"},
+		`a SELECT INBOX`,
+		`b UID FETCH 1:* (FLAGS)`,
+		`c STORE 2 +FLAGS (Other)`,
+		`d LOGOUT`)
+	for _, want := range []string{
+		"* OK [UIDVALIDITY 123456] Ok",
+		`* 1 FETCH (UID 5 FLAGS ($Label1 Custom))`,
+		`* 2 FETCH (UID 9 FLAGS ())`,
+		`* 3 FETCH (UID 10 FLAGS (\Recent))`,
+	} {
+		if !strings.Contains(out, want+"\r\n") {
+			t.Errorf("imapd did not answer %q; it said:\n%s", want, out)
+		}
+	}
+	// What imapd wrote, read here.
+	db, err := d.ReadUIDDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(db.Format()) != "1 123456 11\n5 "+a+"\n9 "+b+"\n10 "+c+"\n" {
+		t.Errorf("uid map after imapd: %q", db.Format())
+	}
+	kw, err := d.ReadKeywords()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(kw[a], ",") != "$Label1,Custom" || strings.Join(kw[b], ",") != "Other" {
+		t.Errorf("keywords after imapd: %q", kw)
+	}
+	// Our compacted :list alone (the update files merged and removed in a
+	// later period) is what imapd reads next.
+	if _, _, err := d.readKeywords(time.Now().Add(20 * time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ls(t, filepath.Join(d.Path, KeywordsDir)); strings.Join(got, " ") != ":list" {
+		t.Fatalf("keyword dir %v", got)
+	}
+	out = imapRunEnv(t, d.Path, []string{"IMAP_KEYWORDS=1"}, `a SELECT INBOX`, `b FETCH 1:* (FLAGS)`, `c LOGOUT`)
+	for _, want := range []string{`* 1 FETCH (FLAGS ($Label1 Custom))`, `* 2 FETCH (FLAGS (Other))`, `* 3 FETCH (FLAGS ())`} {
+		if !strings.Contains(out, want+"\r\n") {
+			t.Errorf("imapd did not answer %q from our :list; it said:\n%s", want, out)
+		}
+	}
+	if m := uidvalidityReply.FindStringSubmatch(out); m == nil || m[1] != "123456" {
+		t.Errorf("UIDVALIDITY changed: %v", m)
+	}
+}
+
+// imapRunEnv is imapRun with extra environment for imapd.
+func imapRunEnv(t *testing.T, root string, env []string, cmds ...string) string {
+	t.Helper()
+	out, errOut, code := runReal(t, append([]string{"AUTHENTICATED=test"}, env...), strings.Join(cmds, "\r\n")+"\r\n", realImapd, root)
+	if code != 0 {
+		t.Fatalf("imapd exit %d: %s", code, errOut)
+	}
+	return out
+}

@@ -1,0 +1,224 @@
+package maildir
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// UIDDBFile is the IMAP UID map of a maildir directory (spec/maildir.md §4).
+const UIDDBFile = "courierimapuiddb"
+
+// uidEpoch is subtracted from the clock to make a UIDVALIDITY, as Courier's
+// imapd does (imapscanclient.c IMAP_EPOCH).
+const uidEpoch = 1000000000
+
+// UIDDB is the content of courierimapuiddb:
+//
+//	1 <uidvalidity> <next uid>
+//	<uid> <unique name>
+//	...
+//
+// one line per message of cur/, sorted by UID, with the ":2,<flags>" info
+// left out (imapscanclient.c). Courier's imapd and ours both keep it, so it
+// must be exactly this.
+type UIDDB struct {
+	UIDValidity uint32
+	NextUID     uint32
+	Entries     []UIDEntry // ascending UIDs
+}
+
+// UIDEntry is one message of the UID map.
+type UIDEntry struct {
+	UID    uint32
+	Unique string // the file name before ":2,"
+}
+
+// NewUIDValidity returns the UIDVALIDITY Courier gives a new UID map made
+// at time t.
+func NewUIDValidity(t time.Time) uint32 { return uint32(t.Unix() - uidEpoch) }
+
+// ParseUIDDB parses a courierimapuiddb file. Courier's imapd rebuilds the
+// map (with a new UIDVALIDITY) when the first line is not version 1; this
+// parser reports that, and every other flaw, as an error with the line.
+func ParseUIDDB(file string, data []byte) (*UIDDB, error) {
+	if len(data) == 0 {
+		return nil, &ParseError{file, 1, "empty file"}
+	}
+	if data[len(data)-1] != '\n' {
+		return nil, &ParseError{file, bytes.Count(data, []byte{'\n'}) + 1, "last line is not terminated by a newline (truncated file?)"}
+	}
+	lines := strings.Split(string(data[:len(data)-1]), "\n")
+	head := strings.Split(lines[0], " ")
+	if len(head) != 3 {
+		return nil, &ParseError{file, 1, fmt.Sprintf("want \"1 <uidvalidity> <nextuid>\", have %q", lines[0])}
+	}
+	if head[0] != "1" {
+		return nil, &ParseError{file, 1, fmt.Sprintf("version %q is not supported (want 1)", head[0])}
+	}
+	db := &UIDDB{}
+	var err error
+	if db.UIDValidity, err = parseUID(head[1]); err != nil {
+		return nil, &ParseError{file, 1, "uidvalidity: " + err.Error()}
+	}
+	if db.NextUID, err = parseUID(head[2]); err != nil || db.NextUID == 0 {
+		return nil, &ParseError{file, 1, fmt.Sprintf("next uid %q is not a number from 1 to 4294967295", head[2])}
+	}
+	seen := map[string]bool{}
+	for i, line := range lines[1:] {
+		n := i + 2
+		uidText, name, ok := strings.Cut(line, " ")
+		if !ok {
+			return nil, &ParseError{file, n, fmt.Sprintf("want \"<uid> <filename>\", have %q", line)}
+		}
+		uid, err := parseUID(uidText)
+		if err != nil || uid == 0 {
+			return nil, &ParseError{file, n, fmt.Sprintf("uid %q is not a number from 1 to 4294967295", uidText)}
+		}
+		if uid >= db.NextUID {
+			return nil, &ParseError{file, n, fmt.Sprintf("uid %d is not below the next uid %d", uid, db.NextUID)}
+		}
+		if len(db.Entries) > 0 && uid <= db.Entries[len(db.Entries)-1].UID {
+			return nil, &ParseError{file, n, fmt.Sprintf("uid %d does not follow uid %d", uid, db.Entries[len(db.Entries)-1].UID)}
+		}
+		if name == "" || strings.ContainsAny(name, "/:\x00") {
+			return nil, &ParseError{file, n, fmt.Sprintf("%q is not a message file name without info", name)}
+		}
+		if seen[name] {
+			return nil, &ParseError{file, n, fmt.Sprintf("%s is listed twice", name)}
+		}
+		seen[name] = true
+		db.Entries = append(db.Entries, UIDEntry{uid, name})
+	}
+	return db, nil
+}
+
+func parseUID(s string) (uint32, error) {
+	if s == "" || s[0] < '0' || s[0] > '9' {
+		return 0, fmt.Errorf("%q is not a decimal number", s)
+	}
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a 32-bit decimal number", s)
+	}
+	return uint32(v), nil
+}
+
+// Format writes the file content.
+func (db *UIDDB) Format() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "1 %d %d\n", db.UIDValidity, db.NextUID)
+	for _, e := range db.Entries {
+		fmt.Fprintf(&b, "%d %s\n", e.UID, e.Unique)
+	}
+	return b.Bytes()
+}
+
+// ReadUIDDB reads the UID map of d; nil, nil when there is none.
+func (d *Dir) ReadUIDDB() (*UIDDB, error) {
+	p := filepath.Join(d.Path, UIDDBFile)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ParseUIDDB(p, data)
+}
+
+// WriteUIDDB replaces the UID map of d: a file in tmp/ (named as Courier
+// names it, "_imapuid_<n>") renamed over courierimapuiddb.
+func (d *Dir) WriteUIDDB(db *UIDDB) error {
+	p := filepath.Join(d.Path, UIDDBFile)
+	if err := writeViaTmp(d.Path, "imapuid_"+strconv.FormatUint(collisions.Add(1), 10), p, db.Format(), 0o644); err != nil {
+		return fmt.Errorf("cannot write the IMAP uid map %s: %w", p, err)
+	}
+	return nil
+}
+
+// Sync brings the map up to date with the messages now in the maildir,
+// the way Courier's imapd does when it opens a folder
+// (imapscanclient.c): messages no longer present are dropped, the others
+// keep their UIDs, and new ones get the next UIDs in the order of their
+// names (delivery order). present lists unique names (info is ignored).
+// It returns the entries that got new UIDs. When the 32-bit UID space runs
+// out it changes nothing and fails: the map must be rebuilt with a new
+// UIDVALIDITY.
+func (db *UIDDB) Sync(present []string) ([]UIDEntry, error) {
+	here := make(map[string]bool, len(present))
+	for _, p := range present {
+		if i := strings.IndexByte(p, ':'); i >= 0 {
+			p = p[:i]
+		}
+		here[p] = true
+	}
+	var kept []UIDEntry
+	for _, e := range db.Entries {
+		if here[e.Unique] {
+			kept = append(kept, e)
+			delete(here, e.Unique)
+		}
+	}
+	fresh := make([]string, 0, len(here))
+	for name := range here {
+		fresh = append(fresh, name)
+	}
+	if uint64(db.NextUID)+uint64(len(fresh)) > 1<<32-1 {
+		return nil, ErrUIDsExhausted
+	}
+	db.Entries = kept
+	sort.Strings(fresh)
+	var added []UIDEntry
+	for _, name := range fresh {
+		e := UIDEntry{db.NextUID, name}
+		db.NextUID++
+		db.Entries = append(db.Entries, e)
+		added = append(added, e)
+	}
+	return added, nil
+}
+
+// ErrUIDsExhausted means a folder has used up its 32-bit UIDs.
+var ErrUIDsExhausted = errors.New("the IMAP uids of this folder are used up; rebuild its uid map with a new UIDVALIDITY")
+
+// writeViaTmp writes content to a new file in dir's tmp/ (a Courier-style
+// name with the given uniq part), fsyncs it and renames it to dst.
+func writeViaTmp(dir, uniq, dst string, content []byte, mode os.FileMode) error {
+	var f *os.File
+	var tmp string
+	var err error
+	for attempt := 0; attempt < 100; attempt++ {
+		tmp = filepath.Join(dir, "tmp", newNameParts(time.Now(), uniq).tmpName(0))
+		f, err = os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, mode)
+		if !errors.Is(err, os.ErrExist) {
+			break
+		}
+		uniq += "_" + strconv.FormatUint(collisions.Add(1), 10)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(content)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
