@@ -74,11 +74,10 @@ type pwFiles struct {
 	passwd, shadow string // shadow "" for authpwd
 	warn           func(error)
 
-	mu      sync.Mutex
-	stamp   [2]fileStamp
-	list    []PasswdEntry
-	byName  map[string]int
-	checked time.Time
+	mu     sync.Mutex
+	stamp  [2]fileStamp
+	list   []PasswdEntry
+	byName map[string]int
 }
 
 type fileStamp struct {
@@ -102,13 +101,11 @@ func stampOf(path string) (fileStamp, error) {
 }
 
 // load returns the current entries, re-reading the files when they
-// changed. Stats are rate-limited to one per second.
+// changed (a password change replaces /etc/shadow: the next lookup must
+// see the new hash, so every lookup pays two stats).
 func (p *pwFiles) load() ([]PasswdEntry, map[string]int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.byName != nil && time.Since(p.checked) < time.Second {
-		return p.list, p.byName, nil
-	}
 	var st [2]fileStamp
 	var err error
 	if st[0], err = stampOf(p.passwd); err != nil {
@@ -121,7 +118,6 @@ func (p *pwFiles) load() ([]PasswdEntry, map[string]int, error) {
 	} else if err != nil {
 		return nil, nil, err
 	}
-	p.checked = time.Now()
 	if p.byName != nil && st == p.stamp {
 		return p.list, p.byName, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gocourier/courier/pkg/auth"
 	"github.com/gocourier/courier/pkg/config"
@@ -26,7 +27,7 @@ type Config struct {
 	SocketDir      string   // authdaemonvar
 	DefaultOptions string   // DEFAULTOPTIONS
 	Debug          int      // DEBUG_LOGIN
-	LoggerOpts     string   // LOGGEROPTS (a -facility=NAME in it is honoured)
+	LoggerOpts     string   // LOGGEROPTS: its -facility=NAME is honoured
 	// Warnings found while reading, for the log.
 	Warnings []string
 }
@@ -44,11 +45,15 @@ func LoadConfig(path string, l layout.Layout) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	rcMu.Lock()
+	defer rcMu.Unlock()
 	get := func(name, def string) string {
 		if v, ok := vf.Get(name); ok {
 			return v
 		}
-		if v, ok := os.LookupEnv(name); ok {
+		// A variable an earlier version of the file exported is gone
+		// from it now: the environment no longer counts.
+		if v, ok := os.LookupEnv(name); ok && !rcExported[name] {
 			return v
 		}
 		return def
@@ -78,13 +83,39 @@ func LoadConfig(path string, l layout.Layout) (*Config, error) {
 	default:
 		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: DEBUG_LOGIN=%q is not 0, 1 or 2: debugging stays off", path, dl))
 	}
+	// Modules and PAM see the rc file's variables as the original's
+	// children do; those a reload dropped are removed again.
+	now := map[string]bool{}
 	for _, kv := range vf.Environ() {
-		// Modules and PAM see the rc file's variables as the original's
-		// children do.
 		name, value, _ := strings.Cut(kv, "=")
 		os.Setenv(name, value)
+		now[name] = true
 	}
+	for name := range rcExported {
+		if !now[name] {
+			os.Unsetenv(name)
+		}
+	}
+	rcExported = now
 	return c, nil
+}
+
+// rcExported are the variables the last LoadConfig put into the
+// environment.
+var (
+	rcMu       sync.Mutex
+	rcExported = map[string]bool{}
+)
+
+// Facility is the syslog facility named by LOGGEROPTS' -facility=NAME, or
+// "" for the default (mail).
+func (c *Config) Facility() string {
+	for _, f := range strings.Fields(c.LoggerOpts) {
+		if v, ok := strings.CutPrefix(f, "-facility="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // Socket is the socket path.

@@ -13,11 +13,11 @@ import (
 	"github.com/gocourier/courier/pkg/layout"
 )
 
-const usage = `Usage: authdaemond [-pidfile=FILE]
+const usage = `Usage: authdaemond [-pidfile=FILE] [-syslog]
        authdaemond start | stop | restart
 
 Without a command authdaemond runs in the foreground (as a supervisor starts
-it) and logs to standard error. It answers authentication requests on
+it) and logs to standard error (-syslog: to the system logger). It answers authentication requests on
 $authdaemonvar/socket with the modules of authmodulelist in authdaemonrc.
 SIGHUP reloads authdaemonrc and the modules; SIGTERM stops it.
 
@@ -25,6 +25,7 @@ SIGHUP reloads authdaemonrc and the modules; SIGTERM stops it.
   stop      stop it
   restart   make it reload its configuration (SIGHUP), or start it
   -pidfile  write the process id to FILE while running in the foreground
+  -syslog   log to the system logger (facility mail, or LOGGEROPTS' -facility=)
 `
 
 // startWait bounds how long "start" waits for the daemon's socket.
@@ -32,21 +33,28 @@ const startWait = 10 * time.Second
 
 // Main is the authdaemond command: it returns the exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
-	pidFile := ""
-	switch {
-	case len(args) == 0:
-	case len(args) == 1 && (args[0] == "--help" || args[0] == "-help" || args[0] == "-h"):
-		fmt.Fprint(stdout, usage)
-		return 0
-	case len(args) == 1 && strings.HasPrefix(args[0], "-pidfile="):
-		pidFile = strings.TrimPrefix(args[0], "-pidfile=")
-	case len(args) == 1 && (args[0] == "start" || args[0] == "stop" || args[0] == "restart"):
-		return control(args[0], stdout, stderr)
-	default:
-		fmt.Fprint(stderr, usage)
-		return 1
+	if len(args) == 1 {
+		switch args[0] {
+		case "--help", "-help", "-h":
+			fmt.Fprint(stdout, usage)
+			return 0
+		case "start", "stop", "restart":
+			return control(args[0], stdout, stderr)
+		}
 	}
-	if err := Run(Options{PidFile: pidFile, Stderr: stderr}); err != nil {
+	opts := Options{Stderr: stderr}
+	for _, a := range args {
+		switch {
+		case strings.HasPrefix(a, "-pidfile=") && len(a) > len("-pidfile="):
+			opts.PidFile = strings.TrimPrefix(a, "-pidfile=")
+		case a == "-syslog":
+			opts.Syslog = true
+		default:
+			fmt.Fprint(stderr, usage)
+			return 1
+		}
+	}
+	if err := Run(opts); err != nil {
 		fmt.Fprintf(stderr, "authdaemond: %v\n", err)
 		return 1
 	}
@@ -94,7 +102,7 @@ func control(cmd string, stdout, stderr io.Writer) int {
 // then starts a detached foreground daemon and waits for its socket.
 func start(cfg *Config, stderr io.Writer) int {
 	l := layout.Current()
-	if _, stack, err := loadStack(l, newLogger(io.Discard, new(slog.LevelVar))); err != nil {
+	if _, stack, err := loadStack(l, slog.New(slog.DiscardHandler)); err != nil {
 		fmt.Fprintf(stderr, "authdaemond: %v\n", err)
 		return 1
 	} else {
@@ -112,7 +120,7 @@ func start(cfg *Config, stderr io.Writer) int {
 	}
 	defer null.Close()
 	before := socketIno(cfg.Socket())
-	cmd := exec.Command(exe, "-pidfile="+cfg.PidFile())
+	cmd := exec.Command(exe, "-pidfile="+cfg.PidFile(), "-syslog")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"

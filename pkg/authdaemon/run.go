@@ -16,6 +16,7 @@ import (
 
 	"github.com/gocourier/courier/pkg/auth"
 	"github.com/gocourier/courier/pkg/layout"
+	"github.com/gocourier/courier/pkg/logging"
 )
 
 // shutdownGrace is how long SIGTERM waits for requests in progress.
@@ -30,8 +31,11 @@ type Options struct {
 	Stop <-chan struct{}
 	// Log, when set, replaces the logger made from the configuration.
 	Log *slog.Logger
-	// Stderr receives the log when Log is nil.
+	// Stderr receives the log when Log is nil and Syslog is not set.
 	Stderr io.Writer
+	// Syslog sends the log to the system logger (a detached daemon), with
+	// the facility of LOGGEROPTS' -facility= (default mail).
+	Syslog bool
 }
 
 // loadStack reads the configuration and builds its modules.
@@ -58,18 +62,18 @@ func loadStack(l layout.Layout, log *slog.Logger) (*Config, *auth.Stack, error) 
 func Run(opts Options) error {
 	l := layout.Current()
 	level := new(slog.LevelVar)
-	log := opts.Log
-	if log == nil {
-		w := opts.Stderr
-		if w == nil {
-			w = os.Stderr
-		}
-		log = newLogger(w, level)
-	}
+	facility := ""
 	// The level follows DEBUG_LOGIN; a first look at the file sets it
 	// before the modules log anything.
-	if c, err := LoadConfig(l.Config("authdaemonrc"), l); err == nil && c.Debug > 0 {
-		level.Set(slog.LevelDebug)
+	if c, err := LoadConfig(l.Config("authdaemonrc"), l); err == nil {
+		if c.Debug > 0 {
+			level.Set(slog.LevelDebug)
+		}
+		facility = c.Facility()
+	}
+	log := opts.Log
+	if log == nil {
+		log = newLogger(opts.Stderr, opts.Syslog, facility, level)
 	}
 	cfg, stack, err := loadStack(l, log)
 	if err != nil {
@@ -136,10 +140,31 @@ func Run(opts Options) error {
 	}
 }
 
-// newLogger is the daemon's log: the original's messages, one line each,
-// to stderr (the supervisor's or the terminal's).
-func newLogger(w io.Writer, level *slog.LevelVar) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})).With("prog", "authdaemond", "pid", os.Getpid())
+// newLogger is the daemon's log (pkg/logging): the original's messages,
+// one line each, to standard error (the supervisor's or the terminal's) or
+// to syslog, at the level DEBUG_LOGIN selects, which a reload changes.
+func newLogger(w io.Writer, syslog bool, facility string, level *slog.LevelVar) *slog.Logger {
+	h := logging.New(logging.Options{Program: "authdaemond", Syslog: syslog, Stderr: !syslog,
+		Facility: facility, Level: slog.LevelDebug, Writer: w}).Handler()
+	return slog.New(levelHandler{Handler: h, level: level})
+}
+
+// levelHandler filters by a level that can change while running.
+type levelHandler struct {
+	slog.Handler
+	level *slog.LevelVar
+}
+
+func (h levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level.Level() && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelHandler{Handler: h.Handler.WithAttrs(as), level: h.level}
+}
+
+func (h levelHandler) WithGroup(name string) slog.Handler {
+	return levelHandler{Handler: h.Handler.WithGroup(name), level: h.level}
 }
 
 func writePidFile(path string) error {
