@@ -534,3 +534,75 @@ func readPid(t *testing.T, path string) int {
 	}
 	return pid
 }
+
+// Our authtest, authenumerate and authpasswd print what the real ones
+// print [observed, Debian 0.71.4].
+func TestOurTools(t *testing.T) {
+	s := newSandbox(t, transcriptRC, aliceUserdb, "authtest", "authenumerate", "authpasswd")
+	d := start(t, s)
+	run := func(stdin string, prog string, args ...string) (string, string, int) {
+		cmd := exec.Command(s.Path(prog), args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		var o, e strings.Builder
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return o.String(), e.String(), code
+	}
+	const usage = "Usage: authtest [-s service] userid [ password [ newpassword ] ]\n"
+	block := "Authentication succeeded.\n\n     Authenticated: alice@example.com  (uid 999, gid 995)\n    Home Directory: /home/vmail/alice\n" +
+		"           Maildir: /home/vmail/alice/Maildir\n             Quota: 1000000S\nEncrypted Password: $1$80vWTwQB$CHkHIE4.P4Xth2lSTvWCj.\n" +
+		"Cleartext Password: secret\n           Options: disableimap=0,disablewebmail=1,disableshared=1\n"
+	tests := []struct {
+		stdin, prog string
+		args        []string
+		out, err    string
+		code        int
+	}{
+		{"", "authtest", []string{"-s", "imap", "alice@example.com", "secret"}, block, "", 0},
+		{"", "authtest", []string{"-simap", "alice@example.com"}, strings.Replace(block, "Cleartext Password: secret", "Cleartext Password: (none)", 1), "", 0},
+		{"", "authtest", []string{"-s", "imap", "alice@example.com", "wrong"}, "", "Authentication FAILED: Operation not permitted\n", 1},
+		{"", "authtest", nil, "", usage, 1},
+		{"", "authtest", []string{"-x", "a"}, "", usage, 1},
+		{"", "authtest", []string{"--", "a"}, "", usage, 1},
+		{"", "authenumerate", []string{"-o"}, "alice@example.com\t999\t995\t/home/vmail/alice\t/home/vmail/alice/Maildir\tdisableimap=0,disablewebmail=1,disableshared=1\n", "", 0},
+		{"", "authenumerate", nil, "alice@example.com\t999\t995\t/home/vmail/alice\t/home/vmail/alice/Maildir\n", "", 0},
+		{"", "authenumerate", []string{"-s"}, "", "", 0},
+		{"", "authenumerate", []string{"-so"}, "", "Usage: authenumerate [-s] [-o]\n", 1},
+		{"secret\nsecret\n", "authpasswd", []string{"md5"}, "{MD5}Xr4ilOzQ4PCOq3aQ0qbuaQ==\n", "", 0},
+		{"secret\n", "authpasswd", []string{"md5raw"}, "{MD5RAW}5ebe2294ecd0e0f08eab7690d2a6ee69\n", "", 0},
+		{"secret", "authpasswd", []string{"sha256"}, "{SHA256}K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols=\n", "", 0},
+		{"secret\n", "authpasswd", []string{"sha512"}, "{SHA512}vSsar3708Jvp9Szi2NWZZ02Bqp1qRCFpbcTZPdBhnWgs5WtNZKnvCXdhztmeD2cmW192CF5bDufKRpayrW/isg==\n", "", 0},
+		{"", "authpasswd", nil, "", "", 1},
+		{"", "authtest", []string{"-s", "imap", "alice@example.com", "secret", "newsecret"}, "", "Password change succeeded.\n", 0},
+	}
+	for _, tt := range tests {
+		o, e, c := run(tt.stdin, tt.prog, tt.args...)
+		if o != tt.out || e != tt.err || c != tt.code {
+			t.Errorf("%s %q:\n got %q %q %d\nwant %q %q %d", tt.prog, tt.args, o, e, c, tt.out, tt.err, tt.code)
+		}
+	}
+	for _, m := range []string{"", "ssha", "crypt"} {
+		o, _, c := run("Pw-1\n", "authpasswd", m)
+		h := strings.TrimSpace(o)
+		if c != 0 || !passwd.Check(h, "Pw-1") || (m == "" && !strings.HasPrefix(h, "$1$")) || (m != "" && !strings.HasPrefix(h, "{SSHA}")) {
+			t.Errorf("authpasswd %q: %q %d", m, o, c)
+		}
+	}
+	for _, prog := range []string{"authtest", "authenumerate", "authpasswd"} {
+		if o, _, c := run("", prog, "--help"); c != 0 || !strings.HasPrefix(o, "Usage: "+prog) {
+			t.Errorf("%s --help: %q %d", prog, o, c)
+		}
+	}
+	d.stop(t)
+	_, e, c := run("", "authtest", "alice@example.com")
+	if c != 1 || !strings.HasPrefix(e, "ERR: authdaemon: s_connect() failed: ") || !strings.HasSuffix(e, "Authentication FAILED: Invalid argument\n") {
+		t.Errorf("authtest without a daemon: %q %d", e, c)
+	}
+}

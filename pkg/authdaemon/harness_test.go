@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/gocourier/courier/pkg/authlib"
-	"github.com/gocourier/courier/pkg/userdb"
 	"github.com/gocourier/courier/test/testenv"
 )
 
@@ -64,7 +63,7 @@ type daemon struct {
 // authdaemonrc, and userdb compiled from text with our makeuserdb.
 func newSandbox(t *testing.T, rc, userdbText string, progs ...string) *testenv.Sandbox {
 	t.Helper()
-	s := testenv.NewSandbox(t, append([]string{"authdaemond"}, progs...)...)
+	s := testenv.NewSandbox(t, append([]string{"authdaemond", "makeuserdb"}, progs...)...)
 	s.WriteConfig(t, "authdaemonrc", rc, 0o640)
 	if userdbText != "" {
 		s.WriteConfig(t, "userdb", userdbText, 0o600)
@@ -75,8 +74,8 @@ func newSandbox(t *testing.T, rc, userdbText string, progs ...string) *testenv.S
 
 func makeuserdb(t *testing.T, s *testenv.Sandbox) {
 	t.Helper()
-	if _, err := userdb.FileSource(s.Layout.Config("userdb")).Compile(); err != nil {
-		t.Fatalf("makeuserdb: %v", err)
+	if out, err := exec.Command(s.Path("makeuserdb")).CombinedOutput(); err != nil {
+		t.Fatalf("makeuserdb: %v\n%s", err, out)
 	}
 }
 

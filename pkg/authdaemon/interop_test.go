@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gocourier/courier/pkg/authlib"
-	"github.com/gocourier/courier/pkg/userdb"
 	"github.com/gocourier/courier/test/testenv"
 )
 
@@ -335,9 +334,7 @@ func TestInteropRealUserdbTools(t *testing.T) {
 	}
 	imappw := run("Bob-imap\n", "/usr/sbin/userdbpw")
 	run(imappw+"\n", "/usr/sbin/userdb", "-f", src, "bob@example.com", "set", "imappw")
-	if _, err := userdb.FileSource(src).Compile(); err != nil {
-		t.Fatalf("our makeuserdb on the real tools' text: %v", err)
-	}
+	makeuserdb(t, s)
 	d := start(t, s)
 	c := d.client()
 	ctx := context.Background()
