@@ -283,7 +283,9 @@ func TestInteropClient(t *testing.T) {
 			err := c.Enumerate(ctx, func(e authlib.EnumEntry) error { l = append(l, e); return nil })
 			return l, err
 		}},
-		{"passwd wrong", func(c *authlib.Client) (any, error) { return nil, c.Passwd(ctx, "imap", "alice@example.com", "bad", "x") }},
+		{"passwd wrong", func(c *authlib.Client) (any, error) {
+			return nil, c.Passwd(ctx, "imap", "alice@example.com", "bad", "x")
+		}},
 		{"passwd", func(c *authlib.Client) (any, error) {
 			return nil, c.Passwd(ctx, "imap", "alice@example.com", "secret", "Changed-1")
 		}},
