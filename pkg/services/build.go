@@ -69,6 +69,23 @@ func (c *cmdline) expandValue(prefix, name, value, suffix string) {
 	c.args = append(c.args, words...)
 }
 
+// mailIDs adds the esmtpd scripts' -user=$MAILUSER -group=$MAILGROUP,
+// with the defaults of Context.mailUser applied.
+func (c *cmdline) mailIDs(user, group string) {
+	c.expandValue("-user=", "MAILUSER", user, "")
+	c.expandValue("-group=", "MAILGROUP", group, "")
+}
+
+// filters adds the esmtpd scripts' $BLACKLISTS $DROP, then
+// -access=$ACCESSFILE.dat only when that file exists (they test it with -f).
+func (c *cmdline) filters() {
+	c.expand("", "BLACKLISTS", "")
+	c.expand("", "DROP", "")
+	if af := c.vf.Value("ACCESSFILE", ""); af != "" && isFile(af+".dat") {
+		c.expand("-access=", "ACCESSFILE", ".dat")
+	}
+}
+
 func (c *cmdline) settingError(name, value, why string) error {
 	o, _ := c.vf.Origin(name)
 	file := o.File
@@ -183,18 +200,12 @@ func buildESMTPD(c *Context) (Command, error) {
 		return Command{}, err
 	}
 	l := &cmdline{vf: vf}
-	user, group := c.mailUser(vf)
 	l.expand("", "TCPDOPTS", "")
-	l.expandValue("-user=", "MAILUSER", user, "")
-	l.expandValue("-group=", "MAILGROUP", group, "")
+	l.mailIDs(c.mailUser(vf))
 	if vf.Value("ADDRESS", "") != "" {
 		l.expand("-address=", "ADDRESS", "")
 	}
-	l.expand("", "BLACKLISTS", "")
-	l.expand("", "DROP", "")
-	if af := vf.Value("ACCESSFILE", ""); af != "" && isFile(af+".dat") {
-		l.expand("-access=", "ACCESSFILE", ".dat")
-	}
+	l.filters()
 	l.expand("-maxprocs=", "MAXDAEMONS", "")
 	l.expand("-maxperc=", "MAXPERC", "")
 	l.expand("-maxperip=", "MAXPERIP", "")
@@ -223,20 +234,14 @@ func buildESMTPDSSL(c *Context) (Command, error) {
 		return Command{}, err
 	}
 	l := &cmdline{vf: vf}
-	user, group := c.mailUser(vf)
 	logger := c.Program("courierlogger")
 	l.lit("-stderrlogger="+logger, "-stderrloggername=esmtpd-ssl")
 	l.expand("-maxprocs=", "MAXDAEMONS", "")
 	l.expand("-maxperip=", "MAXPERIP", "")
 	l.expand("-maxperc=", "MAXPERC", "")
 	l.expand("", "TCPDOPTS", "")
-	l.expandValue("-user=", "MAILUSER", user, "")
-	l.expandValue("-group=", "MAILGROUP", group, "")
-	l.expand("", "BLACKLISTS", "")
-	l.expand("", "DROP", "")
-	if af := vf.Value("ACCESSFILE", ""); af != "" && isFile(af+".dat") {
-		l.expand("-access=", "ACCESSFILE", ".dat")
-	}
+	l.mailIDs(c.mailUser(vf))
+	l.filters()
 	l.expand("-address=", "SSLADDRESS", "")
 	l.expand("", "SSLPORT", "")
 	l.expand("", "COURIERTLS", "")
@@ -250,6 +255,58 @@ func buildESMTPDSSL(c *Context) (Command, error) {
 	}, l.err
 }
 
+// tcpdFamily is what distinguishes the imapd, imapd-ssl, pop3d and
+// pop3d-ssl scripts in the command line they share:
+//
+//	courierlogger $LOGGEROPTS couriertcpd -address=$ADDRESS
+//	    -maxprocs=$MAXDAEMONS -maxperip=$MAXPERIP [-access=$IMAPACCESSFILE.dat]
+//	    $TCPDOPTS $PORT [$COURIERTLS -server -tcpd -user=courier]
+//	    LOGIN SERVER $MAILDIRPATH
+//
+// where the -ssl scripts read SSLLOGGEROPTS, SSLADDRESS, SSLPORT (and
+// SSLPIDFILE) instead and put couriertls in front of the login program,
+// which drops to the mail user itself (-user=).
+type tcpdFamily struct {
+	ssl           bool
+	access        bool   // -access=$IMAPACCESSFILE.dat (imapd, imapd-ssl)
+	login, server string // program names
+}
+
+// build returns the command of a tcpdFamily script whose own shell expands
+// the settings of vf; the caller adds the daemon's environment.
+func (f tcpdFamily) build(c *Context, vf *config.VarFile) (Command, error) {
+	ssl := ""
+	if f.ssl {
+		ssl = "SSL"
+	}
+	l := &cmdline{vf: vf}
+	tcpd, login, server := c.Program("couriertcpd"), c.Program(f.login), c.Program(f.server)
+	l.expand("", ssl+"LOGGEROPTS", "")
+	l.lit(tcpd)
+	l.expand("-address=", ssl+"ADDRESS", "")
+	l.expand("-maxprocs=", "MAXDAEMONS", "")
+	l.expand("-maxperip=", "MAXPERIP", "")
+	if f.access {
+		l.expandValue("-access=", "IMAPACCESSFILE", c.imapAccess(vf), ".dat")
+	}
+	l.expand("", "TCPDOPTS", "")
+	l.expand("", ssl+"PORT", "")
+	needs := []string{tcpd, login, server}
+	if f.ssl {
+		l.expand("", "COURIERTLS", "")
+		l.lit("-server", "-tcpd", "-user="+c.Layout.MailUser)
+		needs = append(needs, tlsProgram(vf)...)
+	}
+	l.lit(login, server)
+	l.expand("", "MAILDIRPATH", "")
+	return Command{
+		Program: c.Program("courierlogger"), Args: l.args,
+		Needs:   needs,
+		Listen:  listen(vf.Value(ssl+"ADDRESS", ""), vf.Value(ssl+"PORT", "")),
+		PidFile: vf.Value(ssl+"PIDFILE", ""),
+	}, l.err
+}
+
 // imapAccess is ${IMAPACCESSFILE:=${sysconfdir}/imapaccess}.
 func (c *Context) imapAccess(vf *config.VarFile) string {
 	if v := vf.Value("IMAPACCESSFILE", ""); v != "" {
@@ -258,13 +315,9 @@ func (c *Context) imapAccess(vf *config.VarFile) string {
 	return c.Layout.Config("imapaccess")
 }
 
-// buildIMAPD: /usr/lib/courier/imapd. The script's own shell sources
-// imapd-ssl then imapd (so imapd's settings win on the command line), the
-// daemon's shell imapd then imapd-ssl.
-//
-//	courierlogger $LOGGEROPTS couriertcpd -address=$ADDRESS -maxprocs=$MAXDAEMONS
-//	    -maxperip=$MAXPERIP -access=$IMAPACCESSFILE.dat $TCPDOPTS $PORT
-//	    imaplogin imapd $MAILDIRPATH
+// buildIMAPD: /usr/lib/courier/imapd (tcpdFamily, with the access file).
+// The script's own shell sources imapd-ssl then imapd (so imapd's settings
+// win on the command line), the daemon's shell imapd then imapd-ssl.
 func buildIMAPD(c *Context) (Command, error) {
 	outer, err := c.Vars("imapd-ssl", "imapd")
 	if err != nil {
@@ -274,71 +327,29 @@ func buildIMAPD(c *Context) (Command, error) {
 	if err != nil {
 		return Command{}, err
 	}
-	l := &cmdline{vf: outer}
-	tcpd, login, server := c.Program("couriertcpd"), c.Program("imaplogin"), c.Program("imapd")
-	l.expand("", "LOGGEROPTS", "")
-	l.lit(tcpd)
-	l.expand("-address=", "ADDRESS", "")
-	l.expand("-maxprocs=", "MAXDAEMONS", "")
-	l.expand("-maxperip=", "MAXPERIP", "")
-	l.expandValue("-access=", "IMAPACCESSFILE", c.imapAccess(outer), ".dat")
-	l.expand("", "TCPDOPTS", "")
-	l.expand("", "PORT", "")
-	l.lit(login, server)
-	l.expand("", "MAILDIRPATH", "")
-	return Command{
-		Program: c.Program("courierlogger"), Args: l.args,
-		Env: env(c.scriptDirs(false), inner,
-			"IMAP_STARTTLS="+outer.Value("IMAPDSTARTTLS", ""),
-			"PROXY_HOSTNAME="+outer.Value("PROXY_HOSTNAME", "")),
-		Needs:   []string{tcpd, login, server},
-		Listen:  listen(outer.Value("ADDRESS", ""), outer.Value("PORT", "")),
-		PidFile: outer.Value("PIDFILE", ""),
-	}, l.err
+	cmd, err := tcpdFamily{access: true, login: "imaplogin", server: "imapd"}.build(c, outer)
+	cmd.Env = env(c.scriptDirs(false), inner,
+		"IMAP_STARTTLS="+outer.Value("IMAPDSTARTTLS", ""),
+		"PROXY_HOSTNAME="+outer.Value("PROXY_HOSTNAME", ""))
+	return cmd, err
 }
 
-// buildIMAPDSSL: /usr/lib/courier/imapd-ssl (both shells source imapd then
-// imapd-ssl). couriertls drops to the mail user itself (-user=).
-//
-//	courierlogger $SSLLOGGEROPTS couriertcpd -address=$SSLADDRESS
-//	    -maxprocs=$MAXDAEMONS -maxperip=$MAXPERIP -access=$IMAPACCESSFILE.dat
-//	    $TCPDOPTS $SSLPORT $COURIERTLS -server -tcpd -user=courier
-//	    imaplogin imapd $MAILDIRPATH
-//
-// with IMAP_TLS=1 added to the environment.
+// buildIMAPDSSL: /usr/lib/courier/imapd-ssl (tcpdFamily, SSL, with the
+// access file; both shells source imapd then imapd-ssl), with IMAP_TLS=1
+// added to the environment.
 func buildIMAPDSSL(c *Context) (Command, error) {
 	vf, err := c.Vars(c.Service.Config...)
 	if err != nil {
 		return Command{}, err
 	}
-	l := &cmdline{vf: vf}
-	tcpd, login, server := c.Program("couriertcpd"), c.Program("imaplogin"), c.Program("imapd")
-	l.expand("", "SSLLOGGEROPTS", "")
-	l.lit(tcpd)
-	l.expand("-address=", "SSLADDRESS", "")
-	l.expand("-maxprocs=", "MAXDAEMONS", "")
-	l.expand("-maxperip=", "MAXPERIP", "")
-	l.expandValue("-access=", "IMAPACCESSFILE", c.imapAccess(vf), ".dat")
-	l.expand("", "TCPDOPTS", "")
-	l.expand("", "SSLPORT", "")
-	l.expand("", "COURIERTLS", "")
-	l.lit("-server", "-tcpd", "-user="+c.Layout.MailUser, login, server)
-	l.expand("", "MAILDIRPATH", "")
-	return Command{
-		Program: c.Program("courierlogger"), Args: l.args,
-		Env: env(c.scriptDirs(false), vf,
-			"PROXY_HOSTNAME="+vf.Value("PROXY_HOSTNAME", ""), "IMAP_TLS=1"),
-		Needs:   append([]string{tcpd, login, server}, tlsProgram(vf)...),
-		Listen:  listen(vf.Value("SSLADDRESS", ""), vf.Value("SSLPORT", "")),
-		PidFile: vf.Value("SSLPIDFILE", ""),
-	}, l.err
+	cmd, err := tcpdFamily{ssl: true, access: true, login: "imaplogin", server: "imapd"}.build(c, vf)
+	cmd.Env = env(c.scriptDirs(false), vf,
+		"PROXY_HOSTNAME="+vf.Value("PROXY_HOSTNAME", ""), "IMAP_TLS=1")
+	return cmd, err
 }
 
-// buildPOP3D: /usr/lib/courier/pop3d (its own shell sources pop3d-ssl then
-// pop3d, the daemon's pop3d then pop3d-ssl).
-//
-//	courierlogger $LOGGEROPTS couriertcpd -address=$ADDRESS -maxprocs=$MAXDAEMONS
-//	    -maxperip=$MAXPERIP $TCPDOPTS $PORT courierpop3login courierpop3d $MAILDIRPATH
+// buildPOP3D: /usr/lib/courier/pop3d (tcpdFamily; its own shell sources
+// pop3d-ssl then pop3d, the daemon's pop3d then pop3d-ssl).
 func buildPOP3D(c *Context) (Command, error) {
 	outer, err := c.Vars("pop3d-ssl", "pop3d")
 	if err != nil {
@@ -348,62 +359,26 @@ func buildPOP3D(c *Context) (Command, error) {
 	if err != nil {
 		return Command{}, err
 	}
-	l := &cmdline{vf: outer}
-	tcpd, login, server := c.Program("couriertcpd"), c.Program("courierpop3login"), c.Program("courierpop3d")
-	l.expand("", "LOGGEROPTS", "")
-	l.lit(tcpd)
-	l.expand("-address=", "ADDRESS", "")
-	l.expand("-maxprocs=", "MAXDAEMONS", "")
-	l.expand("-maxperip=", "MAXPERIP", "")
-	l.expand("", "TCPDOPTS", "")
-	l.expand("", "PORT", "")
-	l.lit(login, server)
-	l.expand("", "MAILDIRPATH", "")
-	return Command{
-		Program: c.Program("courierlogger"), Args: l.args,
-		Env:     env(c.scriptDirs(true), inner, "PROXY_HOSTNAME="+outer.Value("PROXY_HOSTNAME", "")),
-		Needs:   []string{tcpd, login, server},
-		Listen:  listen(outer.Value("ADDRESS", ""), outer.Value("PORT", "")),
-		PidFile: outer.Value("PIDFILE", ""),
-	}, l.err
+	cmd, err := tcpdFamily{login: "courierpop3login", server: "courierpop3d"}.build(c, outer)
+	cmd.Env = env(c.scriptDirs(true), inner, "PROXY_HOSTNAME="+outer.Value("PROXY_HOSTNAME", ""))
+	return cmd, err
 }
 
-// buildPOP3DSSL: /usr/lib/courier/pop3d-ssl. Unlike the others, this
-// script passes PATH and SHELL through its env -i.
-//
-//	courierlogger $SSLLOGGEROPTS couriertcpd -address=$SSLADDRESS
-//	    -maxprocs=$MAXDAEMONS -maxperip=$MAXPERIP $TCPDOPTS $SSLPORT
-//	    $COURIERTLS -server -tcpd -user=courier courierpop3login courierpop3d $MAILDIRPATH
-//
-// with POP3_TLS=1, POP3_STARTTLS=NO and POP3_TLS_REQUIRED=0 added to the
-// environment.
+// buildPOP3DSSL: /usr/lib/courier/pop3d-ssl (tcpdFamily, SSL), with
+// POP3_TLS=1, POP3_STARTTLS=NO and POP3_TLS_REQUIRED=0 added to the
+// environment. Unlike the others, this script passes PATH and SHELL
+// through its env -i.
 func buildPOP3DSSL(c *Context) (Command, error) {
 	vf, err := c.Vars(c.Service.Config...)
 	if err != nil {
 		return Command{}, err
 	}
-	l := &cmdline{vf: vf}
-	tcpd, login, server := c.Program("couriertcpd"), c.Program("courierpop3login"), c.Program("courierpop3d")
-	l.expand("", "SSLLOGGEROPTS", "")
-	l.lit(tcpd)
-	l.expand("-address=", "SSLADDRESS", "")
-	l.expand("-maxprocs=", "MAXDAEMONS", "")
-	l.expand("-maxperip=", "MAXPERIP", "")
-	l.expand("", "TCPDOPTS", "")
-	l.expand("", "SSLPORT", "")
-	l.expand("", "COURIERTLS", "")
-	l.lit("-server", "-tcpd", "-user="+c.Layout.MailUser, login, server)
-	l.expand("", "MAILDIRPATH", "")
+	cmd, err := tcpdFamily{ssl: true, login: "courierpop3login", server: "courierpop3d"}.build(c, vf)
 	base := append([]string{
 		"PATH=" + vf.Value("PATH", c.getenv("PATH")),
 		"SHELL=" + vf.Value("SHELL", c.getenv("SHELL")),
 	}, c.scriptDirs(true)...)
-	return Command{
-		Program: c.Program("courierlogger"), Args: l.args,
-		Env: env(base, vf, "PROXY_HOSTNAME="+vf.Value("PROXY_HOSTNAME", ""),
-			"POP3_TLS=1", "POP3_STARTTLS=NO", "POP3_TLS_REQUIRED=0"),
-		Needs:   append([]string{tcpd, login, server}, tlsProgram(vf)...),
-		Listen:  listen(vf.Value("SSLADDRESS", ""), vf.Value("SSLPORT", "")),
-		PidFile: vf.Value("SSLPIDFILE", ""),
-	}, l.err
+	cmd.Env = env(base, vf, "PROXY_HOSTNAME="+vf.Value("PROXY_HOSTNAME", ""),
+		"POP3_TLS=1", "POP3_STARTTLS=NO", "POP3_TLS_REQUIRED=0")
+	return cmd, err
 }
