@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gocourier/courier/test/testenv"
 )
 
 // The tests re-execute the test binary as a helper process: with
@@ -327,39 +329,12 @@ type account struct {
 }
 
 // newAccount creates the system account cgtest-privsep (no home) with a
-// membership in the group cgtest-privsep-g, removed when the test ends.
+// membership in the group cgtest-privsep-g, removed when the test ends. It
+// is privseptest.NewAccount, which this package's tests cannot import.
 func newAccount(t *testing.T) account {
 	t.Helper()
-	const name, group = "cgtest-privsep", "cgtest-privsep-g"
-	run := func(args ...string) error {
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%v: %v\n%s", args, err, out)
-		}
-		return nil
-	}
-	// Leftovers of an interrupted run.
-	run("userdel", name)
-	run("groupdel", group)
-	if err := run("groupadd", "--system", group); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := run("groupdel", group); err != nil {
-			t.Error(err)
-		}
-	})
-	if err := run("useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-		"--shell", "/usr/sbin/nologin", "--user-group", "--groups", group, name); err != nil {
-		t.Fatal(err)
-	}
-	// userdel fails while a process of the account is left: the test
-	// must have ended its processes by then.
-	t.Cleanup(func() {
-		if err := run("userdel", name); err != nil {
-			t.Error(err)
-		}
-	})
+	const name = "cgtest-privsep"
+	group := testenv.NewSystemAccount(t, name)
 	u, err := LookupUser(name)
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,6 @@
 package privseptest
 
 import (
-	"fmt"
-	"os/exec"
 	"testing"
 
 	"github.com/gocourier/courier/pkg/privsep"
@@ -26,43 +24,13 @@ func (a Account) Credential() privsep.Credential {
 	return privsep.Credential{UID: a.UID, GID: a.GID, Groups: []uint32{a.GID, a.SuppGID}}
 }
 
-// NewAccount creates the account name (and the group name+"-g"), which
-// must be unique to the calling package's tests ("cgtest-<package>"). It
-// skips the test unless running as root. A leftover from an interrupted
-// run is removed first.
+// NewAccount creates the account name (and the group name+"-g") with
+// testenv.NewSystemAccount, which must be unique to the calling package's
+// tests ("cgtest-<package>"). It skips the test unless running as root. A
+// leftover from an interrupted run is removed first.
 func NewAccount(t testing.TB, name string) Account {
 	t.Helper()
-	testenv.NeedRoot(t)
-	group := name + "-g"
-	run := func(args ...string) error {
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%v: %v\n%s", args, err, out)
-		}
-		return nil
-	}
-	// Leftovers of an interrupted run.
-	run("userdel", name)
-	run("groupdel", group)
-	if err := run("groupadd", "--system", group); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := run("groupdel", group); err != nil {
-			t.Error(err)
-		}
-	})
-	if err := run("useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-		"--shell", "/usr/sbin/nologin", "--user-group", "--groups", group, name); err != nil {
-		t.Fatal(err)
-	}
-	// userdel fails while a process of the account is left: the test
-	// must have ended its processes by then.
-	t.Cleanup(func() {
-		if err := run("userdel", name); err != nil {
-			t.Error(err)
-		}
-	})
+	group := testenv.NewSystemAccount(t, name)
 	u, err := privsep.LookupUser(name)
 	if err != nil {
 		t.Fatal(err)
