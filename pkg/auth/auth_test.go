@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,8 +104,8 @@ func systemFiles(t *testing.T) (string, string) {
 func TestUnixModules(t *testing.T) {
 	pw, sh := systemFiles(t)
 	ctx := context.Background()
-	shadow := newUnixModule("authshadow", pw, sh, nil)
-	pwd := newUnixModule("authpwd", pw, "", nil)
+	shadow := newUnixModule("authshadow", pw, sh, nil, nil)
+	pwd := newUnixModule("authpwd", pw, "", nil, nil)
 	login := func(m Module, user, pass string) (*authlib.Account, error) {
 		return m.Authenticate(ctx, "imap", &Credentials{Type: "login", User: user, Password: pass})
 	}
@@ -149,7 +150,7 @@ func TestUnixModules(t *testing.T) {
 	if a, err := shadow.Lookup(ctx, "imap", "bob"); err != nil || a.Passwd != "*" {
 		t.Errorf("after the shadow file changed: %+v %v", a, err)
 	}
-	missing := newUnixModule("authpwd", filepath.Join(t.TempDir(), "none"), "", nil)
+	missing := newUnixModule("authpwd", filepath.Join(t.TempDir(), "none"), "", nil, nil)
 	if _, err := missing.Lookup(ctx, "imap", "bob"); err == nil || errors.Is(err, ErrReject) {
 		t.Errorf("missing passwd file: %v, want a temporary failure", err)
 	}
@@ -250,3 +251,100 @@ func TestStackOrderAndResults(t *testing.T) {
 }
 
 var fixedTime = time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+
+func TestVerifyCache(t *testing.T) {
+	h, _ := passwd.Hash("md5", "Cache-pw1")
+	c := newVerifyCache(time.Hour)
+	if !c.check(h, "Cache-pw1") || len(c.m) != 1 {
+		t.Fatalf("first check: %d entries", len(c.m))
+	}
+	if !c.check(h, "Cache-pw1") || c.check(h, "wrong") || len(c.m) != 1 {
+		t.Errorf("cached check, wrong password: %d entries", len(c.m))
+	}
+	// The same password against a new hash is checked again.
+	h2, _ := passwd.Hash("md5", "Other-pw")
+	if c.check(h2, "Cache-pw1") {
+		t.Error("an old entry matched a new hash")
+	}
+	for k := range c.m {
+		c.m[k] = time.Now().Add(-time.Second)
+	}
+	if !c.check(h, "Cache-pw1") || c.m[func() [32]byte {
+		for k := range c.m {
+			return k
+		}
+		return [32]byte{}
+	}()].Before(time.Now()) {
+		t.Error("expired entry not renewed")
+	}
+	off := newVerifyCache(0)
+	if !off.check(h, "Cache-pw1") || len(off.m) != 0 {
+		t.Error("TTL 0 cached")
+	}
+	var nilCache *verifyCache
+	if !nilCache.check(h, "Cache-pw1") || nilCache.check(h, "x") {
+		t.Error("nil cache")
+	}
+}
+
+// A rebuilt database is seen by the very next lookup: the account cache
+// follows the files through inotify.
+func TestUserdbCacheFollowsRebuilds(t *testing.T) {
+	src := makeUserdb(t, "dave\tuid=600|gid=600|home=/v/dave|quota=1S\n")
+	m := newUserdbModule(src, newVerifyCache(time.Hour), slog.New(slog.DiscardHandler))
+	defer m.Close()
+	if m.watch == nil {
+		t.Skip("inotify is not available")
+	}
+	ctx := context.Background()
+	for i := 2; i < 20; i++ {
+		if a, err := m.Lookup(ctx, "imap", "dave"); err != nil || a.Quota != strconv.Itoa(i-1)+"S" {
+			t.Fatalf("round %d: %+v %v", i, a, err)
+		}
+		if _, err := m.Lookup(ctx, "imap", "erin"); !errors.Is(err, ErrReject) {
+			t.Fatalf("erin before she exists: %v", err)
+		}
+		os.WriteFile(src, []byte("dave\tuid=600|gid=600|home=/v/dave|quota="+strconv.Itoa(i)+"S\n"), 0o600)
+		if _, err := userdb.FileSource(src).Compile(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(src, []byte("erin\tuid=601|gid=601|home=/v/erin\n"), 0o600)
+	userdb.FileSource(src).Compile()
+	if _, err := m.Lookup(ctx, "imap", "erin"); err != nil {
+		t.Errorf("erin after the rebuild: %v", err)
+	}
+	if _, err := m.Lookup(ctx, "imap", "dave"); !errors.Is(err, ErrReject) {
+		t.Errorf("dave after his removal: %v", err)
+	}
+	// A database overwritten in place (not renamed) is noticed as well.
+	os.WriteFile(src+".dat", []byte("garbage"), 0o644)
+	if _, err := m.Lookup(ctx, "imap", "erin"); err == nil || errors.Is(err, ErrReject) {
+		t.Errorf("garbage database: %v, want a temporary failure", err)
+	}
+}
+
+func TestDirWatchDead(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "d")
+	os.Mkdir(dir, 0o755)
+	w, err := newDirWatch(filepath.Join(dir, "x.dat"))
+	if err != nil {
+		t.Skip(err)
+	}
+	defer w.close()
+	if w.changed() {
+		t.Error("changed before any change")
+	}
+	os.WriteFile(filepath.Join(dir, "other"), nil, 0o644)
+	if w.changed() {
+		t.Error("an unrelated file counted")
+	}
+	os.WriteFile(filepath.Join(dir, "x.dat"), nil, 0o644)
+	if !w.changed() || w.changed() {
+		t.Error("one change, reported once")
+	}
+	os.RemoveAll(dir)
+	if !w.changed() || !w.changed() {
+		t.Error("a removed directory must count as changed for good")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/gocourier/courier/pkg/authlib"
 )
@@ -32,6 +33,9 @@ type Config struct {
 	Daemons        int      // concurrent PAM helpers
 	DefaultOptions string   // DEFAULTOPTIONS
 	Debug          int      // DEBUG_LOGIN
+	// LoginCacheTTL is how long a successful password check is remembered
+	// (LOGIN_CACHE_TTL); 0 checks every login with crypt(3).
+	LoginCacheTTL time.Duration
 
 	// UserdbSource is the userdb text file or directory; its databases
 	// are UserdbSource.dat and UserdbSourceshadow.dat (as makeuserdb -f).
@@ -55,6 +59,7 @@ func NewStack(cfg Config) (*Stack, error) {
 		log.Warn("skipping an unreadable line of a system account file", "error", err)
 	}
 	s := &Stack{DefaultOptions: authlib.ParseOptions(cfg.DefaultOptions), Debug: cfg.Debug, Log: log}
+	verify := newVerifyCache(cfg.LoginCacheTTL)
 	seen := map[string]bool{}
 	for _, name := range cfg.ModuleList {
 		if seen[name] {
@@ -64,11 +69,11 @@ func NewStack(cfg Config) (*Stack, error) {
 		var m Module
 		switch name {
 		case "authuserdb":
-			m = newUserdbModule(cfg.UserdbSource, log)
+			m = newUserdbModule(cfg.UserdbSource, verify, log)
 		case "authpwd":
-			m = newUnixModule(name, cfg.PasswdFile, "", warnFile)
+			m = newUnixModule(name, cfg.PasswdFile, "", verify, warnFile)
 		case "authshadow":
-			m = newUnixModule(name, cfg.PasswdFile, cfg.ShadowFile, warnFile)
+			m = newUnixModule(name, cfg.PasswdFile, cfg.ShadowFile, verify, warnFile)
 		case "authpam":
 			pm, err := newPAMModule(cfg.PAMHelper, cfg.PasswdFile, cfg.ShadowFile, cfg.Daemons, warnFile)
 			if err != nil {

@@ -48,7 +48,7 @@ func newPAMModule(helper, passwdPath, shadowPath string, max int, warn func(erro
 		max = 1
 	}
 	return &pamModule{
-		unixModule: newUnixModule("authpam", passwdPath, shadowPath, warn),
+		unixModule: newUnixModule("authpam", passwdPath, shadowPath, nil, warn),
 		helper:     helper,
 		slots:      make(chan struct{}, max),
 	}, nil

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/gocourier/courier/pkg/authlib"
-	"github.com/gocourier/courier/pkg/passwd"
 )
 
 // minEnumUID is the lowest uid the system-account modules list in
@@ -17,13 +16,14 @@ const minEnumUID = 100
 // file, the encrypted password from the passwd or the shadow file, checked
 // here with pkg/passwd. authpam shares its lookups.
 type unixModule struct {
-	name  string
-	files *pwFiles
+	name   string
+	files  *pwFiles
+	verify *verifyCache
 }
 
 // newUnixModule returns authpwd (shadow == "") or authshadow.
-func newUnixModule(name, passwdPath, shadowPath string, warn func(error)) *unixModule {
-	return &unixModule{name: name, files: &pwFiles{passwd: passwdPath, shadow: shadowPath, warn: warn}}
+func newUnixModule(name, passwdPath, shadowPath string, verify *verifyCache, warn func(error)) *unixModule {
+	return &unixModule{name: name, files: &pwFiles{passwd: passwdPath, shadow: shadowPath, warn: warn}, verify: verify}
 }
 
 func (m *unixModule) Name() string { return m.name }
@@ -76,7 +76,7 @@ func (m *unixModule) Authenticate(_ context.Context, _ string, c *Credentials) (
 	if err != nil {
 		return nil, err
 	}
-	if !usablePassword(e.Passwd) || !passwd.Check(e.Passwd, c.Password) {
+	if !usablePassword(e.Passwd) || !m.verify.check(e.Passwd, c.Password) {
 		return nil, ErrReject
 	}
 	a := m.account(e)

@@ -22,18 +22,70 @@ var cramHashes = []string{"md5", "sha1", "sha256"}
 // userdbModule is authuserdb: virtual accounts from userdb.dat and
 // userdbshadow.dat (pkg/userdb), which re-open themselves when makeuserdb
 // replaces them.
+//
+// Accounts are cached in memory while the two database files stay
+// unchanged, which an inotify watch on their directory tells at the cost of
+// one read per lookup; without inotify every lookup reads the database.
 type userdbModule struct {
-	src userdb.Source
-	log *slog.Logger
+	src    userdb.Source
+	log    *slog.Logger
+	verify *verifyCache
 
-	mu sync.Mutex
-	db *userdb.DB
+	mu     sync.Mutex
+	db     *userdb.DB
+	watch  *dirWatch // nil: no account cache
+	cached map[string]cachedAccount
+}
+
+type cachedAccount struct {
+	a     userdb.Account
+	found bool
 }
 
 // newUserdbModule serves the userdb source at path (a file or directory)
 // and its path.dat / pathshadow.dat.
-func newUserdbModule(path string, log *slog.Logger) *userdbModule {
-	return &userdbModule{src: userdb.FileSource(path), log: log}
+func newUserdbModule(path string, verify *verifyCache, log *slog.Logger) *userdbModule {
+	m := &userdbModule{src: userdb.FileSource(path), log: log, verify: verify}
+	if w, err := newDirWatch(m.src.Dat, m.src.Shadow); err == nil {
+		m.watch, m.cached = w, map[string]cachedAccount{}
+	} else {
+		log.Warn("authuserdb: cannot watch the userdb files (" + err.Error() + "): every lookup reads the database")
+	}
+	return m
+}
+
+// fromCache returns a cached lookup result, after forgetting everything
+// if the database files changed.
+func (m *userdbModule) fromCache(user string) (cachedAccount, bool) {
+	if m.watch == nil {
+		return cachedAccount{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.watch.changed() {
+		clear(m.cached)
+		return cachedAccount{}, false
+	}
+	c, ok := m.cached[user]
+	return c, ok
+}
+
+// remember caches a result read from the database, unless the files
+// changed while it was read.
+func (m *userdbModule) remember(user string, c cachedAccount) {
+	if m.watch == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.watch.changed() {
+		clear(m.cached)
+		return
+	}
+	if len(m.cached) >= maxCacheEntries {
+		clear(m.cached)
+	}
+	m.cached[user] = c
 }
 
 func (m *userdbModule) Name() string { return "authuserdb" }
@@ -60,6 +112,12 @@ func (m *userdbModule) open() (*userdb.DB, error) {
 }
 
 func (m *userdbModule) lookup(user string) (userdb.Account, error) {
+	if c, ok := m.fromCache(user); ok {
+		if !c.found {
+			return userdb.Account{}, ErrReject
+		}
+		return c.a, nil
+	}
 	db, err := m.open()
 	if err != nil {
 		return userdb.Account{}, err
@@ -73,6 +131,7 @@ func (m *userdbModule) lookup(user string) (userdb.Account, error) {
 	if err != nil {
 		return userdb.Account{}, err
 	}
+	m.remember(user, cachedAccount{a: a, found: ok})
 	if !ok {
 		return userdb.Account{}, ErrReject
 	}
@@ -122,7 +181,7 @@ func (m *userdbModule) Authenticate(_ context.Context, service string, c *Creden
 		return nil, ErrReject
 	}
 	hash, ok := a.Password(service)
-	if !ok || hash == "" || !passwd.Check(hash, c.Password) {
+	if !ok || hash == "" || !m.verify.check(hash, c.Password) {
 		return nil, ErrReject
 	}
 	r := m.account(a, service)
@@ -171,6 +230,10 @@ func (m *userdbModule) Enumerate(_ context.Context, fn func(authlib.EnumEntry) e
 func (m *userdbModule) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.watch != nil {
+		m.watch.close()
+		m.watch = nil
+	}
 	if m.db == nil {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gocourier/courier/pkg/auth"
 	"github.com/gocourier/courier/pkg/config"
@@ -22,15 +23,20 @@ import (
 // Config is authdaemonrc as the daemon uses it.
 type Config struct {
 	File           string
-	ModuleList     []string // authmodulelist
-	Daemons        int      // concurrent module work
-	SocketDir      string   // authdaemonvar
-	DefaultOptions string   // DEFAULTOPTIONS
-	Debug          int      // DEBUG_LOGIN
-	LoggerOpts     string   // LOGGEROPTS: its -facility=NAME is honoured
+	ModuleList     []string      // authmodulelist
+	Daemons        int           // concurrent module work
+	SocketDir      string        // authdaemonvar
+	DefaultOptions string        // DEFAULTOPTIONS
+	Debug          int           // DEBUG_LOGIN
+	LoggerOpts     string        // LOGGEROPTS: its -facility=NAME is honoured
+	LoginCacheTTL  time.Duration // LOGIN_CACHE_TTL (ours): successful password checks remembered
 	// Warnings found while reading, for the log.
 	Warnings []string
 }
+
+// DefaultLoginCacheTTL is LOGIN_CACHE_TTL when authdaemonrc does not set
+// it.
+const DefaultLoginCacheTTL = 5 * time.Minute
 
 // LoadConfig reads authdaemonrc. The original's wrapper sources the file
 // with `set -a`, so every variable in it is also an environment variable of
@@ -76,6 +82,15 @@ func LoadConfig(path string, l layout.Layout) (*Config, error) {
 		n = 1
 	}
 	c.Daemons = n
+	c.LoginCacheTTL = DefaultLoginCacheTTL
+	if v := strings.TrimSpace(get("LOGIN_CACHE_TTL", "")); v != "" {
+		d, err := config.ParseDuration(v)
+		if err != nil || d < 0 {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: LOGIN_CACHE_TTL=%q is not a time interval (like 300 or 5m): using %v", path, v, DefaultLoginCacheTTL))
+		} else {
+			c.LoginCacheTTL = d
+		}
+	}
 	switch dl := strings.TrimSpace(get("DEBUG_LOGIN", "0")); dl {
 	case "", "0":
 	case "1", "2":
@@ -132,6 +147,7 @@ func (c *Config) StackConfig(l layout.Layout) auth.Config {
 		Daemons:        c.Daemons,
 		DefaultOptions: c.DefaultOptions,
 		Debug:          c.Debug,
+		LoginCacheTTL:  c.LoginCacheTTL,
 		UserdbSource:   l.Config("userdb"),
 		PasswdFile:     "/etc/passwd",
 		ShadowFile:     "/etc/shadow",

@@ -172,6 +172,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.retire(s.gen.Load())
 }
 
+// Buffers are recycled across connections: a request then allocates
+// little besides its reply.
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, authlib.ReaderSize) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+)
+
 // connReader gives each read its own timeout within the request deadline.
 type connReader struct {
 	conn net.Conn
@@ -198,8 +205,11 @@ func (w connWriter) Write(p []byte) (int, error) {
 // handle answers the one request of a connection.
 func (s *Server) handle(conn net.Conn) {
 	defer conn.Close()
-	br := bufio.NewReaderSize(&connReader{conn: conn, end: time.Now().Add(requestDeadline)}, authlib.ReaderSize)
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(&connReader{conn: conn, end: time.Now().Add(requestDeadline)})
 	req, err := authlib.ReadRequest(br)
+	br.Reset(nil)
+	readerPool.Put(br)
 	if err != nil {
 		var re *authlib.RequestError
 		switch {
@@ -222,8 +232,13 @@ func (s *Server) handle(conn net.Conn) {
 	defer func() { <-g.slots }()
 
 	ctx := auth.WithRemoteIP(context.Background(), req.RemoteIP())
-	w := bufio.NewWriter(connWriter{conn})
-	defer w.Flush()
+	w := writerPool.Get().(*bufio.Writer)
+	w.Reset(connWriter{conn})
+	defer func() {
+		w.Flush()
+		w.Reset(nil)
+		writerPool.Put(w)
+	}()
 	switch req.Command {
 	case authlib.CmdPre:
 		a, err := g.stack.Pre(ctx, req.Module, req.Service, req.User)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gocourier/courier/pkg/layout"
@@ -218,7 +219,11 @@ func (c *Client) do(ctx context.Context, req *Request, read func(*bufio.Reader) 
 	} else {
 		conn.SetReadDeadline(time.Now().Add(readTimeout))
 	}
-	err = read(bufio.NewReaderSize(r, maxReply))
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(r)
+	err = read(br)
+	br.Reset(nil)
+	readerPool.Put(br)
 	var te *TemporaryError
 	if errors.As(err, &te) {
 		te.Err = ctxErr(ctx, te.Err)
@@ -240,6 +245,10 @@ func orDefault(d, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+// readerPool recycles reply buffers: a login costs one small allocation
+// less, and no clearing of a fresh buffer.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, maxLine) }}
 
 // deadlineReader gives each read its own timeout.
 type deadlineReader struct {

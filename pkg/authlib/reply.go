@@ -17,9 +17,12 @@ const (
 	replyEnd  = ".\n"    // end of an account or of an enumeration
 )
 
-// maxReply bounds an account reply the client accepts; real replies are a
-// few hundred bytes.
-const maxReply = 64 << 10
+// maxReply bounds an account reply the client accepts, maxLine one line
+// of it; real replies are a few hundred bytes.
+const (
+	maxReply = 64 << 10
+	maxLine  = 16 << 10
+)
 
 // Account is the answer to a successful PRE or AUTH: the keys of §3 in the
 // order the daemon writes them.
@@ -128,7 +131,10 @@ func ReadReply(br *bufio.Reader) (*Account, error) {
 	for {
 		line, err := br.ReadSlice('\n')
 		total += len(line)
-		if err == bufio.ErrBufferFull || total > maxReply {
+		if err == bufio.ErrBufferFull {
+			return nil, tempErr("read", fmt.Errorf("reply line longer than %d bytes", br.Size()))
+		}
+		if total > maxReply {
 			return nil, tempErr("read", fmt.Errorf("reply longer than %d bytes", maxReply))
 		}
 		if err != nil {
@@ -164,7 +170,7 @@ func ReadReply(br *bufio.Reader) (*Account, error) {
 
 // ParseReply parses an account reply held in data.
 func ParseReply(data []byte) (*Account, error) {
-	return ReadReply(bufio.NewReaderSize(bytes.NewReader(data), maxReply))
+	return ReadReply(bufio.NewReaderSize(bytes.NewReader(data), maxLine))
 }
 
 func (a *Account) set(k, v string) error {
