@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gocourier/courier/pkg/proc"
 	"github.com/gocourier/courier/test/testenv"
 )
 
@@ -132,49 +133,21 @@ func waitFor(t *testing.T, limit time.Duration, out *syncBuffer, cond func() boo
 	}
 }
 
-// processTree lists the live processes that descend from pid (pid itself
-// included; -1 for none) or whose executable lies under root. Zombies count:
-// a zombie is a process its parent failed to reap.
+// processTree lists the processes that descend from pid (pid itself
+// included; -1 for none) or whose executable lies under root. Zombies
+// count: a zombie is a process its parent failed to reap.
 func processTree(pid int, root string) []int {
-	entries, _ := os.ReadDir("/proc")
-	parent := map[int]int{}
-	var all []int
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue
-		}
-		// The command name may contain spaces; fields resume after ")".
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		pp, _ := strconv.Atoi(f[1])
-		parent[p] = pp
-		all = append(all, p)
+	in := map[int]bool{}
+	for _, p := range testenv.Descendants(pid) {
+		in[p.PID] = true
 	}
 	var out []int
-	for _, p := range all {
-		in := false
-		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p)); err == nil && strings.HasPrefix(exe, root+"/") {
-			in = true
+	proc.Scan(func(p proc.Stat) bool {
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.PID))
+		if p.PID == pid || in[p.PID] || strings.HasPrefix(exe, root+"/") {
+			out = append(out, p.PID)
 		}
-		for q := p; !in && q > 1; q = parent[q] {
-			if q == pid {
-				in = true
-			}
-		}
-		if in {
-			out = append(out, p)
-		}
-	}
+		return true
+	})
 	return out
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gocourier/courier/pkg/proc"
 	"github.com/gocourier/courier/pkg/supervise"
 	"github.com/gocourier/courier/test/testenv"
 )
@@ -41,7 +42,7 @@ func newSandbox(t *testing.T) (*testenv.Sandbox, string) {
 		pidFile := supervise.PidPath(sb.Layout.RunDir)
 		if pid, running, _ := supervise.ReadPidFile(pidFile); running {
 			syscall.Kill(pid, syscall.SIGTERM)
-			for i := 0; i < 500 && supervise.Alive(pid); i++ {
+			for i := 0; i < 500 && proc.Alive(pid); i++ {
 				time.Sleep(20 * time.Millisecond)
 			}
 		}
@@ -103,7 +104,7 @@ func TestStartRestartStop(t *testing.T) {
 		t.Errorf("courier start does not report what it started:\n%s", out)
 	}
 	pid, running, err := supervise.ReadPidFile(pidFile)
-	if err != nil || !running || !supervise.Alive(pid) {
+	if err != nil || !running || !proc.Alive(pid) {
 		t.Fatalf("after courier start: pid %d running %v err %v", pid, running, err)
 	}
 	waitFor(t, "the service", func() bool { return readPid(t, svcPid) > 0 })
@@ -122,7 +123,7 @@ func TestStartRestartStop(t *testing.T) {
 		t.Fatalf("courier restart: exit %d, %q %q", code, out, errOut)
 	}
 	waitFor(t, "the changed service to restart", func() bool { n := readPid(t, svcPid); return n != first && n > 0 })
-	if !supervise.Alive(pid) {
+	if !proc.Alive(pid) {
 		t.Error("courier restart stopped courierd")
 	}
 	second := readPid(t, svcPid)
@@ -130,8 +131,8 @@ func TestStartRestartStop(t *testing.T) {
 	if out, errOut, code := courier(t, sb, "stop"); code != 0 || out+errOut != "" {
 		t.Fatalf("courier stop: exit %d, %q %q", code, out, errOut)
 	}
-	if supervise.Alive(pid) || supervise.Alive(second) {
-		t.Errorf("after courier stop: courierd alive %v, service alive %v", supervise.Alive(pid), supervise.Alive(second))
+	if proc.Alive(pid) || proc.Alive(second) {
+		t.Errorf("after courier stop: courierd alive %v, service alive %v", proc.Alive(pid), proc.Alive(second))
 	}
 	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
 		t.Errorf("pid file left: %v", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gocourier/courier/pkg/privsep"
+	"github.com/gocourier/courier/pkg/proc"
 	"github.com/gocourier/courier/pkg/supervise"
 	"github.com/gocourier/courier/test/testenv"
 )
@@ -156,86 +157,13 @@ func (d *daemon) kids(name string) []int {
 	return out
 }
 
-// proc is a process identified for good: pid and start time.
-type proc struct {
-	pid, ppid int
-	state     byte
-	start     string
-}
-
-func readProc(pid int) (proc, bool) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return proc{}, false
-	}
-	end := bytes.LastIndexByte(data, ')')
-	f := strings.Fields(string(data[end+1:]))
-	if end < 0 || len(f) < 20 {
-		return proc{}, false
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return proc{pid: pid, ppid: ppid, state: f[0][0], start: f[19]}, true
-}
-
-func allProcs() []proc {
-	names, _ := os.ReadDir("/proc")
-	var out []proc
-	for _, n := range names {
-		if pid, err := strconv.Atoi(n.Name()); err == nil {
-			if p, ok := readProc(pid); ok {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
-// descendants returns every live process below pid.
-func descendants(pid int) []proc {
-	procs := allProcs()
-	below := map[int]bool{pid: true}
-	var out []proc
-	for changed := true; changed; {
-		changed = false
-		for _, p := range procs {
-			if below[p.ppid] && !below[p.pid] && p.state != 'Z' {
-				below[p.pid] = true
-				out = append(out, p)
-				changed = true
-			}
-		}
-	}
-	return out
-}
-
-// stillRunning reports whether the very process p (same start time) still
-// runs.
-func stillRunning(p proc) bool {
-	q, ok := readProc(p.pid)
-	return ok && q.start == p.start && q.state != 'Z'
-}
-
 // lingeringZombies watches pid's children for a while and returns those
 // that stayed zombies for longer than grace: a zombie exists briefly
 // between a child's exit and its reaping; one that stays is a leak.
-func lingeringZombies(pid int, watch, grace time.Duration) []proc {
-	var out []proc
+func lingeringZombies(pid int, watch, grace time.Duration) []proc.Stat {
+	var out []proc.Stat
 	for end := time.Now().Add(watch); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		var zs []proc
-		for _, p := range allProcs() {
-			if p.ppid == pid && p.state == 'Z' {
-				zs = append(zs, p)
-			}
-		}
-		if len(zs) == 0 {
-			continue
-		}
-		time.Sleep(grace)
-		for _, z := range zs {
-			if q, ok := readProc(z.pid); ok && q.state == 'Z' && q.start == z.start && q.ppid == pid {
-				out = append(out, q)
-			}
-		}
+		out = append(out, testenv.ZombieChildren(pid, grace)...)
 	}
 	return out
 }
@@ -267,11 +195,16 @@ func TestStopLeavesNothing(t *testing.T) {
 					t.Errorf("courierd leaves zombie children: %+v", z)
 				}
 			}
-			tree := descendants(self)
+			var tree []proc.Stat
+			for _, p := range testenv.Descendants(self) {
+				if !p.Exited() {
+					tree = append(tree, p)
+				}
+			}
 			escaped := d.kids("escaper")[0]
 			found := false
 			for _, p := range tree {
-				found = found || p.pid == escaped
+				found = found || p.PID == escaped
 			}
 			if !found || len(tree) < 7 {
 				t.Fatalf("process tree of courierd is incomplete (%d processes, escaped sleep %d found: %v): %+v", len(tree), escaped, found, tree)
@@ -292,7 +225,7 @@ func TestStopLeavesNothing(t *testing.T) {
 			for time.Since(sent) < 5*time.Second {
 				left := 0
 				for _, p := range tree {
-					if stillRunning(p) {
+					if p.StillRuns() {
 						left++
 					}
 				}
@@ -302,9 +235,9 @@ func TestStopLeavesNothing(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			for _, p := range tree {
-				if stillRunning(p) {
-					t.Errorf("process %d (child of %d) of courierd's tree still runs 5 s after %v", p.pid, p.ppid, sig)
-					syscall.Kill(p.pid, syscall.SIGKILL)
+				if p.StillRuns() {
+					t.Errorf("process %d (child of %d) of courierd's tree still runs 5 s after %v", p.PID, p.PPID, sig)
+					syscall.Kill(p.PID, syscall.SIGKILL)
 				}
 			}
 			if _, err := os.Stat(supervise.PidPath(sb.Layout.RunDir)); !os.IsNotExist(err) {
@@ -345,13 +278,13 @@ func TestReload(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	pa, _ := readProc(a)
-	pc, _ := readProc(c)
+	pa, _ := proc.Read(a)
+	pc, _ := proc.Read(c)
 
 	service(t, sb, tmp, "b", "idle", "VERSION=2")
 	d.cmd.Process.Signal(syscall.SIGHUP)
 	d.waitFor("b to restart", func() bool { n := d.pidOf("b"); return n != b && n > 0 })
-	if d.pidOf("a") != a || d.pidOf("c") != c || !stillRunning(pa) || !stillRunning(pc) {
+	if d.pidOf("a") != a || d.pidOf("c") != c || !pa.StillRuns() || !pc.StillRuns() {
 		t.Errorf("unchanged services were restarted: a %d -> %d, c %d -> %d", a, d.pidOf("a"), c, d.pidOf("c"))
 	}
 	env, _ := os.ReadFile("/proc/" + strconv.Itoa(d.pidOf("b")) + "/environ")
@@ -359,7 +292,7 @@ func TestReload(t *testing.T) {
 		t.Errorf("restarted b has environment %q", env)
 	}
 	b = d.pidOf("b")
-	pb, _ := readProc(b)
+	pb, _ := proc.Read(b)
 
 	sb.WriteConfig(t, "supervise.d/broken", "PROGRAM=relative/path\n", 0o644)
 	d.cmd.Process.Signal(syscall.SIGHUP)
@@ -367,15 +300,15 @@ func TestReload(t *testing.T) {
 	if !strings.Contains(d.logText(), `supervise.d/broken:1: PROGRAM="relative/path": not an absolute path`) {
 		t.Errorf("the configuration error does not say where:\n%s", d.logText())
 	}
-	if !stillRunning(pa) || !stillRunning(pb) || !stillRunning(pc) {
+	if !pa.StillRuns() || !pb.StillRuns() || !pc.StillRuns() {
 		t.Error("a configuration error stopped services")
 	}
 
 	os.Remove(sb.Layout.Config("supervise.d/broken"))
 	os.Remove(sb.Layout.Config("supervise.d/c"))
 	d.cmd.Process.Signal(syscall.SIGHUP)
-	d.waitFor("c to stop", func() bool { return !stillRunning(pc) })
-	if !stillRunning(pa) || !stillRunning(pb) {
+	d.waitFor("c to stop", func() bool { return !pc.StillRuns() })
+	if !pa.StillRuns() || !pb.StillRuns() {
 		t.Error("removing c restarted other services")
 	}
 	d.cmd.Process.Signal(syscall.SIGTERM)

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/gocourier/courier/pkg/proc"
 )
 
 // Control is the client side of courierd used by `courier start`, `courier
@@ -153,7 +155,7 @@ func (c *Control) Stop() error {
 		if err != nil {
 			return err
 		}
-		if !running && !Alive(pid) {
+		if !running && !proc.Alive(pid) {
 			return nil
 		}
 		if time.Now().After(deadline) {

@@ -121,27 +121,3 @@ func lines(p string) []string {
 	}
 	return out
 }
-
-// zombieChildren returns the zombie children of pid that are still zombies
-// after grace: a zombie exists briefly between a child's exit and its
-// reaping, so only one that stays is a leak.
-func zombieChildren(pid int, grace time.Duration) []procStat {
-	seen := map[[2]uint64]procStat{}
-	scanProcs(func(p procStat) bool {
-		if p.ppid == pid && p.state == 'Z' {
-			seen[[2]uint64{uint64(p.pid), p.start}] = p
-		}
-		return true
-	})
-	if len(seen) == 0 {
-		return nil
-	}
-	time.Sleep(grace)
-	var out []procStat
-	for k, p := range seen {
-		if q, ok := readProcStat(p.pid); ok && q.state == 'Z' && q.start == k[1] && q.ppid == pid {
-			out = append(out, q)
-		}
-	}
-	return out
-}

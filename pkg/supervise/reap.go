@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gocourier/courier/pkg/proc"
 )
 
 // reaper waits for every child of the process (Options.ReapAll): the
@@ -62,19 +64,6 @@ func (r *reaper) reapAll() {
 	}
 }
 
-// children returns the live processes whose parent is this process.
-func children() []procStat {
-	self := os.Getpid()
-	var out []procStat
-	scanProcs(func(p procStat) bool {
-		if p.ppid == self && p.state != 'Z' && p.state != 'X' {
-			out = append(out, p)
-		}
-		return true
-	})
-	return out
-}
-
 // stopAdopted stops the processes left after every service was stopped:
 // descendants that escaped their service's process group (setsid daemons)
 // and were re-parented here. SIGTERM first, SIGKILL after timeout; the
@@ -85,7 +74,7 @@ func (r *reaper) stopAdopted(timeout time.Duration) {
 	hard := deadline.Add(timeout)
 	termed := map[[2]uint64]bool{}
 	for {
-		left := children()
+		left := proc.Children(os.Getpid())
 		if len(left) == 0 {
 			return
 		}
@@ -95,14 +84,14 @@ func (r *reaper) stopAdopted(timeout time.Duration) {
 			return
 		}
 		for _, p := range left {
-			key := [2]uint64{uint64(p.pid), p.start}
+			key := [2]uint64{uint64(p.PID), p.Start}
 			switch {
 			case kill:
-				syscall.Kill(p.pid, syscall.SIGKILL)
+				syscall.Kill(p.PID, syscall.SIGKILL)
 			case !termed[key]:
 				termed[key] = true
-				r.log.Warn(fmt.Sprintf("stopping process %d, left behind by a service", p.pid), "pid", p.pid)
-				syscall.Kill(p.pid, syscall.SIGTERM)
+				r.log.Warn(fmt.Sprintf("stopping process %d, left behind by a service", p.PID), "pid", p.PID)
+				syscall.Kill(p.PID, syscall.SIGTERM)
 			}
 		}
 		time.Sleep(pollInterval)

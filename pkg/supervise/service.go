@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gocourier/courier/pkg/privsep"
+	"github.com/gocourier/courier/pkg/proc"
 )
 
 // pollInterval is how often a stopping service's process group is checked.
@@ -247,8 +248,8 @@ func groupAlive(pgid int) bool {
 		return false
 	}
 	found := false
-	scanProcs(func(p procStat) bool {
-		if p.pgrp == pgid && p.state != 'Z' && p.state != 'X' {
+	proc.Scan(func(p proc.Stat) bool {
+		if p.Pgrp == pgid && !p.Exited() {
 			found = true
 			return false
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gocourier/courier/pkg/privsep"
+	"github.com/gocourier/courier/pkg/proc"
 	"github.com/gocourier/courier/test/testenv"
 )
 
@@ -49,7 +50,7 @@ func TestCrashRestartBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "5 starts", func() bool { return len(lines(starts)) >= 5 })
-	if z := zombieChildren(os.Getpid(), time.Second); len(z) > 0 {
+	if z := testenv.ZombieChildren(os.Getpid(), time.Second); len(z) > 0 {
 		t.Errorf("zombie children left unreaped: %+v", z)
 	}
 	s.Stop()
@@ -133,7 +134,7 @@ func TestStopKillsChildIgnoringSIGTERM(t *testing.T) {
 	if took := time.Since(start); took < 300*time.Millisecond {
 		t.Errorf("Stop returned after %v, before the stop timeout: the child cannot have been SIGKILLed for ignoring SIGTERM", took)
 	}
-	if Alive(pid) || groupAlive(pid) {
+	if proc.Alive(pid) || groupAlive(pid) {
 		t.Fatalf("process %d or its group survived Stop", pid)
 	}
 	if len(rec.find("sending SIGKILL")) == 0 || len(rec.find("was killed by signal SIGKILL")) == 0 {
@@ -154,7 +155,7 @@ func TestStopReachesGrandchildren(t *testing.T) {
 	s.Stop()
 	for _, l := range lines(pids) {
 		pid, _ := strconv.Atoi(l)
-		if Alive(pid) {
+		if proc.Alive(pid) {
 			t.Errorf("grandchild %d survived Stop", pid)
 		}
 	}
@@ -235,7 +236,7 @@ func TestReloadRestartsOnlyChanged(t *testing.T) {
 	if after["b"] == before["b"] || after["b"] == 0 {
 		t.Errorf("changed service b was not restarted: pid %d -> %d", before["b"], after["b"])
 	}
-	if _, ok := after["c"]; ok || Alive(before["c"]) {
+	if _, ok := after["c"]; ok || proc.Alive(before["c"]) {
 		t.Errorf("removed service c still runs (pid %d)", before["c"])
 	}
 	if after["d"] == 0 {

@@ -12,13 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gocourier/courier/pkg/logging"
 	"github.com/gocourier/courier/pkg/logging/pidfile"
 	"github.com/gocourier/courier/pkg/logging/syslogtest"
 	"github.com/gocourier/courier/pkg/privsep"
 	"github.com/gocourier/courier/pkg/privsep/privseptest"
+	"github.com/gocourier/courier/pkg/proc"
 	"github.com/gocourier/courier/test/testenv"
-	"golang.org/x/sys/unix"
 )
 
 const realLogger = "/usr/sbin/courierlogger"
@@ -181,55 +183,29 @@ func readPID(t *testing.T, pf string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gone(pid) {
+	if !proc.Alive(pid) {
 		t.Fatalf("pid file %s names %d, which does not run", pf, pid)
 	}
 	t.Cleanup(func() {
-		if gone(pid) {
+		if !proc.Alive(pid) {
 			return
 		}
-		for _, c := range children(pid) {
-			syscall.Kill(c, syscall.SIGKILL)
+		for _, c := range proc.Children(pid) {
+			syscall.Kill(c.PID, syscall.SIGKILL)
 		}
 		syscall.Kill(pid, syscall.SIGKILL)
 	})
 	return pid
 }
 
-// children lists the child processes of pid (per thread in /proc).
-func children(pid int) []int {
-	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	var kids []int
-	for _, f := range files {
-		data, _ := os.ReadFile(f)
-		for _, w := range strings.Fields(string(data)) {
-			if n, err := strconv.Atoi(w); err == nil {
-				kids = append(kids, n)
-			}
-		}
-	}
-	return kids
-}
-
 // childOf returns the only child process of pid.
 func childOf(t *testing.T, pid int) int {
 	t.Helper()
-	kids := children(pid)
+	kids := proc.Children(pid)
 	if len(kids) != 1 {
-		t.Fatalf("process %d has children %v", pid, kids)
+		t.Fatalf("process %d has children %+v", pid, kids)
 	}
-	return kids[0]
-}
-
-// gone reports whether a process has exited (a zombie waiting for init to
-// reap it counts as exited).
-func gone(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	i := bytes.LastIndexByte(data, ')')
-	return i < 0 || i+2 >= len(data) || data[i+2] == 'Z' || data[i+2] == 'X'
+	return kids[0].PID
 }
 
 const loopScript = `trap "echo got-term >&2; exit 0" TERM; trap "echo got-hup >&2" HUP; echo "started $$" >&2; while :; do sleep 0.05; done`
@@ -278,7 +254,7 @@ func TestStartStopRestart(t *testing.T) {
 	if _, e, c := run(t, bin, s.Path, "", "-pid="+pf, "-stop"); c != 0 || e != "" {
 		t.Errorf("-stop: %d %q", c, e)
 	}
-	if !gone(pid) {
+	if proc.Alive(pid) {
 		t.Errorf("daemon %d still runs after -stop returned", pid)
 	}
 	expect(t, s, "<22>svc: got-term")
@@ -341,7 +317,7 @@ func TestStopIgnoredTERMAndOrphans(t *testing.T) {
 	if _, e, c := run(t, bin, s.Path, "", "-pid="+pf, "-stop"); c != 0 || e != "" {
 		t.Errorf("-stop: %d %q", c, e)
 	}
-	if !gone(pid) {
+	if proc.Alive(pid) {
 		t.Errorf("daemon %d still runs after -stop returned", pid)
 	}
 }
@@ -362,7 +338,7 @@ func TestRespawn(t *testing.T) {
 	if _, e, c := run(t, bin, s.Path, "", "-pid="+pf, "-stop"); c != 0 || e != "" {
 		t.Errorf("-stop: %d %q", c, e)
 	}
-	if !gone(pid) {
+	if proc.Alive(pid) {
 		t.Errorf("daemon still runs")
 	}
 }
@@ -390,7 +366,7 @@ func TestInteropWithOriginal(t *testing.T) {
 		if _, e, code := run(t, c.stopper, s.Path, "", "-pid="+pf, "-stop"); code != 0 || e != "" {
 			t.Errorf("%s -stop: %d %q", c.stopper, code, e)
 		}
-		if !gone(pid) {
+		if proc.Alive(pid) {
 			t.Errorf("%s -stop left %s's daemon %d running", c.stopper, c.starter, pid)
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
@@ -466,8 +442,8 @@ func TestUserDropRoot(t *testing.T) {
 			t.Errorf("-stop: %d %q", code, e)
 		}
 		expect(t, s, "<22>drop: got-term")
-		if !gone(pid) || !gone(child) {
-			t.Errorf("%q: processes left after -stop: logger %d gone %v, program %d gone %v", c.args, pid, gone(pid), child, gone(child))
+		if proc.Alive(pid) || proc.Alive(child) {
+			t.Errorf("%q: processes left after -stop: logger %d gone %v, program %d gone %v", c.args, pid, !proc.Alive(pid), child, !proc.Alive(child))
 		}
 	}
 }

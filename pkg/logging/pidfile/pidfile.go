@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gocourier/courier/pkg/proc"
 )
 
 // LockPath returns the lock file of a pid file.
@@ -241,7 +243,7 @@ func Stop(pidFile string) error {
 			// The kernel releases the lock while the process exits,
 			// a moment before it is gone: let it finish, so that
 			// whoever runs -stop and then looks finds it gone.
-			for i := 0; i < 100 && !exited(pid); i++ {
+			for i := 0; i < 100 && proc.Alive(pid); i++ {
 				time.Sleep(10 * time.Millisecond)
 			}
 			return nil
@@ -253,16 +255,6 @@ func Stop(pidFile string) error {
 			pid = p
 		}
 	}
-}
-
-// exited reports whether process pid is gone or a zombie.
-func exited(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	i := strings.LastIndexByte(string(data), ')')
-	return i < 0 || i+2 >= len(data) || data[i+2] == 'Z' || data[i+2] == 'X'
 }
 
 // daemonEnv tells a re-executed program that it is the detached daemon and
