@@ -606,3 +606,34 @@ func TestOurTools(t *testing.T) {
 		t.Errorf("authtest without a daemon: %q %d", e, c)
 	}
 }
+
+// SIGTERM lets clients that are still sending go at once, and answers the
+// request in progress.
+func TestStopWithIdleClients(t *testing.T) {
+	s := newSandbox(t, transcriptRC, aliceUserdb)
+	d := start(t, s)
+	var conns []net.Conn
+	for i := 0; i < 50; i++ {
+		c, err := net.Dial("unix", d.socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("PRE . imap"))
+		conns = append(conns, c)
+	}
+	raw(t, d.socket, []byte("ENUMERATE\n")) // all 50 are accepted by now
+	begin := time.Now()
+	d.stop(t)
+	// Without the early release the stop would wait for the clients'
+	// 10 s protocol timeout.
+	if el := time.Since(begin); el > 9*time.Second {
+		t.Errorf("SIGTERM took %v with 50 clients still sending", el)
+	}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(make([]byte, 8)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("unfinished client after SIGTERM: %d %v", n, err)
+		}
+	}
+}

@@ -77,11 +77,13 @@ type Server struct {
 	listeners []net.Listener
 	closing   bool
 	lastFull  time.Time
+	reading   map[net.Conn]struct{} // connections still sending their request
+	stopping  atomic.Bool           // set by Shutdown: reads end at once
 }
 
 // NewServer returns a server for stack with daemons work slots.
 func NewServer(stack *auth.Stack, daemons int, log *slog.Logger) *Server {
-	s := &Server{Log: log, conns: make(chan struct{}, MaxConnections)}
+	s := &Server{Log: log, conns: make(chan struct{}, MaxConnections), reading: map[net.Conn]struct{}{}}
 	s.Swap(stack, daemons)
 	return s
 }
@@ -158,8 +160,15 @@ func (s *Server) noteFull() {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	s.stopping.Store(true)
 	for _, ln := range s.listeners {
 		ln.Close()
+	}
+	// Clients that have not finished their request will not get an
+	// answer from this daemon: let them go now rather than at their
+	// timeout.
+	for c := range s.reading {
+		c.SetReadDeadline(time.Now())
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -181,11 +190,15 @@ var (
 
 // connReader gives each read its own timeout within the request deadline.
 type connReader struct {
-	conn net.Conn
-	end  time.Time
+	conn     net.Conn
+	end      time.Time
+	stopping *atomic.Bool
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
+	if r.stopping.Load() {
+		return 0, os.ErrDeadlineExceeded
+	}
 	d := time.Now().Add(ReadTimeout)
 	if d.After(r.end) {
 		d = r.end
@@ -205,11 +218,21 @@ func (w connWriter) Write(p []byte) (int, error) {
 // handle answers the one request of a connection.
 func (s *Server) handle(conn net.Conn) {
 	defer conn.Close()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.reading[conn] = struct{}{}
+	s.mu.Unlock()
 	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(&connReader{conn: conn, end: time.Now().Add(requestDeadline)})
+	br.Reset(&connReader{conn: conn, end: time.Now().Add(requestDeadline), stopping: &s.stopping})
 	req, err := authlib.ReadRequest(br)
 	br.Reset(nil)
 	readerPool.Put(br)
+	s.mu.Lock()
+	delete(s.reading, conn)
+	s.mu.Unlock()
 	if err != nil {
 		var re *authlib.RequestError
 		switch {
