@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,6 +43,15 @@ func LockPath(pidFile string) string { return pidFile + ".lock" }
 type Lock struct {
 	f       *os.File
 	pidFile string
+}
+
+// lockFiles keeps the lock files of this process open for its whole life:
+// an *os.File nobody refers to any more is closed by the garbage
+// collector, which would release the lock of a daemon that dropped its
+// Lock.
+var lockFiles struct {
+	sync.Mutex
+	files []*os.File
 }
 
 // openLock opens (creating) the lock file like liblock: if it cannot be
@@ -92,7 +102,14 @@ func TryLock(pidFile string) (*Lock, error) {
 		f.Close()
 		return nil, nil
 	}
+	keepOpen(f)
 	return &Lock{f: f, pidFile: pidFile}, nil
+}
+
+func keepOpen(f *os.File) {
+	lockFiles.Lock()
+	lockFiles.files = append(lockFiles.files, f)
+	lockFiles.Unlock()
 }
 
 // WritePID replaces the pid file with pid and a newline.
@@ -146,7 +163,8 @@ func ReadPID(pidFile string) (int, error) {
 	return pid, nil
 }
 
-// running opens the lock file and reports whether a daemon holds it.
+// running opens the lock file and reports whether a daemon holds it,
+// taking the lock itself when none does (Stop waits on it).
 func running(pidFile string) (bool, *os.File, error) {
 	f, err := os.OpenFile(LockPath(pidFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -160,14 +178,45 @@ func running(pidFile string) (bool, *os.File, error) {
 	return held, f, nil
 }
 
-// Running reports whether a daemon holds the lock of pidFile. It must not
-// be called by the daemon itself (see Lock).
+// Running reports whether a daemon holds the lock of pidFile. It only
+// asks (F_GETLK): it neither creates the lock file (a missing one means
+// no daemon) nor takes the lock even for a moment, so it cannot make a
+// daemon starting at the same time believe that another copy runs. It
+// must not be called by the daemon itself (see Lock).
 func Running(pidFile string) (bool, error) {
-	held, f, err := running(pidFile)
-	if f != nil {
-		f.Close()
+	f, err := os.Open(LockPath(pidFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
 	}
-	return held, err
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	lk := wholeFile(unix.F_WRLCK)
+	for {
+		err = unix.FcntlFlock(f.Fd(), unix.F_GETLK, lk)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("checking the lock on %s: %w", f.Name(), err)
+	}
+	return lk.Type != unix.F_UNLCK, nil
+}
+
+// Status reports whether a daemon holds the lock of pidFile and, if one
+// does, its pid, allowing for a daemon that is still starting (locked,
+// pid file not yet written).
+func Status(pidFile string) (pid int, running bool, err error) {
+	running, err = Running(pidFile)
+	if err != nil || !running {
+		return 0, false, err
+	}
+	if pid, err = readPIDPatiently(pidFile); err != nil {
+		return 0, true, fmt.Errorf("a daemon holds %s but its pid is unknown: %w", LockPath(pidFile), err)
+	}
+	return pid, true, nil
 }
 
 // readPIDPatiently reads the pid file of a daemon known to run, allowing
@@ -186,13 +235,9 @@ func readPIDPatiently(pidFile string) (int, error) {
 
 // Restart sends SIGHUP to the daemon of pidFile, if one runs.
 func Restart(pidFile string) error {
-	held, err := Running(pidFile)
+	pid, held, err := Status(pidFile)
 	if err != nil || !held {
 		return err
-	}
-	pid, err := readPIDPatiently(pidFile)
-	if err != nil {
-		return fmt.Errorf("a daemon holds %s but its pid is unknown: %w", LockPath(pidFile), err)
 	}
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil && err != syscall.ESRCH {
 		return fmt.Errorf("sending SIGHUP to process %d (from %s): %w", pid, pidFile, err)

@@ -1,11 +1,17 @@
 package pidfile
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParsePID(t *testing.T) {
@@ -74,4 +80,71 @@ func FuzzParsePID(f *testing.F) {
 			t.Fatalf("accepted pid %d from %q", pid, data)
 		}
 	})
+}
+
+// holdEnv makes the test binary a helper that takes the lock of the pid
+// file it names, drops every reference to it and collects garbage.
+const holdEnv = "PIDFILE_TEST_HOLD"
+
+func TestMain(m *testing.M) {
+	if pf := os.Getenv(holdEnv); pf != "" {
+		if l, err := TryLock(pf); err != nil || l == nil || l.WritePID(os.Getpid()) != nil {
+			fmt.Printf("TryLock: %v %v\n", l, err)
+			os.Exit(1)
+		}
+		for i := 0; i < 3; i++ {
+			runtime.GC()
+			time.Sleep(10 * time.Millisecond)
+		}
+		fmt.Println("locked")
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestLockOutlivesItsValue: a daemon that keeps no reference to its Lock
+// still holds it after the garbage collector ran (an unreachable *os.File
+// is closed by it, and closing drops the process's locks).
+func TestLockOutlivesItsValue(t *testing.T) {
+	pf := filepath.Join(t.TempDir(), "held.pid")
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), holdEnv+"="+pf)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if line != "locked\n" {
+		t.Fatalf("helper said %q", line)
+	}
+	if held, err := Running(pf); err != nil || !held {
+		t.Errorf("lock of %s after a garbage collection in its holder: held %v, %v", pf, held, err)
+	}
+	if pid, held, err := Status(pf); err != nil || !held || pid != cmd.Process.Pid {
+		t.Errorf("Status of %s held by %d: %d %v %v", pf, cmd.Process.Pid, pid, held, err)
+	}
+}
+
+// TestStatusOnlyLooks: asking whether a daemon runs creates nothing.
+func TestStatusOnlyLooks(t *testing.T) {
+	pf := filepath.Join(t.TempDir(), "none.pid")
+	if pid, held, err := Status(pf); err != nil || held || pid != 0 {
+		t.Errorf("Status without a lock file: %d %v %v", pid, held, err)
+	}
+	if _, err := os.Stat(LockPath(pf)); !os.IsNotExist(err) {
+		t.Errorf("Status created %s: %v", LockPath(pf), err)
+	}
+	if held, err := Running(filepath.Join(t.TempDir(), "no-such-dir", "x.pid")); err != nil || held {
+		t.Errorf("Running in a missing directory: %v %v", held, err)
+	}
 }
