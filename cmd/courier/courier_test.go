@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gocourier/courier/pkg/logging/pidfile"
 	"github.com/gocourier/courier/pkg/proc"
 	"github.com/gocourier/courier/pkg/supervise"
 	"github.com/gocourier/courier/test/testenv"
@@ -40,7 +41,7 @@ func newSandbox(t *testing.T) (*testenv.Sandbox, string) {
 	t.Cleanup(func() {
 		// Whatever happened, leave no courierd behind.
 		pidFile := supervise.PidPath(sb.Layout.RunDir)
-		if pid, running, _ := supervise.ReadPidFile(pidFile); running {
+		if pid, running, _ := pidfile.Status(pidFile); running {
 			syscall.Kill(pid, syscall.SIGTERM)
 			for i := 0; i < 500 && proc.Alive(pid); i++ {
 				time.Sleep(20 * time.Millisecond)
@@ -103,7 +104,7 @@ func TestStartRestartStop(t *testing.T) {
 	if !strings.Contains(out, "started idle") || !strings.Contains(out, "courierd is running 1 of 1 configured services") {
 		t.Errorf("courier start does not report what it started:\n%s", out)
 	}
-	pid, running, err := supervise.ReadPidFile(pidFile)
+	pid, running, err := pidfile.Status(pidFile)
 	if err != nil || !running || !proc.Alive(pid) {
 		t.Fatalf("after courier start: pid %d running %v err %v", pid, running, err)
 	}
@@ -162,7 +163,7 @@ func TestStartFailureShowsLog(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
 	}
-	if _, running, _ := supervise.ReadPidFile(supervise.PidPath(sb.Layout.RunDir)); running {
+	if _, running, _ := pidfile.Status(supervise.PidPath(sb.Layout.RunDir)); running {
 		t.Error("a courierd runs after a failed start")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gocourier/courier/pkg/logging/pidfile"
 	"github.com/gocourier/courier/pkg/privsep"
 	"github.com/gocourier/courier/pkg/proc"
 	"github.com/gocourier/courier/pkg/supervise"
@@ -102,7 +103,7 @@ func start(t *testing.T, sb *testenv.Sandbox, tmp string, args ...string) *daemo
 		}
 	})
 	d.waitFor("courierd to hold its pid file", func() bool {
-		pid, running, _ := supervise.ReadPidFile(supervise.PidPath(sb.Layout.RunDir))
+		pid, running, _ := pidfile.Status(supervise.PidPath(sb.Layout.RunDir))
 		return running && pid == d.cmd.Process.Pid
 	})
 	return d

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gocourier/courier/pkg/logging/pidfile"
 	"github.com/gocourier/courier/pkg/proc"
 )
 
@@ -45,7 +46,7 @@ func (c *Control) timeout() time.Duration {
 // printed to Stderr and the error says how it ended. Starting a running
 // courierd only says so.
 func (c *Control) Start() error {
-	if pid, running, err := ReadPidFile(c.PidFile); err != nil {
+	if pid, running, err := pidfile.Status(c.PidFile); err != nil {
 		return err
 	} else if running {
 		fmt.Fprintf(c.Stdout, "courierd is already running (pid %d)\n", pid)
@@ -90,7 +91,7 @@ func (c *Control) Start() error {
 	}
 	// courierd holds its pid file from before it reads the configuration
 	// until it exits: holding it now means it started.
-	owner, running, err := ReadPidFile(c.PidFile)
+	owner, running, err := pidfile.Status(c.PidFile)
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func exitText(err error) string {
 // does after stopping every service. Stopping a courierd that does not run
 // only says so.
 func (c *Control) Stop() error {
-	pid, running, err := ReadPidFile(c.PidFile)
+	pid, running, err := pidfile.Status(c.PidFile)
 	if err != nil {
 		return err
 	}
@@ -151,7 +152,7 @@ func (c *Control) Stop() error {
 	}
 	deadline := time.Now().Add(c.timeout())
 	for {
-		_, running, err := ReadPidFile(c.PidFile)
+		running, err := pidfile.Running(c.PidFile)
 		if err != nil {
 			return err
 		}
@@ -169,7 +170,7 @@ func (c *Control) Stop() error {
 // services whose configuration changed are restarted, the others keep
 // running.
 func (c *Control) Restart() error {
-	pid, running, err := ReadPidFile(c.PidFile)
+	pid, running, err := pidfile.Status(c.PidFile)
 	if err != nil {
 		return err
 	}

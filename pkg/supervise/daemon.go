@@ -56,11 +56,10 @@ func (d *Daemon) Run() error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	pf, err := LockPidFile(d.PidFile)
-	if err != nil {
+	if err := lockPidFile(d.PidFile); err != nil {
 		return fail(err)
 	}
-	defer pf.Remove()
+	defer os.Remove(d.PidFile)
 	specs, err := d.Load(log)
 	if err != nil {
 		return fail(fmt.Errorf("not starting: %w", err))

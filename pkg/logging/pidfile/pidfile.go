@@ -207,30 +207,36 @@ func Running(pidFile string) (bool, error) {
 
 // Status reports whether a daemon holds the lock of pidFile and, if one
 // does, its pid, allowing for a daemon that is still starting (locked,
-// pid file not yet written).
+// pid file not yet written) or stopping (pid file removed, lock not yet
+// released).
 func Status(pidFile string) (pid int, running bool, err error) {
 	running, err = Running(pidFile)
 	if err != nil || !running {
 		return 0, false, err
 	}
-	if pid, err = readPIDPatiently(pidFile); err != nil {
+	pid, gone, err := readPIDPatiently(pidFile)
+	if err != nil {
 		return 0, true, fmt.Errorf("a daemon holds %s but its pid is unknown: %w", LockPath(pidFile), err)
 	}
-	return pid, true, nil
+	return pid, !gone, nil
 }
 
 // readPIDPatiently reads the pid file of a daemon known to run, allowing
-// for one that is still starting (locked, pid file not yet written).
-func readPIDPatiently(pidFile string) (int, error) {
-	var err error
-	for i := 0; i < 20; i++ {
-		var pid int
+// for one that is still starting (locked, pid file not yet written); gone
+// reports that the daemon released its lock meanwhile.
+func readPIDPatiently(pidFile string) (pid int, gone bool, err error) {
+	for i := 0; ; i++ {
 		if pid, err = ReadPID(pidFile); err == nil {
-			return pid, nil
+			return pid, false, nil
+		}
+		if i == 20 {
+			return 0, false, err
 		}
 		time.Sleep(100 * time.Millisecond)
+		if held, err := Running(pidFile); err == nil && !held {
+			return 0, true, nil
+		}
 	}
-	return 0, err
 }
 
 // Restart sends SIGHUP to the daemon of pidFile, if one runs.
@@ -261,9 +267,12 @@ func Stop(pidFile string) error {
 	if !held {
 		return nil
 	}
-	pid, err := readPIDPatiently(pidFile)
+	pid, gone, err := readPIDPatiently(pidFile)
 	if err != nil {
 		return fmt.Errorf("a daemon holds %s but its pid is unknown, so it cannot be stopped: %w", LockPath(pidFile), err)
+	}
+	if gone {
+		return nil
 	}
 	locked := make(chan error, 1)
 	go func() {
