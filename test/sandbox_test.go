@@ -80,33 +80,13 @@ func TestMakeRun(t *testing.T) {
 	}
 }
 
-// syncBuffer is an io.Writer safe for the command's output goroutine and the test.
-type syncBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.String()
-}
-
-func startSandbox(t *testing.T, root string) (*exec.Cmd, *syncBuffer) {
+func startSandbox(t *testing.T, root string) (*exec.Cmd, *testenv.SyncBuffer) {
 	t.Helper()
 	repo, err := testenv.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := newSyncBuffer()
+	out := &testenv.SyncBuffer{}
 	cmd := exec.Command(filepath.Join(repo, "scripts/sandbox.sh"), root)
 	cmd.Dir = repo
 	cmd.Stdout, cmd.Stderr = out, out
@@ -122,7 +102,7 @@ func startSandbox(t *testing.T, root string) (*exec.Cmd, *syncBuffer) {
 	return cmd, out
 }
 
-func waitFor(t *testing.T, limit time.Duration, out *syncBuffer, cond func() bool, what string) {
+func waitFor(t *testing.T, limit time.Duration, out *testenv.SyncBuffer, cond func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {

@@ -60,16 +60,7 @@ func idleService(t *testing.T, sb *testenv.Sandbox, tmp, version string) {
 // courier runs the sandbox's courier command.
 func courier(t *testing.T, sb *testenv.Sandbox, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(sb.Path("courier"), args...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return o.String(), e.String(), code
+	return testenv.Run(t, exec.Command(sb.Path("courier"), args...))
 }
 
 func readPid(t *testing.T, p string) int {

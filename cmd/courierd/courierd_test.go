@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,8 +39,7 @@ type daemon struct {
 	sb    *testenv.Sandbox
 	cmd   *exec.Cmd
 	tmp   string // where the test services write their pid files
-	mu    sync.Mutex
-	log   bytes.Buffer
+	log   testenv.SyncBuffer
 	ended chan struct{}
 }
 
@@ -83,7 +81,7 @@ func start(t *testing.T, sb *testenv.Sandbox, tmp string, args ...string) *daemo
 	d := &daemon{t: t, sb: sb, tmp: tmp, ended: make(chan struct{})}
 	d.cmd = exec.Command(sb.Path("courierd"), args...)
 	d.cmd.Env = append(os.Environ(), "PATH=/usr/bin:/bin")
-	d.cmd.Stderr = d
+	d.cmd.Stderr = &d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +97,7 @@ func start(t *testing.T, sb *testenv.Sandbox, tmp string, args ...string) *daemo
 			<-d.ended
 		}
 		if t.Failed() {
-			t.Logf("courierd log:\n%s", d.logText())
+			t.Logf("courierd log:\n%s", d.log.String())
 		}
 	})
 	d.waitFor("courierd to hold its pid file", func() bool {
@@ -107,18 +105,6 @@ func start(t *testing.T, sb *testenv.Sandbox, tmp string, args ...string) *daemo
 		return running && pid == d.cmd.Process.Pid
 	})
 	return d
-}
-
-func (d *daemon) Write(p []byte) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.log.Write(p)
-}
-
-func (d *daemon) logText() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.log.String()
 }
 
 // waitFor polls cond. The deadline only keeps a broken courierd from
@@ -244,7 +230,7 @@ func TestStopLeavesNothing(t *testing.T) {
 			if _, err := os.Stat(supervise.PidPath(sb.Layout.RunDir)); !os.IsNotExist(err) {
 				t.Errorf("pid file left behind: %v", err)
 			}
-			log := d.logText()
+			log := d.log.String()
 			for _, want := range []string{"started idle", "did not stop within 1s of SIGTERM; sending SIGKILL",
 				"stopping process " + strconv.Itoa(escaped) + ", left behind by a service", "courierd stopped"} {
 				if !strings.Contains(log, want) {
@@ -297,9 +283,9 @@ func TestReload(t *testing.T) {
 
 	sb.WriteConfig(t, "supervise.d/broken", "PROGRAM=relative/path\n", 0o644)
 	d.cmd.Process.Signal(syscall.SIGHUP)
-	d.waitFor("the configuration error", func() bool { return strings.Contains(d.logText(), "configuration not reloaded") })
-	if !strings.Contains(d.logText(), `supervise.d/broken:1: PROGRAM="relative/path": not an absolute path`) {
-		t.Errorf("the configuration error does not say where:\n%s", d.logText())
+	d.waitFor("the configuration error", func() bool { return strings.Contains(d.log.String(), "configuration not reloaded") })
+	if !strings.Contains(d.log.String(), `supervise.d/broken:1: PROGRAM="relative/path": not an absolute path`) {
+		t.Errorf("the configuration error does not say where:\n%s", d.log.String())
 	}
 	if !pa.StillRuns() || !pb.StillRuns() || !pc.StillRuns() {
 		t.Error("a configuration error stopped services")
@@ -328,7 +314,7 @@ func TestRealAuthdaemond(t *testing.T) {
 		st, err := os.Stat(sock)
 		return err == nil && st.Mode()&os.ModeSocket != 0
 	})
-	log := d.logText()
+	log := d.log.String()
 	if !strings.Contains(log, "started authdaemond") || !strings.Contains(log, "listen=\"socket "+sock+"\"") {
 		t.Errorf("the start of authdaemond is not logged with its socket:\n%s", log)
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,17 +43,8 @@ func run(t *testing.T, dir, prog, msg string, fromFile bool, args ...string) res
 	} else {
 		cmd.Stdin = strings.NewReader(msg)
 	}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	r := result{o.String(), e.String(), 0}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("%s %v: %v", prog, args, err)
-	}
+	var r result
+	r.stdout, r.stderr, r.code = testenv.Run(t, cmd)
 	return r
 }
 

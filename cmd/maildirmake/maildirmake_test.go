@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -27,17 +25,8 @@ func run(t *testing.T, dir, prog string, args ...string) result {
 	cmd := exec.Command(prog, args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8"}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	r := result{o.String(), e.String(), 0}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("%s %v: %v", prog, args, err)
-	}
+	var r result
+	r.stdout, r.stderr, r.code = testenv.Run(t, cmd)
 	return r
 }
 

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gocourier/courier/test/testenv"
 )
 
 // gramServer is a datagram socket standing in for /dev/log.
@@ -379,7 +381,7 @@ func TestParseFacility(t *testing.T) {
 
 func TestConcurrent(t *testing.T) {
 	s := listenGram(t, "")
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	l := New(Options{Program: "cc", Syslog: true, Stderr: true, SocketPath: s.path, Writer: &buf})
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
@@ -407,23 +409,6 @@ func TestConcurrent(t *testing.T) {
 			t.Fatalf("interleaved line %q", line)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func BenchmarkSyslog(b *testing.B) {

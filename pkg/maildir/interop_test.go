@@ -1,7 +1,6 @@
 package maildir
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -39,17 +38,7 @@ func runReal(t *testing.T, env []string, stdin any, prog string, args ...string)
 	case *os.File:
 		cmd.Stdin = in
 	}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("%s: %v", prog, err)
-	}
-	return o.String(), e.String(), code
+	return testenv.Run(t, cmd)
 }
 
 func messageFile(t *testing.T, content string) *os.File {

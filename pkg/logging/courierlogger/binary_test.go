@@ -1,7 +1,6 @@
 package courierlogger
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -38,16 +37,7 @@ func runIn(t *testing.T, dir, bin, sock, stdin string, args ...string) (stdout, 
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), logging.SocketEnv+"="+sock, "GORACE=atexit_sleep_ms=0")
 	cmd.Stdin = strings.NewReader(stdin)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			return o.String(), e.String(), ee.ExitCode()
-		}
-		t.Fatal(err)
-	}
-	return o.String(), e.String(), 0
+	return testenv.Run(t, cmd)
 }
 
 // expect reads len(want) messages and compares them without timestamps.

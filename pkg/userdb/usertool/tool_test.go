@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,16 +29,9 @@ func run(t *testing.T, stdin string, prog string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(prog, args...)
 	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s: %v", prog, err)
-	}
-	return result{out.String(), errb.String(), code}
+	var r result
+	r.stdout, r.stderr, r.code = testenv.Run(t, cmd)
+	return r
 }
 
 const realDir = "/usr/sbin/"
@@ -128,26 +120,8 @@ func pty(t *testing.T) (master, slave *os.File) {
 	return m, sl
 }
 
-// syncBuffer collects a pipe's output for waitFor.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // waitFor waits until the output holds n copies of s.
-func waitFor(t *testing.T, b *syncBuffer, s string, n int) {
+func waitFor(t *testing.T, b *testenv.SyncBuffer, s string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for strings.Count(b.String(), s) < n {
@@ -172,7 +146,7 @@ func interactive(t *testing.T, prog string, args []string, promptOnStdout bool, 
 		}
 	}()
 	cmd := exec.Command(prog, args...)
-	var out, errb syncBuffer
+	var out, errb testenv.SyncBuffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &out, &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
