@@ -43,6 +43,7 @@ func cramData(user, key, challenge string) string {
 }
 
 func TestTranscripts(t *testing.T) {
+	t.Parallel()
 	s := newSandbox(t, transcriptRC, aliceUserdb)
 	d := start(t, s)
 	cram := cramData("alice@example.com", "secret", "<1234.5678@example.com>")
@@ -104,6 +105,7 @@ func TestTranscripts(t *testing.T) {
 // the userdb text, rebuilds the database, and the new password works at
 // once [observed with the real authdaemond].
 func TestPasswd(t *testing.T) {
+	t.Parallel()
 	s := newSandbox(t, transcriptRC, aliceUserdb)
 	d := start(t, s)
 	if got := string(raw(t, d.socket, []byte("PASSWD imap\talice@example.com\tsecret\tnewsecret\n"))); got != "OK\n" {
@@ -142,6 +144,7 @@ func TestPasswd(t *testing.T) {
 // The client library against our daemon: typed results, FAIL versus
 // temporary failure, DEFDOMAIN, password change and enumeration.
 func TestClient(t *testing.T) {
+	t.Parallel()
 	s := newSandbox(t, transcriptRC, aliceUserdb)
 	d := start(t, s)
 	c := d.client()
@@ -250,6 +253,7 @@ func TestClientTimeouts(t *testing.T) {
 // Malformed, oversized, truncated, slow and binary requests get FAIL or a
 // close, the daemon survives, and other clients are served meanwhile.
 func TestHostileClients(t *testing.T) {
+	t.Parallel()
 	s := newSandbox(t, transcriptRC, aliceUserdb)
 	d := start(t, s)
 
@@ -320,6 +324,7 @@ func TestHostileClients(t *testing.T) {
 
 // A client that sends nothing is dropped after the protocol's 10 s.
 func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("waits for the 10 s protocol timeout")
 	}
@@ -345,6 +350,7 @@ func TestIdleTimeout(t *testing.T) {
 // 1000 idle connections do not keep a normal request from being answered
 // within the protocol timeout.
 func TestManyConnections(t *testing.T) {
+	t.Parallel()
 	s := newSandbox(t, transcriptRC, aliceUserdb)
 	d := start(t, s)
 	var conns []net.Conn
@@ -391,6 +397,7 @@ func TestManyConnections(t *testing.T) {
 }
 
 func TestReloadAndStop(t *testing.T) {
+	t.Parallel()
 	s := newSandbox(t, transcriptRC, aliceUserdb)
 	d := start(t, s)
 	fi, err := os.Stat(d.socket)
@@ -442,6 +449,7 @@ func TestReloadAndStop(t *testing.T) {
 // Modules the suite lacks are skipped with a warning; DEBUG_LOGIN=1 hides
 // passwords, DEBUG_LOGIN=2 logs them; daemons=0 is the original's error.
 func TestModuleListAndDebug(t *testing.T) {
+	t.Parallel()
 	for _, level := range []string{"1", "2"} {
 		rc := "authmodulelist=\"authldap authuserdb authpgsql\"\ndaemons=0\nDEBUG_LOGIN=" + level + "\n"
 		s := newSandbox(t, rc, aliceUserdb)
@@ -466,6 +474,7 @@ func TestModuleListAndDebug(t *testing.T) {
 
 // authdaemond start|stop|restart, like the original's wrapper.
 func TestStartStopRestart(t *testing.T) {
+	t.Parallel()
 	s := newSandbox(t, transcriptRC, aliceUserdb)
 	bin := s.Path("authdaemond")
 	pidFile := filepath.Join(s.Layout.AuthdaemonVar, "pid")
@@ -538,6 +547,7 @@ func readPid(t *testing.T, path string) int {
 // Our authtest, authenumerate and authpasswd print what the real ones
 // print [observed, Debian 0.71.4].
 func TestOurTools(t *testing.T) {
+	t.Parallel()
 	s := newSandbox(t, transcriptRC, aliceUserdb, "authtest", "authenumerate", "authpasswd")
 	d := start(t, s)
 	run := func(stdin string, prog string, args ...string) (string, string, int) {
@@ -610,6 +620,7 @@ func TestOurTools(t *testing.T) {
 // SIGTERM lets clients that are still sending go at once, and answers the
 // request in progress.
 func TestStopWithIdleClients(t *testing.T) {
+	t.Parallel()
 	s := newSandbox(t, transcriptRC, aliceUserdb)
 	d := start(t, s)
 	var conns []net.Conn

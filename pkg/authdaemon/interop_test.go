@@ -135,6 +135,7 @@ func startBoth(t *testing.T) (*daemon, *realDaemon) {
 
 // The same bytes to both daemons get the same bytes back.
 func TestInteropRawReplies(t *testing.T) {
+	t.Parallel()
 	needReal(t)
 	ours, real := startBoth(t)
 	cram := cramData("alice@example.com", "secret", "<1234.5678@example.com>")
@@ -181,6 +182,7 @@ func clip(s string) string {
 // against the real one, and our authtest and authenumerate print what the
 // real ones print.
 func TestInteropTools(t *testing.T) {
+	t.Parallel()
 	needReal(t)
 	ours, real := startBoth(t)
 	ours.s.Install(t, "authtest")
@@ -254,6 +256,7 @@ func maskHash(s string) string {
 
 // Our client gets the same results from the real daemon as from ours.
 func TestInteropClient(t *testing.T) {
+	t.Parallel()
 	needReal(t)
 	ours, real := startBoth(t)
 	ctx := context.Background()
@@ -314,6 +317,7 @@ func sameErr(a, b error) bool {
 // userdb text written by the real userdb and userdbpw tools compiles with
 // our makeuserdb and authenticates through our daemon.
 func TestInteropRealUserdbTools(t *testing.T) {
+	t.Parallel()
 	needReal(t)
 	s := newSandbox(t, transcriptRC, "")
 	src := s.Layout.Config("userdb")
