@@ -3,6 +3,7 @@ package userdb
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -83,14 +84,14 @@ func TestCompileAndLookup(t *testing.T) {
 		"nohome":            "uid=5|gid=5|_=",
 		"bob":               "uid=1001|gid=100|home=/home/bob|bare|_=",
 	}
-	if !mapsEqual(dat, wantDat) {
+	if !maps.Equal(dat, wantDat) {
 		t.Errorf("userdb.dat = %q\nwant %q", dat, wantDat)
 	}
 	wantShadow := map[string]string{
 		"alice@example.com": "pop3pw=$1$CfoJz0uG$Gx3Nn8o0bW0f0XrGH7V1o/|systempw=$1$abcdefgh$cHJi5PXp/ki/ktXzqlk6I1|hmac-md5pw=cd3ba7deaad6e5ca23448ba42e379747a9e0f7f1fbc00c8a81bbaac395731b56",
 		"bob":               "imappw={SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=",
 	}
-	if !mapsEqual(shadow, wantShadow) {
+	if !maps.Equal(shadow, wantShadow) {
 		t.Errorf("userdbshadow.dat = %q\nwant %q", shadow, wantShadow)
 	}
 
@@ -159,18 +160,6 @@ func TestCompileAndLookup(t *testing.T) {
 	if !slices.Equal(names, []string{"alice@example.com", "bob"}) {
 		t.Errorf("Enumerate = %v", names)
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestShadowUnreadable: without the shadow file, accounts have no

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"encoding/hex"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -113,10 +114,10 @@ func TestRealMakeuserdbAgrees(t *testing.T) {
 			if _, err := src.Compile(); err != nil {
 				t.Fatal(err)
 			}
-			if ours := dump(t, src.Dat); !mapsEqual(ours, realDat) {
+			if ours := dump(t, src.Dat); !maps.Equal(ours, realDat) {
 				t.Errorf("userdb.dat:\nreal %q\nours %q", realDat, ours)
 			}
-			if ours := dump(t, src.Shadow); !mapsEqual(ours, realShadow) {
+			if ours := dump(t, src.Shadow); !maps.Equal(ours, realShadow) {
 				t.Errorf("userdbshadow.dat:\nreal %q\nours %q", realShadow, ours)
 			}
 		})

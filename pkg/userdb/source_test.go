@@ -3,6 +3,7 @@ package userdb
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,7 +46,7 @@ func TestDirectorySource(t *testing.T) {
 		"carol": "uid=3|gid=3|home=/c|_=users/alpha/",
 		"gina":  "uid=6|gid=6|home=/g|_=users/sub/zz/deeper/",
 	}
-	if !mapsEqual(dat, want) {
+	if !maps.Equal(dat, want) {
 		t.Errorf("userdb.dat = %q\nwant %q", dat, want)
 	}
 }
@@ -77,7 +78,7 @@ func TestBadRecordWritesNothing(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), src.Path+":3: no TAB") {
 		t.Fatalf("error %v", err)
 	}
-	if after := dump(t, src.Dat); !mapsEqual(before, after) {
+	if after := dump(t, src.Dat); !maps.Equal(before, after) {
 		t.Errorf("userdb.dat changed despite the error: %q", after)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(src.Path))

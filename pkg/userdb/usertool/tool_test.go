@@ -3,6 +3,7 @@ package usertool
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -244,7 +245,7 @@ func TestUserdbAgainstReal(t *testing.T) {
 		ours.stdout = strings.ReplaceAll(ours.stdout, s.Path("userdb"), "PROG")
 		real.stdout = strings.ReplaceAll(real.stdout, realDir+"userdb", "PROG")
 		sameOutcome(t, fmt.Sprintf("userdb %v", st.args), ours, real)
-		if o, r := fieldSet(t, oursFile), fieldSet(t, realFile); !mapsEqual(o, r) {
+		if o, r := fieldSet(t, oursFile), fieldSet(t, realFile); !maps.Equal(o, r) {
 			t.Fatalf("after userdb %v:\nours %q\nreal %q", st.args, o, r)
 		}
 	}
@@ -445,16 +446,4 @@ func TestPw2userdb(t *testing.T) {
 			sameOutcome(t, fmt.Sprintf("pw2userdb %v", args), run(t, "", prog, args...), run(t, "", realDir+"pw2userdb", args...))
 		}
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
