@@ -1,0 +1,25 @@
+// Package queue owns Courier's durable mail queue on disk: the directory
+// layout under the localstatedir (msgs/, msgq/, tmp/, tmp/broken/,
+// tmp/trigger), the queue id, the control file format (its record letters,
+// written by submission and then only appended to), submission of new
+// messages, crash recovery and the scan of queued messages.
+// See spec queue-and-courierd.md §1 (layout, records) and §3 (trigger FIFO),
+// and DESIGN.md §3 (durability).
+//
+// Callers: courieresmtpd, sendmail and the DSN writer submit mail with
+// Queue.Submit or Queue.Begin/Submission.Commit; the scheduler (courierd)
+// runs Queue.Recover at startup, lists work with Queue.Scan, reads a message
+// with Queue.Load, records delivery results with Queue.Append and
+// Queue.Reschedule, and deletes finished mail with Queue.Remove; mailq and
+// cancelmsg use Scan, Load and Append.
+//
+// Durability contract (DESIGN.md §3): a submission writes its data file and
+// control file in tmp/<T>/, fsyncs both, hard-links them into msgs/<N>/ (data
+// first, so a control file in msgs/ always has its data) and msgq/<T>/, and
+// fsyncs those directories; only then does Commit return the queue id, the
+// promise behind the SMTP 250 and sendmail's exit 0. State changes are single
+// appended lines written with one write(2) and fsynced.
+//
+// The package reads no configuration: the caller passes queuetime, warntime
+// and faxqueuetime (parsed with config.ParseDuration) in Options.
+package queue

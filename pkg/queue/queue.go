@@ -1,0 +1,343 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Modes observed on Debian's /var/lib/courier (spec §1).
+const (
+	modeTopDir   = 0o750 // msgs, msgq, track
+	modeTmpDir   = 0o770 // tmp and tmp/<T>
+	modeSubDir   = 0o755 // msgs/<N>, msgq/<T>, tmp/broken
+	modeMsgFile  = 0o660 // C and D files
+	modeTrigger  = 0o660 // tmp/trigger FIFO
+	dirBucketSec = 10000 // msgq/<T> and tmp/<T>: T = time / 10000
+)
+
+// Options are the caller's settings; the zero value uses Courier's defaults.
+type Options struct {
+	// Times freezes queuetime, faxqueuetime and warntime into new control
+	// files; zero fields take DefaultTimes.
+	Times Times
+	// SubmitTimeout is how old a file in tmp/ (or a data file in msgs/
+	// without its control file) must be before Recover treats it as the
+	// leftover of a crashed submission; default one hour.
+	SubmitTimeout time.Duration
+	// Logger receives recovery messages; default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// Queue is an open queue directory (the localstatedir: Debian
+// /var/lib/courier, layout.Current().LocalstateDir).
+type Queue struct {
+	root string
+	opt  Options
+	seq  atomic.Uint64
+}
+
+// Open opens the queue at root, creating the directories and the trigger
+// FIFO that are missing (with the observed modes). A process without the
+// right to create them (sendmail run by a user) gets an error naming the
+// path only if something is actually missing.
+func Open(root string, opt Options) (*Queue, error) {
+	if opt.Times.QueueTime == 0 {
+		opt.Times.QueueTime = DefaultTimes.QueueTime
+	}
+	if opt.Times.FaxQueueTime == 0 {
+		opt.Times.FaxQueueTime = DefaultTimes.FaxQueueTime
+	}
+	if opt.Times.WarnTime == 0 {
+		opt.Times.WarnTime = DefaultTimes.WarnTime
+	}
+	if opt.SubmitTimeout == 0 {
+		opt.SubmitTimeout = time.Hour
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	q := &Queue{root: root, opt: opt}
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{
+		{root, modeTopDir}, {q.path("msgs"), modeTopDir}, {q.path("msgq"), modeTopDir},
+		{q.path("track"), modeTopDir}, {q.path("tmp"), modeTmpDir}, {q.path("tmp", "broken"), modeSubDir},
+	} {
+		if err := ensureDir(d.path, d.mode); err != nil {
+			return nil, err
+		}
+	}
+	trig := q.path("tmp", "trigger")
+	if _, err := os.Lstat(trig); errors.Is(err, os.ErrNotExist) {
+		if err := unix.Mkfifo(trig, modeTrigger); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("queue: cannot create the trigger FIFO %s: %w", trig, err)
+		}
+		if err := os.Chmod(trig, modeTrigger); err != nil {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
+	}
+	return q, nil
+}
+
+// Root is the queue directory.
+func (q *Queue) Root() string { return q.root }
+
+func (q *Queue) path(elem ...string) string {
+	return filepath.Join(append([]string{q.root}, elem...)...)
+}
+
+// ensureDir creates dir with mode if it is missing.
+func ensureDir(dir string, mode os.FileMode) error {
+	_, err := mkdirSynced(dir, mode)
+	return err
+}
+
+// mkdirSynced creates dir (one level) if missing, with its exact mode
+// (chmod after mkdir, as the umask may have cut bits), and fsyncs the parent
+// so the new entry survives a crash. It reports whether it created dir.
+func mkdirSynced(dir string, mode os.FileMode) (bool, error) {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return false, fmt.Errorf("queue: %s exists but is not a directory", dir)
+		}
+		return false, nil
+	}
+	if err := os.Mkdir(dir, mode); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("queue: cannot create directory %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		return true, fmt.Errorf("queue: %w", err)
+	}
+	return true, syncDir(filepath.Dir(dir))
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("queue: cannot open directory %s to fsync it: %w", dir, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("queue: fsync of directory %s failed: %w", dir, err)
+	}
+	return nil
+}
+
+// bucket is the T of msgq/<T> and tmp/<T>.
+func bucket(t time.Time) string { return strconv.FormatInt(t.Unix()/dirBucketSec, 10) }
+
+// ControlPath is msgs/<N>/C<inode>.
+func (q *Queue) ControlPath(inode uint64) string {
+	return q.path("msgs", strconv.FormatUint(inode%100, 10), "C"+strconv.FormatUint(inode, 10))
+}
+
+// DataPath is msgs/<N>/D<inode>: the message itself.
+func (q *Queue) DataPath(inode uint64) string {
+	return q.path("msgs", strconv.FormatUint(inode%100, 10), "D"+strconv.FormatUint(inode, 10))
+}
+
+// schedulePath is msgq/<T>/C<inode>.<A>.
+func (q *Queue) schedulePath(inode uint64, next time.Time) string {
+	return q.path("msgq", bucket(next), "C"+strconv.FormatUint(inode, 10)+"."+strconv.FormatInt(next.Unix(), 10))
+}
+
+// Submission is a message being received: its control file is written at
+// Begin, the data is streamed with Write, and Commit makes it durable and
+// visible. Abort (or a crash) leaves nothing in msgs/.
+type Submission struct {
+	q        *Queue
+	id       QueueID
+	tmpDir   string
+	cPath    string
+	dPath    string
+	c, d     *os.File
+	size     int64
+	finished bool
+}
+
+// Begin starts a submission for env: it creates the control and data files
+// in tmp/<T>/, takes the queue id from the control file's inode and writes
+// the control file. env is validated first.
+func (q *Queue) Begin(env *Envelope) (*Submission, error) {
+	if err := env.validate(); err != nil {
+		return nil, err
+	}
+	now := q.opt.Now()
+	tmpDir := q.path("tmp", bucket(now))
+	if _, err := mkdirSynced(tmpDir, modeTmpDir); err != nil {
+		return nil, err
+	}
+	pid := os.Getpid()
+	base := fmt.Sprintf("%d.%d.%d", now.Unix(), pid, q.seq.Add(1))
+	s := &Submission{q: q, tmpDir: tmpDir, cPath: filepath.Join(tmpDir, base+".C"), dPath: filepath.Join(tmpDir, base+".D")}
+	var err error
+	if s.c, err = createExcl(s.cPath); err != nil {
+		return nil, err
+	}
+	if s.d, err = createExcl(s.dPath); err != nil {
+		s.Abort()
+		return nil, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(s.c.Fd()), &st); err != nil {
+		s.Abort()
+		return nil, fmt.Errorf("queue: fstat %s: %w", s.cPath, err)
+	}
+	s.id = QueueID{Inode: st.Ino, Time: time.Unix(now.Unix(), 0), PID: pid}
+	ctl, err := ControlBytes(env, s.id, q.opt.Times)
+	if err != nil {
+		s.Abort()
+		return nil, err
+	}
+	if _, err := s.c.Write(ctl); err != nil {
+		s.Abort()
+		return nil, fmt.Errorf("queue: writing control file %s: %w", s.cPath, err)
+	}
+	return s, nil
+}
+
+func createExcl(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, modeMsgFile)
+	if err != nil {
+		return nil, fmt.Errorf("queue: cannot create %s: %w", path, err)
+	}
+	if err := f.Chmod(modeMsgFile); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("queue: chmod %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// ID is the queue id the message will have.
+func (s *Submission) ID() QueueID { return s.id }
+
+// Write appends message data (headers and body, LF line ends).
+func (s *Submission) Write(p []byte) (int, error) {
+	if s.finished {
+		return 0, errors.New("queue: write to a finished submission")
+	}
+	n, err := s.d.Write(p)
+	s.size += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("queue: writing data file %s: %w", s.dPath, err)
+	}
+	return n, nil
+}
+
+// Size is the number of data bytes written so far.
+func (s *Submission) Size() int64 { return s.size }
+
+// Abort discards the submission: the tmp/ files are removed.
+func (s *Submission) Abort() {
+	if s.finished {
+		return
+	}
+	s.finished = true
+	for _, f := range []*os.File{s.c, s.d} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	os.Remove(s.cPath)
+	os.Remove(s.dPath)
+}
+
+// Commit makes the message durable and queued, in this order: fsync the
+// data and control files; link the data file to msgs/<N>/D<inode>, then the
+// control file to msgs/<N>/C<inode> (a control file in msgs/ therefore
+// always has its data); link that to msgq/<T>/C<inode>.<A>; fsync msgs/<N>
+// and msgq/<T>. Only then is the id returned: the SMTP 250 / exit 0
+// promise (DESIGN.md §3). Afterwards the tmp/ names are removed and the
+// scheduler is woken through the trigger FIFO. On error the submission is
+// aborted; a message half linked by an interrupted Commit is completed or
+// removed by Recover.
+func (s *Submission) Commit() (QueueID, error) {
+	if s.finished {
+		return QueueID{}, errors.New("queue: commit of a finished submission")
+	}
+	fail := func(err error) (QueueID, error) {
+		q := s.q
+		// Undo links made so far, most visible first.
+		os.Remove(q.schedulePath(s.id.Inode, s.id.Time))
+		os.Remove(q.ControlPath(s.id.Inode))
+		os.Remove(q.DataPath(s.id.Inode))
+		s.Abort()
+		return QueueID{}, err
+	}
+	for _, f := range []*os.File{s.d, s.c} {
+		if err := f.Sync(); err != nil {
+			return fail(fmt.Errorf("queue: fsync %s: %w", f.Name(), err))
+		}
+		if err := f.Close(); err != nil {
+			return fail(fmt.Errorf("queue: close %s: %w", f.Name(), err))
+		}
+	}
+	s.c, s.d = nil, nil
+	q := s.q
+	if err := syncDir(s.tmpDir); err != nil {
+		return fail(err)
+	}
+	msgsDir := filepath.Dir(q.ControlPath(s.id.Inode))
+	if _, err := mkdirSynced(msgsDir, modeSubDir); err != nil {
+		return fail(err)
+	}
+	if err := os.Link(s.dPath, q.DataPath(s.id.Inode)); err != nil {
+		return fail(fmt.Errorf("queue: linking data file into msgs/: %w", err))
+	}
+	if err := os.Link(s.cPath, q.ControlPath(s.id.Inode)); err != nil {
+		return fail(fmt.Errorf("queue: linking control file into msgs/: %w", err))
+	}
+	sched := q.schedulePath(s.id.Inode, s.id.Time)
+	if _, err := mkdirSynced(filepath.Dir(sched), modeSubDir); err != nil {
+		return fail(err)
+	}
+	// Recover may already have made this link for a commit in progress.
+	if err := os.Link(q.ControlPath(s.id.Inode), sched); err != nil && !errors.Is(err, os.ErrExist) {
+		return fail(fmt.Errorf("queue: linking control file into msgq/: %w", err))
+	}
+	if err := syncDir(msgsDir); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(filepath.Dir(sched)); err != nil {
+		return fail(err)
+	}
+	s.finished = true
+	// The message is safe; a leftover tmp/ name is removed by Recover.
+	os.Remove(s.cPath)
+	os.Remove(s.dPath)
+	q.Wake()
+	return s.id, nil
+}
+
+// Submit queues one message: Begin, copy data, Commit.
+func (q *Queue) Submit(env *Envelope, data io.Reader) (QueueID, error) {
+	s, err := q.Begin(env)
+	if err != nil {
+		return QueueID{}, err
+	}
+	if _, err := io.Copy(s, data); err != nil {
+		s.Abort()
+		return QueueID{}, err
+	}
+	return s.Commit()
+}

@@ -1,0 +1,107 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Load reads and parses the control file of the message with this inode.
+// It also checks that the M record names the same inode, so a control file
+// copied or linked under a wrong name is refused.
+func (q *Queue) Load(inode uint64) (*Control, error) {
+	path := q.ControlPath(inode)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	c, err := ParseControl(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if c.ID.Inode != inode {
+		return nil, &ParseError{File: path, Line: 1, Msg: fmt.Sprintf("queue id %s in the M record does not match the file's inode %d", c.ID, inode)}
+	}
+	return c, nil
+}
+
+// Append adds records to the message's control file in one write(2) and
+// fsyncs it (DESIGN.md §3): after a crash either all of them are there or
+// the last line is torn, which Recover cuts off.
+func (q *Queue) Append(inode uint64, recs ...Record) error {
+	return AppendFile(q.ControlPath(inode), recs...)
+}
+
+// AppendFile is Append for a control file given by path, for transport
+// modules that are handed the path.
+func AppendFile(path string, recs ...Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, r := range recs {
+		if r.line == "" {
+			return errors.New("queue: empty record (zero Record value)")
+		}
+		b.WriteString(r.line)
+		b.WriteByte('\n')
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("queue: cannot open control file for appending: %w", err)
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return fmt.Errorf("queue: appending to %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("queue: fsync %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// Reschedule records the next attempt time: it appends A<next> and renames
+// the msgq/ link from the old time to the new one (spec §1: the msgq name
+// carries the latest A). A crash between the two steps is repaired by
+// Recover, which re-links from the control file's last A.
+func (q *Queue) Reschedule(inode uint64, old, next time.Time) error {
+	if err := q.Append(inode, NextAttempt(next)); err != nil {
+		return err
+	}
+	to := q.schedulePath(inode, next)
+	if _, err := mkdirSynced(filepath.Dir(to), modeSubDir); err != nil {
+		return err
+	}
+	from := q.schedulePath(inode, old)
+	if err := os.Rename(from, to); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("queue: rescheduling: %w", err)
+		}
+		if err := os.Link(q.ControlPath(inode), to); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("queue: rescheduling: %w", err)
+		}
+	}
+	if err := syncDir(filepath.Dir(to)); err != nil {
+		return err
+	}
+	if filepath.Dir(from) != filepath.Dir(to) {
+		return syncDir(filepath.Dir(from))
+	}
+	return nil
+}
+
+// Remove deletes a finished message: the msgq/ link first, then the control
+// file, then the data file, so an interrupted removal leaves either a
+// message Recover can finish deleting or nothing.
+func (q *Queue) Remove(inode uint64, next time.Time) error {
+	for _, p := range []string{q.schedulePath(inode, next), q.ControlPath(inode), q.DataPath(inode)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("queue: removing message %d: %w", inode, err)
+		}
+	}
+	return syncDir(filepath.Dir(q.ControlPath(inode)))
+}
