@@ -204,9 +204,11 @@ func Set(file, name string, fields []Field) error {
 	})
 }
 
-// Unset removes the named fields from the record called name in file. It
-// reports whether the record exists.
-func Unset(file, name string, fieldNames []string) (bool, error) {
+// editRecord edits file (never creating it) when it holds a record called
+// name: edit gets the lines and the index of the record's line, and
+// returns the new lines and whether they changed. It reports whether the
+// record exists.
+func editRecord(file, name string, edit func(lines []string, i int) ([]string, bool, error)) (bool, error) {
 	found := false
 	err := editFile(file, false, func(lines []string) ([]string, bool, error) {
 		i := findRecord(lines, name)
@@ -214,6 +216,15 @@ func Unset(file, name string, fieldNames []string) (bool, error) {
 			return nil, false, nil
 		}
 		found = true
+		return edit(lines, i)
+	})
+	return found, err
+}
+
+// Unset removes the named fields from the record called name in file. It
+// reports whether the record exists.
+func Unset(file, name string, fieldNames []string) (bool, error) {
+	return editRecord(file, name, func(lines []string, i int) ([]string, bool, error) {
 		rec, err := parseForEdit(file, lines, i)
 		if err != nil {
 			return nil, false, err
@@ -225,22 +236,14 @@ func Unset(file, name string, fieldNames []string) (bool, error) {
 		lines[i] = rec.Text()
 		return lines, changed, nil
 	})
-	return found, err
 }
 
 // Delete removes the record called name from file and reports whether it
 // was there.
 func Delete(file, name string) (bool, error) {
-	found := false
-	err := editFile(file, false, func(lines []string) ([]string, bool, error) {
-		i := findRecord(lines, name)
-		if i < 0 {
-			return nil, false, nil
-		}
-		found = true
+	return editRecord(file, name, func(lines []string, i int) ([]string, bool, error) {
 		return append(lines[:i], lines[i+1:]...), true, nil
 	})
-	return found, err
 }
 
 // readForShow reads file for `userdb -show`; a missing file reads as empty.
