@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,17 +22,7 @@ import (
 func newSandbox(t *testing.T) (*testenv.Sandbox, string) {
 	t.Helper()
 	sb := testenv.NewSandbox(t, "courier", "courierd")
-	tmp := filepath.Join(sb.Root, "pids")
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// As root the service runs as the sandbox's mail user (courier): it
-	// must reach the script and write its pid file.
-	for d, mode := range map[string]os.FileMode{filepath.Dir(sb.Root): 0o755, sb.Root: 0o755, tmp: 0o777 | os.ModeSticky} {
-		if err := os.Chmod(d, mode); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tmp := sb.WritableDir(t, "pids")
 	script := filepath.Join(sb.Layout.LibexecDir, "idle.sh")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\necho $$ > \"$1\"\nexec sleep 1000\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -63,23 +52,10 @@ func courier(t *testing.T, sb *testenv.Sandbox, args ...string) (stdout, stderr 
 	return testenv.Run(t, exec.Command(sb.Path("courier"), args...))
 }
 
-func readPid(t *testing.T, p string) int {
-	t.Helper()
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	return n
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+// readPid reads a pid file written by the test service; 0 if absent.
+func readPid(p string) int {
+	pid, _ := pidfile.ReadPID(p)
+	return pid
 }
 
 func TestStartRestartStop(t *testing.T) {
@@ -99,8 +75,8 @@ func TestStartRestartStop(t *testing.T) {
 	if err != nil || !running || !proc.Alive(pid) {
 		t.Fatalf("after courier start: pid %d running %v err %v", pid, running, err)
 	}
-	waitFor(t, "the service", func() bool { return readPid(t, svcPid) > 0 })
-	first := readPid(t, svcPid)
+	testenv.WaitFor(t, "the service", func() bool { return readPid(svcPid) > 0 })
+	first := readPid(svcPid)
 	if sid, _ := unix.Getsid(pid); sid != pid {
 		t.Errorf("courierd (pid %d) is in session %d, not its own", pid, sid)
 	}
@@ -114,11 +90,11 @@ func TestStartRestartStop(t *testing.T) {
 	if out, errOut, code := courier(t, sb, "restart"); code != 0 || out+errOut != "" {
 		t.Fatalf("courier restart: exit %d, %q %q", code, out, errOut)
 	}
-	waitFor(t, "the changed service to restart", func() bool { n := readPid(t, svcPid); return n != first && n > 0 })
+	testenv.WaitFor(t, "the changed service to restart", func() bool { n := readPid(svcPid); return n != first && n > 0 })
 	if !proc.Alive(pid) {
 		t.Error("courier restart stopped courierd")
 	}
-	second := readPid(t, svcPid)
+	second := readPid(svcPid)
 
 	if out, errOut, code := courier(t, sb, "stop"); code != 0 || out+errOut != "" {
 		t.Fatalf("courier stop: exit %d, %q %q", code, out, errOut)

@@ -52,18 +52,7 @@ func newSandbox(t *testing.T) (*testenv.Sandbox, string) {
 			t.Fatal(err)
 		}
 	}
-	// As root the services run as the sandbox's mail user (courier):
-	// it must reach the scripts and write its pid files.
-	tmp := filepath.Join(sb.Root, "pids")
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for d, mode := range map[string]os.FileMode{filepath.Dir(sb.Root): 0o755, sb.Root: 0o755, tmp: 0o777 | os.ModeSticky} {
-		if err := os.Chmod(d, mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return sb, tmp
+	return sb, sb.WritableDir(t, "pids")
 }
 
 // service declares a supervise.d service running one of the scripts with
@@ -126,12 +115,8 @@ func (d *daemon) waitFor(what string, cond func() bool) {
 }
 
 func (d *daemon) pidOf(name string) int {
-	data, err := os.ReadFile(filepath.Join(d.tmp, name+".pid"))
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	return n
+	pid, _ := pidfile.ReadPID(filepath.Join(d.tmp, name+".pid"))
+	return pid
 }
 
 func (d *daemon) kids(name string) []int {

@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/gocourier/courier/pkg/logging/pidfile"
 )
 
 // record is one captured log record.
@@ -87,27 +87,10 @@ func script(t *testing.T, dir, name, body string) string {
 	return p
 }
 
-// waitFor polls cond until it holds. The deadline only keeps a broken
-// supervisor from hanging the test run; nothing is measured against it.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // readPid reads a pid file written by a test service; 0 if absent.
 func readPid(p string) int {
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	return n
+	pid, _ := pidfile.ReadPID(p)
+	return pid
 }
 
 // lines returns the non-empty lines of a file.

@@ -49,7 +49,7 @@ func TestCrashRestartBackoff(t *testing.T) {
 	if err := s.Start([]Spec{{Name: "crash", Path: prog, Args: []string{starts}, Backoff: b}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "5 starts", func() bool { return len(lines(starts)) >= 5 })
+	testenv.WaitFor(t, "5 starts", func() bool { return len(lines(starts)) >= 5 })
 	if z := testenv.ZombieChildren(os.Getpid(), time.Second); len(z) > 0 {
 		t.Errorf("zombie children left unreaped: %+v", z)
 	}
@@ -101,7 +101,7 @@ func TestBackoffResetAfterLongRun(t *testing.T) {
 	if err := s.Start([]Spec{{Name: "slowcrash", Path: prog, Backoff: b}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "3 exits", func() bool { return len(rec.find("exited with status 1")) >= 3 })
+	testenv.WaitFor(t, "3 exits", func() bool { return len(rec.find("exited with status 1")) >= 3 })
 	s.Stop()
 	long := 0
 	for _, r := range rec.find("exited with status 1")[:3] {
@@ -127,7 +127,7 @@ func TestStopKillsChildIgnoringSIGTERM(t *testing.T) {
 	if err := s.Start([]Spec{{Name: "stubborn", Path: prog, Args: []string{pidFile}, StopTimeout: 300 * time.Millisecond}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the child's pid", func() bool { return readPid(pidFile) > 0 })
+	testenv.WaitFor(t, "the child's pid", func() bool { return readPid(pidFile) > 0 })
 	pid := readPid(pidFile)
 	start := time.Now()
 	s.Stop()
@@ -151,7 +151,7 @@ func TestStopReachesGrandchildren(t *testing.T) {
 	if err := s.Start([]Spec{{Name: "family", Path: prog, Args: []string{pids}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "two grandchildren", func() bool { return len(lines(pids)) == 2 })
+	testenv.WaitFor(t, "two grandchildren", func() bool { return len(lines(pids)) == 2 })
 	s.Stop()
 	for _, l := range lines(pids) {
 		pid, _ := strconv.Atoi(l)
@@ -307,7 +307,7 @@ func TestOutputAndPidFile(t *testing.T) {
 	if err := s.Start([]Spec{{Name: "talk", Path: prog, PidFile: pidFile}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "three output lines", func() bool { return len(rec.find("detail")) == 1 })
+	testenv.WaitFor(t, "three output lines", func() bool { return len(rec.find("detail")) == 1 })
 	pid := s.Status()[0].PID
 	if readPid(pidFile) != pid {
 		t.Errorf("pid file holds %d, want %d", readPid(pidFile), pid)

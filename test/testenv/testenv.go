@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gocourier/courier/pkg/layout"
 )
@@ -81,6 +82,18 @@ func Build(t testing.TB, name string) string {
 	return out
 }
 
+// WaitFor polls cond every 10 ms until it holds. The deadline (60 s)
+// only keeps a broken program from hanging the test run; nothing is
+// measured against it.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
 // Sandbox is a throwaway installation tree with the sandbox layout.
 type Sandbox struct {
 	Root   string
@@ -124,6 +137,25 @@ func (s *Sandbox) Install(t testing.TB, name string) string {
 
 // Path returns the installed path of a program in the sandbox.
 func (s *Sandbox) Path(name string) string { return s.Layout.ProgramPath(name) }
+
+// WritableDir creates the directory name under the sandbox root, writable
+// by every user (mode 1777, like /tmp), and opens the way to it and to the
+// installed programs (the root and its parent get mode 0755): when the
+// tests run as root, the services they start run as the sandbox's mail
+// user, which must reach the scripts and write its pid files there.
+func (s *Sandbox) WritableDir(t testing.TB, name string) string {
+	t.Helper()
+	dir := filepath.Join(s.Root, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for d, mode := range map[string]os.FileMode{filepath.Dir(s.Root): 0o755, s.Root: 0o755, dir: 0o777 | os.ModeSticky} {
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
 
 // WriteConfig writes a file in the sandbox's configuration directory.
 func (s *Sandbox) WriteConfig(t testing.TB, name, content string, mode os.FileMode) string {
