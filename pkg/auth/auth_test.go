@@ -344,7 +344,8 @@ func TestDirWatchDead(t *testing.T) {
 		t.Error("one change, reported once")
 	}
 	os.RemoveAll(dir)
-	if !w.changed() || !w.changed() {
+	first := w.changed()
+	if second := w.changed(); !first || !second {
 		t.Error("a removed directory must count as changed for good")
 	}
 }

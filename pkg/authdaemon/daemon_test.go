@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"math/rand"
 	"net"
 	"os"
@@ -21,7 +20,10 @@ import (
 	"time"
 
 	"github.com/gocourier/courier/pkg/authlib"
+	"github.com/gocourier/courier/pkg/logging/pidfile"
 	"github.com/gocourier/courier/pkg/passwd"
+	"github.com/gocourier/courier/pkg/proc"
+	"github.com/gocourier/courier/test/testenv"
 )
 
 // Replies of the real authdaemond 0.71.4 to the transcript requests
@@ -472,7 +474,8 @@ func TestModuleListAndDebug(t *testing.T) {
 	}
 }
 
-// authdaemond start|stop|restart, like the original's wrapper.
+// authdaemond start|stop|restart, like the original's wrapper: liblock's
+// pid file and lock, a second start does nothing, restart is SIGHUP.
 func TestStartStopRestart(t *testing.T) {
 	t.Parallel()
 	s := newSandbox(t, transcriptRC, aliceUserdb)
@@ -488,12 +491,15 @@ func TestStartStopRestart(t *testing.T) {
 	run("start")
 	t.Cleanup(func() { exec.Command(bin, "stop").Run() })
 	pid := readPid(t, pidFile)
+	if running, err := pidfile.Running(pidFile); !running || err != nil {
+		t.Fatalf("pid.lock not held after start: %v", err)
+	}
 	socket := filepath.Join(s.Layout.AuthdaemonVar, "socket")
 	if got := string(raw(t, socket, []byte("PRE . imap alice@example.com\n"))); got != wantPre {
 		t.Fatalf("started daemon: %q", got)
 	}
-	if out := run("start"); !strings.Contains(out, "already running") {
-		t.Errorf("second start: %q", out)
+	if out := run("start"); out != "" || readPid(t, pidFile) != pid {
+		t.Errorf("second start: %q, pid %d", out, readPid(t, pidFile))
 	}
 	s.WriteConfig(t, "authdaemonrc", "authmodulelist=\"authuserdb\"\ndaemons=1\n", 0o640)
 	run("restart")
@@ -509,18 +515,13 @@ func TestStartStopRestart(t *testing.T) {
 		t.Errorf("restart changed the pid from %d to %d", pid, p)
 	}
 	run("stop")
-	if syscall.Kill(pid, 0) == nil {
-		if status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); !strings.Contains(string(status), "zombie") {
-			t.Errorf("pid %d still runs after stop", pid)
-		}
-	}
-	if _, err := os.Stat(pidFile); err == nil {
-		t.Error("pid file left after stop")
+	if running, _ := pidfile.Running(pidFile); running || proc.Alive(pid) {
+		t.Errorf("pid %d still runs after stop", pid)
 	}
 	if _, err := os.Stat(socket); err == nil {
 		t.Error("socket left after stop")
 	}
-	if out := run("stop"); !strings.Contains(out, "not running") {
+	if out := run("stop"); out != "" {
 		t.Errorf("second stop: %q", out)
 	}
 	if out, err := exec.Command(bin, "--help").Output(); err != nil || !strings.HasPrefix(string(out), "Usage: authdaemond") {
@@ -528,6 +529,12 @@ func TestStartStopRestart(t *testing.T) {
 	}
 	if err := exec.Command(bin, "bogus").Run(); err == nil {
 		t.Error("bogus argument accepted")
+	}
+	// A configuration the daemon cannot start with is reported by start.
+	s.WriteConfig(t, "authdaemonrc", "authmodulelist=\"authldap\"\n", 0o640)
+	out, err := exec.Command(bin, "start").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no usable authentication module") {
+		t.Errorf("start with a bad configuration: %v %q", err, out)
 	}
 }
 
@@ -553,17 +560,7 @@ func TestOurTools(t *testing.T) {
 	run := func(stdin string, prog string, args ...string) (string, string, int) {
 		cmd := exec.Command(s.Path(prog), args...)
 		cmd.Stdin = strings.NewReader(stdin)
-		var o, e strings.Builder
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return o.String(), e.String(), code
+		return testenv.Run(t, cmd)
 	}
 	const usage = "Usage: authtest [-s service] userid [ password [ newpassword ] ]\n"
 	block := "Authentication succeeded.\n\n     Authenticated: alice@example.com  (uid 999, gid 995)\n    Home Directory: /home/vmail/alice\n" +

@@ -1,7 +1,6 @@
 package authdaemon_test
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha1"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,30 +30,12 @@ const aliceUserdb = "alice@example.com\tuid=999|gid=995|home=/home/vmail/alice|m
 // The DEFAULTOPTIONS of the transcripts.
 const transcriptRC = "authmodulelist=\"authuserdb\"\ndaemons=5\nDEFAULTOPTIONS=\"disablewebmail=0,disableshared=1\"\n"
 
-// syncBuffer collects a daemon's log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // daemon is our authdaemond running in a sandbox.
 type daemon struct {
 	s      *testenv.Sandbox
 	cmd    *exec.Cmd
 	socket string
-	log    *syncBuffer
+	log    *testenv.SyncBuffer
 	done   chan error
 }
 
@@ -83,7 +63,7 @@ func makeuserdb(t *testing.T, s *testenv.Sandbox) {
 // socket.
 func start(t *testing.T, s *testenv.Sandbox, env ...string) *daemon {
 	t.Helper()
-	d := &daemon{s: s, socket: filepath.Join(s.Layout.AuthdaemonVar, "socket"), log: &syncBuffer{}, done: make(chan error, 1)}
+	d := &daemon{s: s, socket: filepath.Join(s.Layout.AuthdaemonVar, "socket"), log: &testenv.SyncBuffer{}, done: make(chan error, 1)}
 	before := inode(d.socket)
 	d.cmd = exec.Command(s.Path("authdaemond"))
 	d.cmd.Env = append(os.Environ(), env...)

@@ -59,7 +59,7 @@ type realDaemon struct {
 	etc, run string
 	socket   string
 	cmd      *exec.Cmd
-	log      *syncBuffer
+	log      *testenv.SyncBuffer
 }
 
 // startReal runs the real authdaemond with rc and userdb text compiled by
@@ -67,7 +67,7 @@ type realDaemon struct {
 func startReal(t *testing.T, rc, userdbText string) *realDaemon {
 	t.Helper()
 	dir := t.TempDir()
-	r := &realDaemon{etc: filepath.Join(dir, "etc"), run: filepath.Join(dir, "run"), log: &syncBuffer{}}
+	r := &realDaemon{etc: filepath.Join(dir, "etc"), run: filepath.Join(dir, "run"), log: &testenv.SyncBuffer{}}
 	r.socket = filepath.Join(r.run, "socket")
 	os.MkdirAll(r.etc, 0o755)
 	os.MkdirAll(r.run, 0o750)
@@ -111,17 +111,7 @@ func startReal(t *testing.T, rc, userdbText string) *realDaemon {
 // socket is in sockDir.
 func realTool(t *testing.T, sockDir string, argv ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := inNamespace([][2]string{{sockDir, realSockDir}}, argv...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%v: %v", argv, err)
-	}
-	return o.String(), e.String(), code
+	return testenv.Run(t, inNamespace([][2]string{{sockDir, realSockDir}}, argv...))
 }
 
 const interopRC = "authmodulelist=\"authuserdb authpam\"\ndaemons=5\nDEFAULTOPTIONS=\"disablewebmail=0,disableshared=1\"\n"
@@ -222,21 +212,14 @@ func TestInteropTools(t *testing.T) {
 		}
 		// Our tool against our daemon.
 		cmd := exec.Command(ours.s.Path(argv[0]), argv[1:]...)
-		var ob, eb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &ob, &eb
 		cmd.Env = append(os.Environ(), "TCPREMOTEIP=")
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
+		oo, oe, oc := testenv.Run(t, cmd)
 		if argv[0] == "authtest" && argv[len(argv)-1] == "newsecret" && len(argv) == 6 {
 			// The password is already changed: ours repeats with the new one.
 			continue
 		}
-		if maskHash(ob.String()) != maskHash(o) || eb.String() != e || code != c {
-			t.Errorf("our %q:\n%q %q %d\nthe real one:\n%q %q %d", argv, ob.String(), eb.String(), code, o, e, c)
+		if maskHash(oo) != maskHash(o) || oe != e || oc != c {
+			t.Errorf("our %q:\n%q %q %d\nthe real one:\n%q %q %d", argv, oo, oe, oc, o, e, c)
 		}
 	}
 }

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,7 +22,6 @@ const shutdownGrace = 10 * time.Second
 
 // Options of a foreground run.
 type Options struct {
-	PidFile string // written once listening, removed at exit ("" for none)
 	// Ready, when set, is called once the socket is listening.
 	Ready func(socket string)
 	// Stop, when set, ends the run like SIGTERM when it is closed.
@@ -87,12 +84,6 @@ func Run(opts Options) error {
 	srv := NewServer(stack, cfg.Daemons, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sock.Listener()) }()
-	if opts.PidFile != "" {
-		if err := writePidFile(opts.PidFile); err != nil {
-			log.Error(fmt.Sprintf("writing the pid file: %v (authdaemond stop will not find this daemon)", err))
-		}
-		defer removePidFile(opts.PidFile)
-	}
 	if opts.Ready != nil {
 		opts.Ready(sock.Path)
 	}
@@ -165,48 +156,4 @@ func (h levelHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h levelHandler) WithGroup(name string) slog.Handler {
 	return levelHandler{Handler: h.Handler.WithGroup(name), level: h.level}
-}
-
-func writePidFile(path string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// removePidFile removes the pid file if it still names this process.
-func removePidFile(path string) {
-	if pid, err := readPidFile(path); err == nil && pid == os.Getpid() {
-		os.Remove(path)
-	}
-}
-
-func readPidFile(path string) (int, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("%s: not a process id: %q", path, strings.TrimSpace(string(data)))
-	}
-	return pid, nil
-}
-
-// runningDaemon returns the pid of the authdaemond named by the pid file,
-// or 0 when none runs (no file, or a stale one).
-func runningDaemon(pidFile string) (int, error) {
-	pid, err := readPidFile(pidFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmdline), "authdaemond") {
-		return 0, nil
-	}
-	return pid, nil
 }
