@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gocourier/courier/pkg/authlib"
+	"github.com/gocourier/courier/pkg/proc"
 	"github.com/gocourier/courier/test/testenv"
 )
 
@@ -342,5 +343,29 @@ func TestInteropRealUserdbTools(t *testing.T) {
 		if a, err := c.CRAM(ctx, "webmail", h, "<42@x>", resp); err != nil || a.UID != 1234 {
 			t.Errorf("CRAM-%s with the userdbpw -hmac-%s key: %+v %v", strings.ToUpper(h), h, a, err)
 		}
+	}
+}
+
+// Our start/stop speak liblock's protocol: the original courierlogger
+// (what the original wrapper script runs) restarts and stops our daemon.
+func TestInteropCourierloggerStopsOurs(t *testing.T) {
+	t.Parallel()
+	testenv.NeedPackage(t, "courier-authlib", "/usr/sbin/courierlogger")
+	s := newSandbox(t, transcriptRC, aliceUserdb)
+	bin := s.Path("authdaemond")
+	if out, err := exec.Command(bin, "start").CombinedOutput(); err != nil {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(bin, "stop").Run() })
+	pidFile := filepath.Join(s.Layout.AuthdaemonVar, "pid")
+	pid := readPid(t, pidFile)
+	if out, err := exec.Command("/usr/sbin/courierlogger", "-pid="+pidFile, "-restart").CombinedOutput(); err != nil {
+		t.Fatalf("courierlogger -restart: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("/usr/sbin/courierlogger", "-pid="+pidFile, "-stop").CombinedOutput(); err != nil {
+		t.Fatalf("courierlogger -stop: %v\n%s", err, out)
+	}
+	if proc.Alive(pid) {
+		t.Errorf("our authdaemond (pid %d) survived courierlogger -stop", pid)
 	}
 }
