@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/gocourier/courier/pkg/config"
 )
 
 // Field is one item of a record: "name=value", or a bare "name" flag.
@@ -101,19 +103,9 @@ type Entry struct {
 // Where returns "file:line".
 func (e Entry) Where() string { return fmt.Sprintf("%s:%d", e.File, e.Line) }
 
-// LineError is one bad line of a text source.
-type LineError struct {
-	File   string
-	Line   int
-	Reason string
-}
-
-func (e *LineError) Error() string {
-	if e.Line == 0 {
-		return e.File + ": " + e.Reason
-	}
-	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason)
-}
+// LineError is one bad line of a text source: the suite's file:line
+// error, config.Error (Line 0 for the whole file).
+type LineError = config.Error
 
 // maxErrors bounds the errors reported for one source, so a binary file
 // given by mistake does not print a million lines.
