@@ -1,7 +1,6 @@
 package maildir
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -182,30 +181,12 @@ func TestNamesUniqueAcrossGoroutines(t *testing.T) {
 func TestNamesUniqueAcrossProcesses(t *testing.T) {
 	d := newMaildir(t)
 	const procs, each = 4, 50
-	var cmds []*proc
-	for i := 0; i < procs; i++ {
-		c := helper(t, "deliver-n", d.Path, "MAILDIR_TEST_N="+strconv.Itoa(each))
-		out, err := c.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds = append(cmds, &proc{c.Wait, out})
-	}
 	seen := map[string]bool{}
-	for _, c := range cmds {
-		sc := bufio.NewScanner(c.out)
-		for sc.Scan() {
-			if seen[sc.Text()] {
-				t.Errorf("name %s delivered twice", sc.Text())
-			}
-			seen[sc.Text()] = true
+	for _, name := range deliverInProcesses(t, d.Path, procs, each) {
+		if seen[name] {
+			t.Errorf("name %s delivered twice", name)
 		}
-		if err := c.wait(); err != nil {
-			t.Fatalf("delivering process: %v", err)
-		}
+		seen[name] = true
 	}
 	files := ls(t, filepath.Join(d.Path, "new"))
 	if len(files) != procs*each || len(seen) != procs*each {
@@ -216,11 +197,6 @@ func TestNamesUniqueAcrossProcesses(t *testing.T) {
 			t.Errorf("file %s was not reported by any process", f)
 		}
 	}
-}
-
-type proc struct {
-	wait func() error
-	out  io.Reader
 }
 
 // A delivery killed while writing leaves its file in tmp/ and nothing in

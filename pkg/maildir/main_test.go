@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -58,6 +60,43 @@ func helper(t *testing.T, mode, dir string, env ...string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), "MAILDIR_TEST_HELPER="+mode, "MAILDIR_TEST_DIR="+dir)
 	cmd.Env = append(cmd.Env, env...)
 	return cmd
+}
+
+// deliverInProcesses runs procs "deliver-n" helper processes that each
+// deliver each messages into the maildir at dir, all at the same time, and
+// returns the names they reported, in no particular order.
+func deliverInProcesses(t *testing.T, dir string, procs, each int) []string {
+	t.Helper()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		names []string
+	)
+	for i := 0; i < procs; i++ {
+		c := helper(t, "deliver-n", dir, "MAILDIR_TEST_N="+strconv.Itoa(each))
+		out, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				mu.Lock()
+				names = append(names, sc.Text())
+				mu.Unlock()
+			}
+			if err := c.Wait(); err != nil {
+				t.Errorf("delivering process: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	return names
 }
 
 // newMaildir makes a fresh main maildir as maildirmake does.

@@ -1,12 +1,10 @@
 package maildir
 
 import (
-	"bufio"
 	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -158,28 +156,7 @@ func TestConcurrentDeliveriesKeepMaildirsizeExact(t *testing.T) {
 func TestConcurrentProcessesKeepMaildirsizeExact(t *testing.T) {
 	d := withQuota(t, "100000000S")
 	const procs, each = 8, 40
-	var wg sync.WaitGroup
-	for i := 0; i < procs; i++ {
-		c := helper(t, "deliver-n", d.Path, "MAILDIR_TEST_N="+strconv.Itoa(each))
-		out, err := c.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-			}
-			if err := c.Wait(); err != nil {
-				t.Errorf("delivering process: %v", err)
-			}
-		}()
-	}
-	wg.Wait()
+	deliverInProcesses(t, d.Path, procs, each)
 	sf := readSizeFile(t, d.Path)
 	if want := recount(t, d.Path); sf.Usage != want || want.Messages != procs*each {
 		t.Fatalf("maildirsize says %+v, the messages add up to %+v (want %d messages)", sf.Usage, want, procs*each)
