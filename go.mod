@@ -9,16 +9,16 @@ require (
 	github.com/emersion/go-smtp v0.25.1
 	github.com/gdamore/tcell/v2 v2.13.10
 	github.com/go-crypt/crypt v0.14.15
+	github.com/go-crypt/x v0.4.16
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.49.0
+	golang.org/x/term v0.47.0
 )
 
 require (
 	github.com/gdamore/encoding v1.0.1 // indirect
-	github.com/go-crypt/x v0.4.16 // indirect
 	github.com/lucasb-eyer/go-colorful v1.3.0 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
-	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )
