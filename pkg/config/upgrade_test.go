@@ -148,16 +148,6 @@ var wantReport = []string{
 	"imapd: OLDVAR: obsolete, removed (was OLDVAR=something)",
 }
 
-func writeFile(t *testing.T, path, content string, mode os.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -170,8 +160,8 @@ func readFile(t *testing.T, path string) string {
 func TestUpgrade(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "imapd")
-	writeFile(t, target, oldImapd, 0o640)
-	writeFile(t, target+".dist", newImapd, 0o644)
+	testenv.WriteFile(t, target, oldImapd, 0o640)
+	testenv.WriteFile(t, target+".dist", newImapd, 0o644)
 
 	var out, errOut bytes.Buffer
 	if n := UpgradeFiles([]string{target + ".dist"}, false, &out, &errOut); n != 0 {
@@ -221,7 +211,7 @@ func TestUpgrade(t *testing.T) {
 	}
 
 	// Running again changes nothing and writes nothing.
-	writeFile(t, target+".bak", "marker\n", 0o600)
+	testenv.WriteFile(t, target+".bak", "marker\n", 0o600)
 	out.Reset()
 	if n := UpgradeFiles([]string{target + ".dist"}, false, &out, &errOut); n != 0 {
 		t.Fatalf("second run failed: %s", errOut.String())
@@ -240,9 +230,9 @@ func TestUpgrade(t *testing.T) {
 func TestUpgradeDryRun(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "imapd")
-	writeFile(t, target, oldImapd, 0o640)
-	writeFile(t, target+".dist", newImapd, 0o644)
-	writeFile(t, filepath.Join(dir, "pop3d.dist"), newImapd, 0o644)
+	testenv.WriteFile(t, target, oldImapd, 0o640)
+	testenv.WriteFile(t, target+".dist", newImapd, 0o644)
+	testenv.WriteFile(t, filepath.Join(dir, "pop3d.dist"), newImapd, 0o644)
 
 	var out, errOut bytes.Buffer
 	if n := UpgradeFiles([]string{target + ".dist", filepath.Join(dir, "pop3d.dist")}, true, &out, &errOut); n != 0 {
@@ -266,7 +256,7 @@ func TestUpgradeDryRun(t *testing.T) {
 func TestUpgradeCreatesMissingFile(t *testing.T) {
 	dir := t.TempDir()
 	dist := filepath.Join(dir, "authdaemonrc.dist")
-	writeFile(t, dist, newImapd, 0o640)
+	testenv.WriteFile(t, dist, newImapd, 0o640)
 	var out, errOut bytes.Buffer
 	if n := UpgradeFiles([]string{dist}, false, &out, &errOut); n != 0 {
 		t.Fatal(errOut.String())
@@ -289,7 +279,7 @@ func TestUpgradeCreatesMissingFile(t *testing.T) {
 func TestUpgradeNonSectioned(t *testing.T) {
 	dir := t.TempDir()
 	dist := filepath.Join(dir, "module.esmtp.dist")
-	writeFile(t, dist, "NAME=esmtp\nMAXDELS=40\n", 0o644)
+	testenv.WriteFile(t, dist, "NAME=esmtp\nMAXDELS=40\n", 0o644)
 	var out, errOut bytes.Buffer
 	if n := UpgradeFiles([]string{dist}, false, &out, &errOut); n != 0 {
 		t.Fatal(errOut.String())
@@ -298,8 +288,8 @@ func TestUpgradeNonSectioned(t *testing.T) {
 		t.Errorf("report: %q", out.String())
 	}
 	target := filepath.Join(dir, "module.esmtp")
-	writeFile(t, target, "NAME=esmtp\nMAXDELS=10\n", 0o644)
-	writeFile(t, dist, "NAME=esmtp\nMAXDELS=50\n", 0o644)
+	testenv.WriteFile(t, target, "NAME=esmtp\nMAXDELS=10\n", 0o644)
+	testenv.WriteFile(t, dist, "NAME=esmtp\nMAXDELS=50\n", 0o644)
 	out.Reset()
 	if n := UpgradeFiles([]string{dist}, false, &out, &errOut); n != 0 {
 		t.Fatal(errOut.String())
@@ -315,12 +305,12 @@ func TestUpgradeNonSectioned(t *testing.T) {
 func TestUpgradeErrors(t *testing.T) {
 	dir := t.TempDir()
 	notDist := filepath.Join(dir, "imapd.conf")
-	writeFile(t, notDist, newImapd, 0o644)
+	testenv.WriteFile(t, notDist, newImapd, 0o644)
 	badDist := filepath.Join(dir, "bad.dist")
-	writeFile(t, badDist, "##NAME: A:0\nA=$(hostname)\n", 0o644)
+	testenv.WriteFile(t, badDist, "##NAME: A:0\nA=$(hostname)\n", 0o644)
 	badMarker := filepath.Join(dir, "marker")
-	writeFile(t, badMarker, "##NAME: A\nA=1\n", 0o644)
-	writeFile(t, badMarker+".dist", "##NAME: A:0\nA=2\n", 0o644)
+	testenv.WriteFile(t, badMarker, "##NAME: A\nA=1\n", 0o644)
+	testenv.WriteFile(t, badMarker+".dist", "##NAME: A:0\nA=2\n", 0o644)
 
 	cases := []struct{ arg, want string }{
 		{notDist, "sysconftool: " + notDist + ": not a .dist file"},
@@ -484,7 +474,7 @@ func TestUpgradeDebianImapd(t *testing.T) {
 	if admin == string(orig) {
 		t.Fatal("Debian imapd has no MAXDAEMONS=40 line to change")
 	}
-	writeFile(t, target, admin, 0o644)
+	testenv.WriteFile(t, target, admin, 0o644)
 
 	dist := string(orig)
 	replace := func(old, new string) {
@@ -503,7 +493,7 @@ func TestUpgradeDebianImapd(t *testing.T) {
 	i := strings.Index(dist, "##NAME: IMAP_OBSOLETE_CLIENT:0")
 	j := strings.Index(dist, "##NAME: IMAP_UMASK:0")
 	dist = dist[:i] + dist[j:]
-	writeFile(t, target+".dist", dist, 0o644)
+	testenv.WriteFile(t, target+".dist", dist, 0o644)
 
 	var out, errOut bytes.Buffer
 	if n := UpgradeFiles([]string{target + ".dist"}, false, &out, &errOut); n != 0 {
@@ -568,13 +558,13 @@ func TestUpgradeKeepsOwner(t *testing.T) {
 	testenv.NeedRoot(t)
 	dir := t.TempDir()
 	target := filepath.Join(dir, "authdaemonrc")
-	writeFile(t, target, oldImapd, 0o640)
-	writeFile(t, target+".dist", newImapd, 0o644)
+	testenv.WriteFile(t, target, oldImapd, 0o640)
+	testenv.WriteFile(t, target+".dist", newImapd, 0o644)
 	if err := os.Chown(target, 12345, 54321); err != nil {
 		t.Fatal(err)
 	}
 	newDist := filepath.Join(dir, "new.dist")
-	writeFile(t, newDist, newImapd, 0o604)
+	testenv.WriteFile(t, newDist, newImapd, 0o604)
 	if err := os.Chown(newDist, 0, 54322); err != nil {
 		t.Fatal(err)
 	}
@@ -605,11 +595,11 @@ func TestUpgradeKeepsOwner(t *testing.T) {
 func TestUpgradeFollowsSymlink(t *testing.T) {
 	dir := t.TempDir()
 	real := filepath.Join(dir, "real-imapd")
-	writeFile(t, real, oldImapd, 0o644)
+	testenv.WriteFile(t, real, oldImapd, 0o644)
 	if err := os.Symlink(real, filepath.Join(dir, "imapd")); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "imapd.dist"), newImapd, 0o644)
+	testenv.WriteFile(t, filepath.Join(dir, "imapd.dist"), newImapd, 0o644)
 	var out, errOut bytes.Buffer
 	if n := UpgradeFiles([]string{filepath.Join(dir, "imapd.dist")}, false, &out, &errOut); n != 0 {
 		t.Fatal(errOut.String())

@@ -164,13 +164,20 @@ func (s *Sandbox) WriteConfig(t testing.TB, name, content string, mode os.FileMo
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p, []byte(content), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, mode); err != nil {
-		t.Fatal(err)
-	}
+	WriteFile(t, p, content, mode)
 	return p
+}
+
+// WriteFile writes content to path with exactly mode (whatever the
+// umask, and also when the file already existed).
+func WriteFile(t testing.TB, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func linkOrCopy(src, dst string) error {

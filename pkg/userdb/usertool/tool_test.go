@@ -332,16 +332,6 @@ func TestUserdbTerminal(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, path, content string, mode os.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestMakeuserdb(t *testing.T) {
 	s := testenv.NewSandbox(t, "makeuserdb")
 	prog := s.Path("makeuserdb")
@@ -353,7 +343,7 @@ func TestMakeuserdb(t *testing.T) {
 	for i := range 10000 {
 		fmt.Fprintf(&text, "user%d@example.com\tuid=%d|gid=100|home=/home/u%d|systempw={SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n%d=\tuser%d@example.com\n", i, 20000+i, i, 20000+i, i)
 	}
-	writeFile(t, src, text.String(), 0o600)
+	testenv.WriteFile(t, src, text.String(), 0o600)
 	r := run(t, "", prog, "-v")
 	if r.code != 0 || r.stdout != "makeuserdb: 10000 accounts, 10000 uid records, 10000 with passwords, from 1 file(s)\n" {
 		t.Errorf("10000 accounts: %+v", r)
@@ -369,7 +359,7 @@ func TestMakeuserdb(t *testing.T) {
 	}
 	// A bad record: reported as file:line, nothing rewritten.
 	before, _ := os.ReadFile(s.Layout.Config("userdb.dat"))
-	writeFile(t, src, text.String()+"user5@example.com\tuid=1|gid=1|home=/x\nno tab here\n", 0o600)
+	testenv.WriteFile(t, src, text.String()+"user5@example.com\tuid=1|gid=1|home=/x\nno tab here\n", 0o600)
 	r = run(t, "", prog)
 	want := fmt.Sprintf("%s:20001: duplicate account user5@example.com (first at line 11)\n%s:20002: no TAB after the account name \"no tab here\" (a record is name<TAB>field=value|...)\n", src, src)
 	if r.code != 1 || r.stderr != want {
@@ -405,7 +395,7 @@ func TestMakeuserdbAgainstReal(t *testing.T) {
 		sameOutcome(t, what, run(t, "", s.Path("makeuserdb"), "-f", f), run(t, "", realDir+"makeuserdb", "-f", f))
 	}
 	compare("missing source")
-	writeFile(t, f, "alice\tuid=1|gid=1|home=/a\n", 0o604)
+	testenv.WriteFile(t, f, "alice\tuid=1|gid=1|home=/a\n", 0o604)
 	compare("world-readable source")
 	os.Chmod(f, 0o600)
 	for _, link := range []string{f + ".dat", f + "shadow.dat"} {
@@ -426,8 +416,8 @@ func TestPw2userdb(t *testing.T) {
 	prog := s.Path("pw2userdb")
 	dir := t.TempDir()
 	p, sh := filepath.Join(dir, "passwd"), filepath.Join(dir, "shadow")
-	writeFile(t, p, "alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\n", 0o644)
-	writeFile(t, sh, "alice:$6$salt$hash:19000:0:99999:7:::\n", 0o600)
+	testenv.WriteFile(t, p, "alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\n", 0o644)
+	testenv.WriteFile(t, sh, "alice:$6$salt$hash:19000:0:99999:7:::\n", 0o600)
 	for _, args := range [][]string{{"--passwd=" + p, "--shadow=" + sh}, {"-passwd", p, "-shad=" + sh}, {"--pass", p, "--shadow", sh, "ignored"}} {
 		r := run(t, "", prog, args...)
 		if r.code != 0 || r.stdout != "alice\tuid=1000|gid=1000|home=/home/alice|shell=/bin/bash|systempw=$6$salt$hash|gecos=Alice,,,\n1000=\talice\n" {
