@@ -83,7 +83,7 @@ func (t *Table) writePrograms(tmp string) error {
 	if len(t.programs) == 0 {
 		return nil
 	}
-	if err := os.Mkdir(tmp, 0o755); err != nil {
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
 	for _, p := range t.programs {

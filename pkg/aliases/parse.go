@@ -3,6 +3,7 @@ package aliases
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -219,7 +220,7 @@ func (p *parser) entry(text, file string, line int) error {
 		if !strings.HasPrefix(path, "/") {
 			return syntaxErr(file, line, ":include: needs an absolute pathname, not %q", path)
 		}
-		data, err := os.ReadFile(path)
+		data, err := readRegular(path)
 		if err != nil {
 			return syntaxErr(file, line, "alias %s: %v", canon, err)
 		}
@@ -234,6 +235,24 @@ func (p *parser) entry(text, file string, line int) error {
 		return syntaxErr(file, line, "alias %s: %v", canon, err)
 	}
 	return nil
+}
+
+// readRegular reads an :include: file, which must be a regular file: a
+// device or a pipe would never end.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	return io.ReadAll(f)
 }
 
 // program records a "/mailbox" or "| command" alias: the instruction goes
