@@ -52,9 +52,11 @@ type Spec struct {
 	StopTimeout time.Duration // SIGTERM to SIGKILL; DefaultStopTimeout when 0
 	Backoff     Backoff
 
-	// PidFile, when set, holds the pid of the running instance, so that
-	// the original control commands (makesmtpaccess's
-	// "couriertcpd -pid=FILE -restart") reach it.
+	// PidFile, when set, holds the pid of the running instance, for init
+	// scripts and admins looking for it. It is a plain pid file: the
+	// original control commands ("couriertcpd -pid=FILE -restart", as
+	// makesmtpaccess runs it) act only on a daemon holding FILE.lock, so
+	// they do not reach a supervised service.
 	PidFile string
 
 	// Listen describes where the service accepts connections, for the
