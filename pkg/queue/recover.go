@@ -67,7 +67,8 @@ func (q *Queue) Scan() ([]Entry, error) {
 }
 
 func readNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
+	// O_DIRECTORY: never open (and block on) the trigger FIFO or a file.
+	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
@@ -127,7 +128,7 @@ func (q *Queue) Recover() (RecoverReport, error) {
 		dir := q.path("tmp", t)
 		names, err := readNames(dir)
 		if err != nil {
-			return rep, err
+			continue // not a directory
 		}
 		for _, n := range names {
 			p := filepath.Join(dir, n)

@@ -1,0 +1,329 @@
+package queue
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gocourier/courier/pkg/address"
+)
+
+func openTest(t testing.TB, dir string) *Queue {
+	t.Helper()
+	q, err := Open(dir, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func testEnvelope(sender string) *Envelope {
+	return &Envelope{
+		Sender: sender, ReceivedFrom: "dns; localhost (localhost [127.0.0.1])",
+		Recipients: []Recipient{{Address: "a@example.test", Notify: address.NotifyFailure}, {Address: "b@remote.example"}},
+		Source:     "local",
+	}
+}
+
+// messageData is the data the durability helper writes for message n, so
+// the parent can check a D file byte for byte.
+func messageData(n int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Subject: message %d\n\n", n)
+	for i := 0; i < 200+n%50; i++ {
+		fmt.Fprintf(&b, "line %d of message %d: lorem ipsum dolor sit amet\n", i, n)
+	}
+	return b.Bytes()
+}
+
+func modeOf(t *testing.T, p string) os.FileMode {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode()
+}
+
+func TestOpenLayout(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "courier")
+	openTest(t, root)
+	for p, want := range map[string]os.FileMode{
+		"msgs": os.ModeDir | 0o750, "msgq": os.ModeDir | 0o750, "track": os.ModeDir | 0o750,
+		"tmp": os.ModeDir | 0o770, "tmp/broken": os.ModeDir | 0o755, "tmp/trigger": os.ModeNamedPipe | 0o660,
+	} {
+		if got := modeOf(t, filepath.Join(root, p)); got != want {
+			t.Errorf("%s: mode %v, want %v", p, got, want)
+		}
+	}
+	openTest(t, root) // a second Open of an existing queue changes nothing
+}
+
+func TestSubmitLoadScan(t *testing.T) {
+	root := t.TempDir()
+	q := openTest(t, root)
+	env := testEnvelope("s@example.test")
+	data := messageData(1)
+	before := time.Now().Unix()
+	id, err := q.Submit(env, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.PID != os.Getpid() || id.Time.Unix() < before {
+		t.Errorf("id %v", id)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(q.ControlPath(id.Inode), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Ino != id.Inode || st.Nlink != 2 {
+		t.Errorf("control file inode %d nlink %d; want inode %d and 2 links (msgs + msgq)", st.Ino, st.Nlink, id.Inode)
+	}
+	want := fmt.Sprintf("%s/msgs/%d/C%d", root, id.Inode%100, id.Inode)
+	if q.ControlPath(id.Inode) != want {
+		t.Errorf("control path %s, want %s", q.ControlPath(id.Inode), want)
+	}
+	sched := fmt.Sprintf("%s/msgq/%d/C%d.%d", root, id.Time.Unix()/10000, id.Inode, id.Time.Unix())
+	if err := syscall.Stat(sched, &st); err != nil || st.Ino != id.Inode {
+		t.Errorf("schedule link %s: %v", sched, err)
+	}
+	for _, p := range []string{q.ControlPath(id.Inode), q.DataPath(id.Inode)} {
+		if m := modeOf(t, p); m != 0o660 {
+			t.Errorf("%s: mode %v, want 0660", p, m)
+		}
+	}
+	if m := modeOf(t, filepath.Dir(q.ControlPath(id.Inode))); m != os.ModeDir|0o755 {
+		t.Errorf("msgs/<N> mode %v", m)
+	}
+	if m := modeOf(t, filepath.Join(root, "tmp", bucket(id.Time))); m != os.ModeDir|0o770 {
+		t.Errorf("tmp/<T> mode %v", m)
+	}
+	if names, _ := readNames(filepath.Join(root, "tmp", bucket(id.Time))); len(names) != 0 {
+		t.Errorf("tmp/<T> not empty after commit: %v", names)
+	}
+	got, err := os.ReadFile(q.DataPath(id.Inode))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("data file differs: %v", err)
+	}
+	c, err := q.Load(id.Inode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ID != id || c.Sender != "s@example.test" || len(c.Recipients) != 2 || !c.NextAttempt.Equal(id.Time) {
+		t.Errorf("loaded %+v", c)
+	}
+	ents, err := q.Scan()
+	if err != nil || len(ents) != 1 || ents[0].Inode != id.Inode || !ents[0].NextAttempt.Equal(id.Time) {
+		t.Errorf("scan %+v %v", ents, err)
+	}
+}
+
+func TestAbortAndInvalid(t *testing.T) {
+	root := t.TempDir()
+	q := openTest(t, root)
+	s, err := q.Begin(testEnvelope(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write([]byte("x"))
+	s.Abort()
+	if _, err := s.Commit(); err == nil {
+		t.Error("commit after abort succeeded")
+	}
+	if _, err := q.Submit(&Envelope{Sender: "x"}, strings.NewReader("x")); err == nil {
+		t.Error("submission without recipients accepted")
+	}
+	if _, err := q.Submit(testEnvelope("x"), iotestErrReader{}); err == nil {
+		t.Error("read error not reported")
+	}
+	assertEmptyQueue(t, root)
+}
+
+type iotestErrReader struct{}
+
+func (iotestErrReader) Read([]byte) (int, error) { return 0, fmt.Errorf("client went away") }
+
+func assertEmptyQueue(t *testing.T, root string) {
+	t.Helper()
+	for _, top := range []string{"msgs", "msgq"} {
+		filepath.Walk(filepath.Join(root, top), func(p string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() {
+				t.Errorf("unexpected file %s", p)
+			}
+			return nil
+		})
+	}
+	bs, _ := readNames(filepath.Join(root, "tmp"))
+	for _, b := range bs {
+		if names, _ := readNames(filepath.Join(root, "tmp", b)); b != "broken" && len(names) > 0 {
+			t.Errorf("tmp/%s not empty: %v", b, names)
+		}
+	}
+}
+
+func TestTriggerWakeUp(t *testing.T) {
+	q := openTest(t, t.TempDir())
+	if err := q.Trigger("FLUSH\n"); err != ErrNoScheduler {
+		t.Errorf("trigger without reader: %v, want ErrNoScheduler", err)
+	}
+	// Submission without a reader must not block or fail.
+	if _, err := q.Submit(testEnvelope("a@b"), strings.NewReader("x\n")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := q.ListenTrigger()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := q.Submit(testEnvelope("a@b"), strings.NewReader("x\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Trigger("FLUSH 00000000000C2166.000000006B025E89.000060DB\n"); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(f)
+	for _, want := range []string{"\n", "FLUSH 00000000000C2166.000000006B025E89.000060DB\n"} {
+		f.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := r.ReadString('\n')
+		if err != nil || line != want {
+			t.Errorf("read %q %v, want %q", line, err, want)
+		}
+	}
+}
+
+func TestConcurrentSubmitGoroutines(t *testing.T) {
+	root := t.TempDir()
+	q := openTest(t, root)
+	const workers, each = 8, 15
+	var mu sync.Mutex
+	ids := map[string]int{}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				n := w*each + i
+				id, err := q.Submit(testEnvelope(fmt.Sprintf("m%d@x", n)), bytes.NewReader(messageData(n)))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ids[id.String()] = n
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	if len(ids) != workers*each {
+		t.Fatalf("%d distinct ids for %d submissions", len(ids), workers*each)
+	}
+	checkMessages(t, q, ids)
+}
+
+// checkMessages verifies that every id is queued with the data written for
+// its number.
+func checkMessages(t *testing.T, q *Queue, ids map[string]int) {
+	t.Helper()
+	for s, n := range ids {
+		id, err := ParseQueueID(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := q.Load(id.Inode)
+		if err != nil {
+			t.Errorf("message %s: %v", s, err)
+			continue
+		}
+		if c.ID.String() != s || c.Sender != fmt.Sprintf("m%d@x", n) {
+			t.Errorf("message %s: control file says id %s sender %s", s, c.ID, c.Sender)
+		}
+		data, err := os.ReadFile(q.DataPath(id.Inode))
+		if err != nil || !bytes.Equal(data, messageData(n)) {
+			t.Errorf("message %s: data differs (%v)", s, err)
+		}
+	}
+}
+
+// TestHelperProcess is not a test: the process tests re-execute the test
+// binary with GO_QUEUE_HELPER set, and this submits messages numbered from
+// GO_QUEUE_FIRST, printing "<id> <n>" after each Commit returns.
+func TestHelperProcess(t *testing.T) {
+	dir := os.Getenv("GO_QUEUE_HELPER")
+	if dir == "" {
+		t.Skip("helper process only")
+	}
+	q, err := Open(dir, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	first, _ := strconv.Atoi(os.Getenv("GO_QUEUE_FIRST"))
+	count, _ := strconv.Atoi(os.Getenv("GO_QUEUE_COUNT"))
+	for n := first; n < first+count; n++ {
+		id, err := q.Submit(testEnvelope(fmt.Sprintf("m%d@x", n)), bytes.NewReader(messageData(n)))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		fmt.Printf("%s %d\n", id, n)
+	}
+	os.Exit(0)
+}
+
+func helper(t *testing.T, dir string, first, count int) *osexecCmd {
+	return newHelper(t, dir, first, count)
+}
+
+func parseHelperOutput(t *testing.T, out []byte, ids map[string]int) {
+	t.Helper()
+	for _, line := range strings.Split(string(out), "\n") {
+		s, n, ok := strings.Cut(line, " ")
+		if !ok {
+			continue // last line, possibly cut by a kill
+		}
+		v, err := strconv.Atoi(n)
+		if err != nil || len(s) != 42 {
+			continue
+		}
+		if _, dup := ids[s]; dup {
+			t.Errorf("queue id %s given twice", s)
+		}
+		ids[s] = v
+	}
+}
+
+func TestConcurrentSubmitProcesses(t *testing.T) {
+	root := t.TempDir()
+	q := openTest(t, root)
+	const procs, each = 4, 25
+	cmds := make([]*osexecCmd, procs)
+	for i := range cmds {
+		cmds[i] = helper(t, root, i*each, each)
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := map[string]int{}
+	for _, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("helper: %v: %s", err, c.stderr.String())
+		}
+		parseHelperOutput(t, c.stdout.Bytes(), ids)
+	}
+	if len(ids) != procs*each {
+		t.Fatalf("%d distinct ids for %d submissions", len(ids), procs*each)
+	}
+	checkMessages(t, q, ids)
+}
