@@ -7,14 +7,29 @@
 // the instruction files of program aliases in aliasdir/.courier-:xalias
 // (dot-courier.md §1.6).
 //
-// Callers: the makealiases program (Make), and submit, which resolves
-// recipients through a Searcher on the compiled databases.
+// Callers: the makealiases program (Makealiases, Make), and submit, which
+// resolves recipients through a Searcher on the compiled databases.
 //
 // The original compiles in three programs (aliasexp, aliascombine,
 // aliascreate) joined by pipes; here Parse does the first, newTable the
-// other two, with the same results: the same names, recipients and
-// records. Two things are deliberately different: the order of aliases in
-// -dump output follows the source (the original's follows GDBM's hash
-// order), and the recipients of an alias that lists other aliases are in
-// depth-first source order (the original's depends on that hash order too).
+// other two, with the same names, recipients, records and instruction
+// files (tested against the installed original). Deliberate differences:
+//
+//   - -dump prints aliases in source order (the original: GDBM hash
+//     order), and an alias that lists other aliases gets its recipients in
+//     depth-first source order, each once (the original's order follows
+//     the hash order, and it can repeat an address when an alias in a loop
+//     lists itself);
+//   - errors read "file:line: reason" with the line where the entry starts
+//     (the original names the line after it), and everything stops at the
+//     first one;
+//   - an empty alias name, the null address "<>" and :include: of anything
+//     but a regular file are errors; a last line without a newline is
+//     read (the original drops it);
+//   - -dump changes nothing (the original's script still rewrites the
+//     instruction file directory);
+//   - -tmp names a lock file held while building, as the database itself
+//     is written next to its final name (pkg/dbfile);
+//   - -chk (checking each recipient with submit -vrfy) is not available,
+//     and the uucp module's address rewriting is not implemented.
 package aliases
