@@ -160,6 +160,17 @@ func (q *Queue) schedulePath(inode uint64, next time.Time) string {
 	return q.path("msgq", bucket(next), "C"+strconv.FormatUint(inode, 10)+"."+strconv.FormatInt(next.Unix(), 10))
 }
 
+// afterStep, when set (only by this package's crash tests), is called after
+// each durable step of Commit so a test process can kill itself exactly
+// there and prove that recovery completes or removes the message.
+var afterStep func(step string)
+
+func reached(step string) {
+	if afterStep != nil {
+		afterStep(step)
+	}
+}
+
 // Submission is a message being received: its control file is written at
 // Begin, the data is streamed with Write, and Commit makes it durable and
 // visible. Abort (or a crash) leaves nothing in msgs/.
@@ -293,6 +304,7 @@ func (s *Submission) Commit() (QueueID, error) {
 		}
 	}
 	s.c, s.d = nil, nil
+	reached("synced")
 	q := s.q
 	if err := syncDir(s.tmpDir); err != nil {
 		return fail(err)
@@ -304,9 +316,11 @@ func (s *Submission) Commit() (QueueID, error) {
 	if err := os.Link(s.dPath, q.DataPath(s.id.Inode)); err != nil {
 		return fail(fmt.Errorf("queue: linking data file into msgs/: %w", err))
 	}
+	reached("data-linked")
 	if err := os.Link(s.cPath, q.ControlPath(s.id.Inode)); err != nil {
 		return fail(fmt.Errorf("queue: linking control file into msgs/: %w", err))
 	}
+	reached("control-linked")
 	sched := q.schedulePath(s.id.Inode, s.id.Time)
 	if _, err := mkdirSynced(filepath.Dir(sched), modeSubDir); err != nil {
 		return fail(err)
@@ -315,6 +329,7 @@ func (s *Submission) Commit() (QueueID, error) {
 	if err := os.Link(q.ControlPath(s.id.Inode), sched); err != nil && !errors.Is(err, os.ErrExist) {
 		return fail(fmt.Errorf("queue: linking control file into msgq/: %w", err))
 	}
+	reached("scheduled")
 	if err := syncDir(msgsDir); err != nil {
 		return fail(err)
 	}
@@ -322,6 +337,7 @@ func (s *Submission) Commit() (QueueID, error) {
 		return fail(err)
 	}
 	s.finished = true
+	reached("committed")
 	// The message is safe; a leftover tmp/ name is removed by Recover.
 	os.Remove(s.cPath)
 	os.Remove(s.dPath)

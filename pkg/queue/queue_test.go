@@ -269,6 +269,13 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	if step := os.Getenv("GO_QUEUE_KILL_AT"); step != "" {
+		afterStep = func(s string) {
+			if s == step {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
 	first, _ := strconv.Atoi(os.Getenv("GO_QUEUE_FIRST"))
 	count, _ := strconv.Atoi(os.Getenv("GO_QUEUE_COUNT"))
 	for n := first; n < first+count; n++ {
