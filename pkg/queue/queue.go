@@ -286,12 +286,13 @@ func (s *Submission) Commit() (QueueID, error) {
 	if s.finished {
 		return QueueID{}, errors.New("queue: commit of a finished submission")
 	}
+	// linked lists the names this commit created, so a failure removes
+	// exactly those and never a file of another message.
+	var linked []string
 	fail := func(err error) (QueueID, error) {
-		q := s.q
-		// Undo links made so far, most visible first.
-		os.Remove(q.schedulePath(s.id.Inode, s.id.Time))
-		os.Remove(q.ControlPath(s.id.Inode))
-		os.Remove(q.DataPath(s.id.Inode))
+		for i := len(linked) - 1; i >= 0; i-- {
+			os.Remove(linked[i])
+		}
 		s.Abort()
 		return QueueID{}, err
 	}
@@ -316,10 +317,12 @@ func (s *Submission) Commit() (QueueID, error) {
 	if err := os.Link(s.dPath, q.DataPath(s.id.Inode)); err != nil {
 		return fail(fmt.Errorf("queue: linking data file into msgs/: %w", err))
 	}
+	linked = append(linked, q.DataPath(s.id.Inode))
 	reached("data-linked")
 	if err := os.Link(s.cPath, q.ControlPath(s.id.Inode)); err != nil {
 		return fail(fmt.Errorf("queue: linking control file into msgs/: %w", err))
 	}
+	linked = append(linked, q.ControlPath(s.id.Inode))
 	reached("control-linked")
 	sched := q.schedulePath(s.id.Inode, s.id.Time)
 	if _, err := mkdirSynced(filepath.Dir(sched), modeSubDir); err != nil {
@@ -329,6 +332,7 @@ func (s *Submission) Commit() (QueueID, error) {
 	if err := os.Link(q.ControlPath(s.id.Inode), sched); err != nil && !errors.Is(err, os.ErrExist) {
 		return fail(fmt.Errorf("queue: linking control file into msgq/: %w", err))
 	}
+	linked = append(linked, sched)
 	reached("scheduled")
 	if err := syncDir(msgsDir); err != nil {
 		return fail(err)

@@ -334,3 +334,32 @@ func TestConcurrentSubmitProcesses(t *testing.T) {
 	}
 	checkMessages(t, q, ids)
 }
+
+// TestCommitFailureKeepsOthers: when a name in msgs/ is taken by a file that
+// is not ours (a queue restored from a backup), Commit fails, removes only
+// what it linked itself, and leaves the other file alone.
+func TestCommitFailureKeepsOthers(t *testing.T) {
+	root := t.TempDir()
+	q := openTest(t, root)
+	s, err := q.Begin(testEnvelope("a@b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write(messageData(1))
+	other := q.ControlPath(s.ID().Inode)
+	os.MkdirAll(filepath.Dir(other), 0o755)
+	if err := os.WriteFile(other, []byte("not ours"), 0o660); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(); err == nil || !strings.Contains(err.Error(), "linking control file into msgs/") {
+		t.Fatalf("commit over a foreign control file: %v", err)
+	}
+	if data, err := os.ReadFile(other); err != nil || string(data) != "not ours" {
+		t.Errorf("foreign file damaged: %q %v", data, err)
+	}
+	if _, err := os.Lstat(q.DataPath(s.ID().Inode)); err == nil {
+		t.Error("data link of the failed commit left in msgs/")
+	}
+	os.Remove(other)
+	assertEmptyQueue(t, root)
+}
