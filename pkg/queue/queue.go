@@ -38,7 +38,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now. Tests set it.
 	Now func() time.Time
+	// Owner, when set, is given the C and D files of new submissions
+	// (fchown, so the process must be root). Courier's files are owned by
+	// the submitting uid, except that SMTP and root's sendmail mail belongs
+	// to the courier user (spec §1), which mailq and cancelmsg rely on.
+	Owner *Owner
 }
+
+// Owner is a uid and gid for queue files.
+type Owner struct{ UID, GID int }
 
 // Queue is an open queue directory (the localstatedir: Debian
 // /var/lib/courier, layout.Current().LocalstateDir).
@@ -207,6 +215,14 @@ func (q *Queue) Begin(env *Envelope) (*Submission, error) {
 	if s.d, err = createExcl(s.dPath); err != nil {
 		s.Abort()
 		return nil, err
+	}
+	if o := q.opt.Owner; o != nil {
+		for _, f := range []*os.File{s.c, s.d} {
+			if err := f.Chown(o.UID, o.GID); err != nil {
+				s.Abort()
+				return nil, fmt.Errorf("queue: cannot give %s to uid %d gid %d: %w", f.Name(), o.UID, o.GID, err)
+			}
+		}
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(s.c.Fd()), &st); err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gocourier/courier/pkg/address"
+	"github.com/gocourier/courier/test/testenv"
 )
 
 func openTest(t testing.TB, dir string) *Queue {
@@ -362,4 +363,25 @@ func TestCommitFailureKeepsOthers(t *testing.T) {
 	}
 	os.Remove(other)
 	assertEmptyQueue(t, root)
+}
+
+// TestOwner: a root submitter hands the files to the queue owner, as
+// Courier does for SMTP and root's sendmail (spec §1).
+func TestOwner(t *testing.T) {
+	testenv.NeedRoot(t)
+	root := t.TempDir()
+	q, err := Open(root, Options{Owner: &Owner{UID: 65534, GID: 65534}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := q.Submit(testEnvelope("a@b"), strings.NewReader("x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{q.ControlPath(id.Inode), q.DataPath(id.Inode)} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err != nil || st.Uid != 65534 || st.Gid != 65534 || st.Mode&0o7777 != 0o660 {
+			t.Errorf("%s: uid %d gid %d mode %o (%v), want 65534/65534 0660", p, st.Uid, st.Gid, st.Mode&0o7777, err)
+		}
+	}
 }

@@ -36,7 +36,7 @@ func recoverQueue(t *testing.T, root string, ahead time.Duration) (*Queue, *byte
 // that no partial files remain anywhere.
 func TestKilledSubmissions(t *testing.T) {
 	root := t.TempDir()
-	openTest(t, root)
+	scanQueue := openTest(t, root)
 	promised := map[string]int{}
 	rounds := 12
 	if testing.Short() {
@@ -47,7 +47,15 @@ func TestKilledSubmissions(t *testing.T) {
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(20+rand.IntN(80)) * time.Millisecond)
+		// Let the helper queue at least one message, then kill it at a
+		// random moment of a later submission.
+		before, _ := scanQueue.Scan()
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+			if now, _ := scanQueue.Scan(); len(now) > len(before) {
+				break
+			}
+		}
+		time.Sleep(time.Duration(rand.IntN(30000)) * time.Microsecond)
 		c.Process.Signal(syscall.SIGKILL)
 		c.Wait()
 		parseHelperOutput(t, c.stdout.Bytes(), promised)
