@@ -19,6 +19,7 @@ type Stat struct {
 	PID, PPID, Pgrp int
 	State           byte   // R, S, D, ..., Z (zombie), X (dead)
 	Start           uint64 // start time in clock ticks after boot
+	UTime, STime    uint64 // CPU time used in user and kernel mode, in clock ticks
 }
 
 // Exited reports whether the process has ended: a zombie waiting for its
@@ -46,17 +47,20 @@ func Parse(data []byte) (Stat, bool) {
 		return Stat{}, false
 	}
 	f := bytes.Fields(data[end+1:])
-	// f[0] state, f[1] ppid, f[2] pgrp, ..., f[19] starttime
+	// f[0] state, f[1] ppid, f[2] pgrp, ..., f[11] utime, f[12] stime,
+	// ..., f[19] starttime
 	if len(f) < 20 || len(f[0]) != 1 || !(f[0][0] >= 'A' && f[0][0] <= 'Z' || f[0][0] >= 'a' && f[0][0] <= 'z') {
 		return Stat{}, false
 	}
 	ppid, err1 := strconv.Atoi(string(f[1]))
 	pgrp, err2 := strconv.Atoi(string(f[2]))
 	start, err3 := strconv.ParseUint(string(f[19]), 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
+	utime, err4 := strconv.ParseUint(string(f[11]), 10, 64)
+	stime, err5 := strconv.ParseUint(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil {
 		return Stat{}, false
 	}
-	return Stat{PID: pid, PPID: ppid, Pgrp: pgrp, State: f[0][0], Start: start}, true
+	return Stat{PID: pid, PPID: ppid, Pgrp: pgrp, State: f[0][0], Start: start, UTime: utime, STime: stime}, true
 }
 
 // Read reads one process's stat; ok is false when it is gone.

@@ -71,10 +71,22 @@ func FuzzParse(f *testing.F) {
 		}
 		// What was parsed survives a round trip through the format.
 		line := strconv.Itoa(p.PID) + " (c) " + string([]byte{p.State}) + " " + strconv.Itoa(p.PPID) + " " + strconv.Itoa(p.Pgrp) +
-			" 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 " + strconv.FormatUint(p.Start, 10)
+			" 0 0 0 0 0 0 0 0 " + strconv.FormatUint(p.UTime, 10) + " " + strconv.FormatUint(p.STime, 10) +
+			" 0 0 0 0 0 0 " + strconv.FormatUint(p.Start, 10)
 		q, ok := Parse([]byte(line))
 		if !ok || q != p {
 			t.Fatalf("%q parsed as %+v; re-parsing %q gave %+v, %v", data, p, line, q, ok)
 		}
 	})
+}
+
+func TestParseCPUTimes(t *testing.T) {
+	p, ok := Parse([]byte("42 (auth daemon) S 1 42 42 0 -1 4194560 1 2 3 4 15 16 7 8 20 0 1 0 900 10 11\n"))
+	if !ok {
+		t.Fatal("not parsed")
+	}
+	want := Stat{PID: 42, PPID: 1, Pgrp: 42, State: 'S', Start: 900, UTime: 15, STime: 16}
+	if p != want {
+		t.Errorf("parsed %+v, want %+v", p, want)
+	}
 }
