@@ -78,12 +78,13 @@ type Server struct {
 	closing   bool
 	lastFull  time.Time
 	reading   map[net.Conn]struct{} // connections still sending their request
+	acceptFDs map[int]struct{}      // the fast path's listening descriptors
 	stopping  atomic.Bool           // set by Shutdown: reads end at once
 }
 
 // NewServer returns a server for stack with daemons work slots.
 func NewServer(stack *auth.Stack, daemons int, log *slog.Logger) *Server {
-	s := &Server{Log: log, conns: make(chan struct{}, MaxConnections), reading: map[net.Conn]struct{}{}}
+	s := &Server{Log: log, conns: make(chan struct{}, MaxConnections), reading: map[net.Conn]struct{}{}, acceptFDs: map[int]struct{}{}}
 	s.Swap(stack, daemons)
 	return s
 }
@@ -104,7 +105,10 @@ func (s *Server) Swap(stack *auth.Stack, daemons int) {
 	}
 }
 
-// Serve accepts connections until the listener is closed.
+// Serve accepts connections until the listener is closed. A Unix
+// listener is served by the fast path's blocking workers (fastpath.go),
+// which put its socket in blocking mode: its Accept must not be called
+// by anyone else.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -113,6 +117,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
+	if ul, ok := ln.(*net.UnixListener); ok {
+		return s.serveFast(ul)
+	}
 	var delay time.Duration
 	for {
 		conn, err := ln.Accept()
@@ -142,7 +149,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-s.conns }()
-			s.handle(conn)
+			s.handle(conn, nil, time.Now())
 		}()
 	}
 }
@@ -170,6 +177,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.reading {
 		c.SetReadDeadline(time.Now())
 	}
+	s.wakeAcceptors()
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -189,13 +197,20 @@ var (
 )
 
 // connReader gives each read its own timeout within the request deadline.
+// It first returns pending, the bytes the fast path had already read.
 type connReader struct {
 	conn     net.Conn
+	pending  []byte
 	end      time.Time
 	stopping *atomic.Bool
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
+	if len(r.pending) > 0 {
+		n := copy(p, r.pending)
+		r.pending = r.pending[n:]
+		return n, nil
+	}
 	if r.stopping.Load() {
 		return 0, os.ErrDeadlineExceeded
 	}
@@ -215,8 +230,9 @@ func (w connWriter) Write(p []byte) (int, error) {
 	return w.conn.Write(p)
 }
 
-// handle answers the one request of a connection.
-func (s *Server) handle(conn net.Conn) {
+// handle answers the one request of a connection that arrived at start;
+// pending holds what the fast path already read of it.
+func (s *Server) handle(conn net.Conn, pending []byte, start time.Time) {
 	defer conn.Close()
 	s.mu.Lock()
 	if s.closing {
@@ -226,7 +242,7 @@ func (s *Server) handle(conn net.Conn) {
 	s.reading[conn] = struct{}{}
 	s.mu.Unlock()
 	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(&connReader{conn: conn, end: time.Now().Add(requestDeadline), stopping: &s.stopping})
+	br.Reset(&connReader{conn: conn, pending: pending, end: start.Add(requestDeadline), stopping: &s.stopping})
 	req, err := authlib.ReadRequest(br)
 	br.Reset(nil)
 	readerPool.Put(br)
@@ -234,21 +250,32 @@ func (s *Server) handle(conn net.Conn) {
 	delete(s.reading, conn)
 	s.mu.Unlock()
 	if err != nil {
-		var re *authlib.RequestError
-		switch {
-		case errors.As(err, &re):
-			if re.Fail {
-				connWriter{conn}.Write([]byte(authlib.ReplyFail))
-			}
-			s.Log.Warn(fmt.Sprintf("%v; connection closed", err))
-		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, os.ErrDeadlineExceeded):
-			s.Log.Debug("client went away or was too slow before finishing its request", "error", err)
-		default:
-			s.Log.Debug("reading a request", "error", err)
-		}
+		s.readFailed(err, connWriter{conn})
 		return
 	}
+	s.respond(req, connWriter{conn})
+}
 
+// readFailed logs why a request could not be read, and tells the client
+// FAIL when the original does (spec §1).
+func (s *Server) readFailed(err error, out io.Writer) {
+	var re *authlib.RequestError
+	switch {
+	case errors.As(err, &re):
+		if re.Fail {
+			out.Write([]byte(authlib.ReplyFail))
+		}
+		s.Log.Warn(fmt.Sprintf("%v; connection closed", err))
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, os.ErrDeadlineExceeded):
+		s.Log.Debug("client went away or was too slow before finishing its request", "error", err)
+	default:
+		s.Log.Debug("reading a request", "error", err)
+	}
+}
+
+// respond runs req on a work slot of the current modules and writes the
+// reply to out.
+func (s *Server) respond(req *authlib.Request, out io.Writer) {
 	g := s.acquire()
 	defer g.mu.RUnlock()
 	g.slots <- struct{}{}
@@ -256,7 +283,7 @@ func (s *Server) handle(conn net.Conn) {
 
 	ctx := auth.WithRemoteIP(context.Background(), req.RemoteIP())
 	w := writerPool.Get().(*bufio.Writer)
-	w.Reset(connWriter{conn})
+	w.Reset(out)
 	defer func() {
 		w.Flush()
 		w.Reset(nil)
