@@ -14,21 +14,20 @@ import (
 	"testing"
 
 	"github.com/gocourier/courier/pkg/authlib"
+	"github.com/gocourier/courier/pkg/privsep"
 	"github.com/gocourier/courier/test/testenv"
 )
 
-// systemUser creates a throwaway system account with a password and
-// removes it when the test ends.
+// systemUser creates a throwaway system account (testenv.NewSystemAccount)
+// with a full name and a password; it is removed when the test ends.
 func systemUser(t *testing.T, password string) string {
 	t.Helper()
-	testenv.NeedRoot(t)
-	testenv.NeedPackage(t, "passwd", "useradd", "userdel", "chpasswd")
+	testenv.NeedPackage(t, "passwd", "useradd", "userdel", "usermod", "chpasswd")
 	name := fmt.Sprintf("gcauth%d", os.Getpid()%100000)
-	exec.Command("userdel", name).Run()
-	if out, err := exec.Command("useradd", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", "-c", "Test Account,Lab 3", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd: %v\n%s", err, out)
+	testenv.NewSystemAccount(t, name)
+	if out, err := exec.Command("usermod", "-c", "Test Account,Lab 3", name).CombinedOutput(); err != nil {
+		t.Fatalf("usermod: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("userdel", name).Run() })
 	cmd := exec.Command("chpasswd")
 	cmd.Stdin = strings.NewReader(name + ":" + password + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -37,20 +36,19 @@ func systemUser(t *testing.T, password string) string {
 	return name
 }
 
-// uidOf reads the Uid line of /proc/<pid>/status.
-func uidOf(t *testing.T, pid int) string {
+// runsAsRoot reports whether every thread of pid has all four uids 0.
+func runsAsRoot(t *testing.T, pid int) bool {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	tasks, err := privsep.ReadTasks(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "Uid:") {
-			return strings.Join(strings.Fields(l)[1:], " ")
+	for _, task := range tasks {
+		if task.UID != [4]uint32{} {
+			return false
 		}
 	}
-	t.Fatal("no Uid line")
-	return ""
+	return len(tasks) > 0
 }
 
 // authshadow and authpwd against a real system account; the daemon and its
@@ -59,8 +57,8 @@ func TestShadowAndPwd(t *testing.T) {
 	user := systemUser(t, "Sys-pw-1")
 	s := newSandbox(t, "authmodulelist=\"authshadow\"\ndaemons=2\n", "")
 	d := start(t, s)
-	if uid := uidOf(t, d.cmd.Process.Pid); uid != "0 0 0 0" {
-		t.Errorf("authdaemond uids %q, want root (it reads /etc/shadow)", uid)
+	if !runsAsRoot(t, d.cmd.Process.Pid) {
+		t.Errorf("authdaemond does not run as root (it reads /etc/shadow)")
 	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(filepath.Dir(d.socket), &st); err != nil || st.Uid != 0 || st.Mode&0o777 != 0o750 {
