@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 //go:embed programs.tab
@@ -19,8 +20,12 @@ type Program struct {
 	Links []string // extra names
 }
 
-// Programs parses the embedded program table.
-func Programs() ([]Program, error) {
+// Programs returns the embedded program table, parsed once.
+func Programs() ([]Program, error) { return programs() }
+
+var programs = sync.OnceValues(parsePrograms)
+
+func parsePrograms() ([]Program, error) {
 	var out []Program
 	for i, line := range strings.Split(programsTab, "\n") {
 		line = strings.TrimSpace(line)
@@ -64,6 +69,8 @@ func (l Layout) Dir(kind string) string {
 
 // ProgramPath returns the installed path of the named program (or of one of
 // its link names). Programs missing from the table are looked for in SbinDir.
+// The table is checked by this package's tests, so a parse error cannot
+// reach an installed program.
 func (l Layout) ProgramPath(name string) string {
 	progs, _ := Programs()
 	for _, p := range progs {
