@@ -14,11 +14,13 @@ import (
 
 	"github.com/gocourier/courier/pkg/layout"
 	"github.com/gocourier/courier/pkg/logging"
+	"github.com/gocourier/courier/pkg/scheduler"
 	"github.com/gocourier/courier/pkg/services"
 	"github.com/gocourier/courier/pkg/supervise"
 )
 
 const usage = `Usage: courierd [-startup-fd=N]
+       courierd scheduler
 
 Runs the Courier mail server's services in the foreground and supervises
 them: each service configured in %[1]s (esmtpd, esmtpd-msa, esmtpd-ssl,
@@ -33,6 +35,10 @@ when it exits. Logs go to syslog (facility mail) and standard error.
 The pid file is %[2]s. To run courierd in the background use
 "courier start", "courier stop" and "courier restart".
 
+"courierd scheduler" is the queue manager, which the supervisor starts as
+one of its services: it starts the transport modules of %[1]s/module.*,
+drops to the courier user and delivers the queue in %[3]s.
+
 Options:
   -startup-fd=N    write the start-up log to file descriptor N and close it
                    once every service is started (used by courier start)
@@ -41,12 +47,15 @@ Options:
 func main() {
 	l := layout.Current()
 	fs := flag.NewFlagSet("courierd", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprintf(fs.Output(), usage, l.SysconfDir, supervise.PidPath(l.RunDir)) }
+	fs.Usage = func() { fmt.Fprintf(fs.Output(), usage, l.SysconfDir, supervise.PidPath(l.RunDir), l.LocalstateDir) }
 	startupFD := fs.Int("startup-fd", -1, "")
 	if len(os.Args) > 1 && (os.Args[1] == "--help" || os.Args[1] == "-help" || os.Args[1] == "-h") {
 		fs.SetOutput(os.Stdout)
 		fs.Usage()
 		return
+	}
+	if len(os.Args) == 2 && os.Args[1] == "scheduler" {
+		os.Exit(runScheduler(l))
 	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(1)
@@ -72,4 +81,14 @@ func main() {
 	if err := d.Run(); err != nil {
 		os.Exit(1)
 	}
+}
+
+func runScheduler(l layout.Layout) int {
+	log := logging.Setup(logging.Options{Program: "courierd", Syslog: true, Stderr: true, Level: slog.LevelInfo})
+	err := scheduler.Daemon(scheduler.DaemonOptions{Layout: l, Logger: log})
+	if err != nil {
+		log.Error("scheduler: " + err.Error())
+		return 1
+	}
+	return 0
 }

@@ -364,3 +364,24 @@ func (q *Queue) moveBroken(ino uint64, links []string, reason string) {
 	q.opt.Logger.Error("queue recovery: message taken out of the queue because its control file is unusable; it will not be delivered. Inspect the files and resubmit the message by hand",
 		"reason", reason, "moved_to", strings.Join(moved, " "))
 }
+
+// ScanRecent lists the messages whose msgq/ bucket is the one of now or the
+// one before: where a new submission is linked (its first A is its arrival
+// time). The scheduler reads it when woken by the trigger FIFO, so a wake-up
+// costs a look at two directories rather than the whole schedule.
+func (q *Queue) ScanRecent(now time.Time) ([]Entry, error) {
+	var out []Entry
+	t := now.Unix() / dirBucketSec
+	for _, b := range []int64{t - 1, t} {
+		names, err := readNames(q.path("msgq", strconv.FormatInt(b, 10)))
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			if e, ok := parseSchedName(n); ok {
+				out = append(out, e)
+			}
+		}
+	}
+	return out, nil
+}

@@ -189,6 +189,22 @@ func buildAuthdaemond(c *Context) (Command, error) {
 	}, nil
 }
 
+// buildScheduler: courierd's queue manager, which the original's
+// courierctl.start runs after sourcing the courierd file; it starts the
+// transport modules itself.
+func buildScheduler(c *Context) (Command, error) {
+	vf, err := c.Vars(c.Service.Config...)
+	if err != nil {
+		return Command{}, err
+	}
+	return Command{
+		Program: c.Program("courierd"),
+		Args:    []string{"scheduler"},
+		Env:     vf.Environ(),
+		Listen:  "queue " + c.Layout.LocalstateDir,
+	}, nil
+}
+
 // buildESMTPD: /usr/sbin/esmtpd and esmtpd-msa.
 //
 //	couriertcpd $TCPDOPTS -user=$MAILUSER -group=$MAILGROUP [-address=$ADDRESS]

@@ -69,6 +69,7 @@ type Command struct {
 func Table() []Service {
 	return []Service{
 		{Name: "authdaemond", Config: []string{"authdaemonrc"}, Build: buildAuthdaemond},
+		{Name: "scheduler", Config: []string{"courierd"}, Requires: []string{"authdaemond"}, Build: buildScheduler},
 		{Name: "esmtpd", Config: []string{"esmtpd"}, Enable: "ESMTPDSTART", EnableIn: "esmtpd",
 			Requires: []string{"authdaemond"}, Build: buildESMTPD},
 		{Name: "esmtpd-msa", Config: []string{"esmtpd", "esmtpd-msa"}, Enable: "ESMTPDSTART", EnableIn: "esmtpd-msa",
