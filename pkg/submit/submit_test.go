@@ -184,7 +184,7 @@ func TestSubmitAliases(t *testing.T) {
 		{Address: "list", Notify: address.NotifySuccess | address.NotifyFailure},
 		{Address: "one@example.test", Notify: address.NotifyFailure},
 		{Address: "foo@virt.example"},
-		{Address: "a@example.test"}, // a member of list: not twice, but with this NOTIFY
+		{Address: "a@example.test"},                              // a member of list: not twice, but with this NOTIFY
 		{Address: "c@example.test", Notify: address.NotifyNever}, // a duplicate of the member
 		{Address: "prog"},
 	}
