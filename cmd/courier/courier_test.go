@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,8 +15,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gocourier/courier/pkg/logging/pidfile"
+	"github.com/gocourier/courier/pkg/mailq"
 	"github.com/gocourier/courier/pkg/proc"
+	"github.com/gocourier/courier/pkg/queue"
 	"github.com/gocourier/courier/pkg/supervise"
+	"github.com/gocourier/courier/pkg/track"
 	"github.com/gocourier/courier/test/testenv"
 )
 
@@ -141,7 +145,7 @@ func TestUsage(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(out), "Usage: courier start|stop|restart") {
 		t.Errorf("--help: %v %q", err, out)
 	}
-	for _, args := range [][]string{{}, {"flush"}, {"start", "now"}} {
+	for _, args := range [][]string{{}, {"flush", "a", "b"}, {"clear"}, {"show", "some"}, {"start", "now"}} {
 		cmd := exec.Command(bin, args...)
 		var e bytes.Buffer
 		cmd.Stderr = &e
@@ -149,5 +153,110 @@ func TestUsage(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(e.String(), "Usage: courier") {
 			t.Errorf("courier %q: %v %q, want exit 1 with the usage", args, err, e.String())
 		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := exec.Command(testenv.Build(t, "courier"), "--version").Output()
+	if err != nil || string(out) != mailq.VersionLine+"\n" {
+		t.Errorf("--version: %v %q", err, out)
+	}
+}
+
+// courier flush writes the trigger lines of spec §3 for the scheduler.
+func TestFlush(t *testing.T) {
+	sb := testenv.NewSandbox(t, "courier")
+	q, err := queue.Open(sb.Layout.LocalstateDir, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := q.Submit(&queue.Envelope{Sender: "s@x.example", Source: "local", Recipients: []queue.Recipient{{Address: "r@y.example"}}}, strings.NewReader("Subject: x\n\nbody\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := courier(t, sb, "flush"); code != 1 || out != "" || !strings.Contains(errOut, "courierd is not running") {
+		t.Errorf("flush without a scheduler: exit %d %q %q", code, out, errOut)
+	}
+	fifo, err := q.ListenTrigger()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fifo.Close()
+	for _, args := range [][]string{{"flush"}, {"flush", id.String()}} {
+		if out, errOut, code := courier(t, sb, args...); code != 0 || out+errOut != "" {
+			t.Errorf("courier %q: exit %d %q %q", args, code, out, errOut)
+		}
+	}
+	if out, errOut, code := courier(t, sb, "flush", "0000000000000001.000000006B0267A1.00007614"); code != 1 || out != "" || errOut != "No such message.\n" {
+		t.Errorf("flush of an unknown message: exit %d %q %q", code, out, errOut)
+	}
+	want := "FLUSH\nFLUSH" + id.String() + "\n"
+	buf := make([]byte, 200)
+	fifo.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := ""
+	for len(got) < len(want) {
+		n, err := fifo.Read(buf)
+		if err != nil {
+			break
+		}
+		got += string(buf[:n])
+	}
+	if got != want {
+		t.Errorf("trigger got %q, want %q", got, want)
+	}
+}
+
+// courier clear and show all on the backscatter list (spec §4, §8).
+func TestClearShow(t *testing.T) {
+	sb := testenv.NewSandbox(t, "courier")
+	if _, err := queue.Open(sb.Layout.LocalstateDir, queue.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	tr := track.Open(sb.Layout.LocalstateDir)
+	// An hour ago, so the current hour's file is created by courier clear.
+	hourAgo := time.Now().Add(-time.Hour)
+	for _, a := range []string{"zed@x.example", "Bob@X.example", "al@y.example"} {
+		if err := tr.Record(a, track.Failed, hourAgo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Run as root, courier works on the track files as the mail user, who
+	// owns the queue in an installed tree.
+	if os.Getuid() == 0 {
+		sb.WritableDir(t, "mailuser") // makes the tree's parents reachable by the mail user
+		owner := sb.Layout.MailUser + ":" + sb.Layout.MailGroup
+		if out, err := exec.Command("chown", "-R", owner, sb.Layout.LocalstateDir).CombinedOutput(); err != nil {
+			t.Fatalf("chown: %v %s", err, out)
+		}
+	}
+	if out, errOut, code := courier(t, sb, "show", "all"); code != 0 || out != "Bob@x.example\nal@y.example\nzed@x.example\n" || errOut != "" {
+		t.Errorf("show all: exit %d %q %q", code, out, errOut)
+	}
+	if out, errOut, code := courier(t, sb, "clear", "Bob@X.EXAMPLE"); code != 0 || out != "Bob@X.EXAMPLE cleared.\n" || errOut != "" {
+		t.Errorf("clear: exit %d %q %q", code, out, errOut)
+	}
+	if os.Getuid() == 0 {
+		// The A record was written by the mail user, not by root.
+		u, err := user.Lookup(sb.Layout.MailUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hour := filepath.Join(tr.Dir(), fmt.Sprint(time.Now().Unix()/3600))
+		st, err := os.Stat(hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(st.Sys().(*syscall.Stat_t).Uid); got != u.Uid {
+			t.Errorf("%s belongs to uid %s, want the mail user's %s", hour, got, u.Uid)
+		}
+	}
+	if k, ok := tr.Lookup("Bob@x.example", time.Now()); ok {
+		t.Errorf("cleared address still listed as %c", k)
+	}
+	if out, errOut, code := courier(t, sb, "clear", "all"); code != 0 || out+errOut != "" {
+		t.Errorf("clear all: exit %d %q %q", code, out, errOut)
+	}
+	if out, _, _ := courier(t, sb, "show", "all"); out != "" {
+		t.Errorf("show all after clear all: %q", out)
 	}
 }
