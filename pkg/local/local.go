@@ -1,0 +1,595 @@
+// Package local owns local mail delivery: the courierlocal transport
+// module (spec dot-courier.md, queue-and-courierd.md §3; the original's
+// module.local: courierlocal, courierdeliver and the rewriting of local.C).
+//
+// Process model. courierlocal is started by the scheduler and stays root. It
+// reads delivery lines with module.Serve; for each recipient it reads the
+// control file, resolves the address (address.Rules.Resolve with the control
+// files' rules), looks the account up through authdaemond (service
+// "courier"), falls back through the -default files and the aliasdir
+// pseudo-user, refuses uid 0 and uids below MINUID, and starts a delivery
+// child: courierlocal itself, re-executed with the hidden first argument
+// "--deliver-child", running as the recipient (uid, gid, groups), with umask
+// 077, in the home directory, with the courierd configuration's environment.
+// The child (the original's courierdeliver) reads the .courier file, writes
+// mailboxes and runs programs, prints forwarding addresses on its standard
+// output and messages on its standard error, and exits with a sysexits
+// status. Only the root parent touches the queue: it appends the I/S/F/D
+// records, submits forwarded copies through pkg/submit and logs the
+// original's syslog lines. On the delivery's time limit (control file
+// localtimeout, default 15 minutes) the parent kills the child's process
+// group (SIGTERM, SIGKILL 10 s later) and records a deferral.
+//
+// Deliberate differences from the original: the account lookup happens in
+// courierlocal, not in the scheduler's routing; a recipient refused for its
+// uid fails permanently with a message naming the rule; several recipients
+// in one delivery line are delivered one after the other instead of being
+// refused (MAXRCPT=1 is still what module.local sets); an unreadable (not
+// missing) .courier file or one that does not parse defers the mail instead
+// of falling back to the default delivery; a delivery child killed while it
+// writes an mbox truncates it and defers (the original reports success).
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gocourier/courier/pkg/address"
+	"github.com/gocourier/courier/pkg/authlib"
+	"github.com/gocourier/courier/pkg/controlfiles"
+	"github.com/gocourier/courier/pkg/dotcourier"
+	"github.com/gocourier/courier/pkg/layout"
+	"github.com/gocourier/courier/pkg/module"
+	"github.com/gocourier/courier/pkg/privsep"
+	"github.com/gocourier/courier/pkg/queue"
+	"github.com/gocourier/courier/pkg/submit"
+)
+
+// childFlag is the hidden first argument of the delivery child.
+const childFlag = "--deliver-child"
+
+// DefaultTimeout is the delivery time limit when the localtimeout control
+// file is missing (localmail.c: 15 minutes).
+const DefaultTimeout = 15 * time.Minute
+
+// killGrace is how long a stuck delivery gets between SIGTERM and SIGKILL
+// (moduledel.c).
+const killGrace = 10 * time.Second
+
+// maxMessages is how much of the child's standard error is kept for the
+// control file (localmail.c msgbuf).
+const maxMessages = 4096
+
+// Service is the authlib service name of local delivery lookups.
+const Service = "courier"
+
+// Module is the courierlocal parent.
+type Module struct {
+	Layout   layout.Layout
+	Files    *controlfiles.Files
+	Queue    *queue.Queue
+	Auth     *authlib.Client
+	Submit   *submit.Submitter
+	Log      *slog.Logger
+	Self     string   // the courierlocal executable, re-executed for each delivery
+	Env      []string // environment of delivery children
+	MinUID   uint32   // MINUID: lowest uid that may receive mail
+	DotExt   string   // dotextension control file
+	Maildrop string   // maildrop control file, "" when maildrop is not installed
+	AliasDir string   // sysconfdir/aliasdir
+	Timeout  time.Duration
+
+	aliasOnce sync.Once
+	aliasCred privsep.Credential
+	aliasErr  error
+}
+
+// moduleVars are variables the scheduler sets for the module itself; the
+// delivery children do not see them.
+var moduleVars = map[string]bool{"MAXDELS": true, "MAXHOST": true, "MAXRCPT": true, "COURIER_MODULE": true, "COURIER_HOME": true}
+
+// New prepares the module of the installation l with the environment the
+// scheduler gave it.
+func New(l layout.Layout, environ []string, log *slog.Logger) (*Module, error) {
+	files, err := controlfiles.Load(l.SysconfDir)
+	if err != nil {
+		return nil, err
+	}
+	m := &Module{Layout: l, Files: files, Auth: authlib.NewClient(), Log: log, AliasDir: l.Config("aliasdir")}
+	if m.Timeout, err = files.Duration("localtimeout", DefaultTimeout); err != nil {
+		return nil, err
+	}
+	if m.DotExt, err = files.Value("dotextension", ""); err != nil {
+		return nil, err
+	}
+	md, err := files.Value("maildrop", "/usr/bin/maildrop")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(md); err == nil {
+		m.Maildrop = md
+	}
+	m.MinUID = 1
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if moduleVars[k] {
+			continue
+		}
+		if k == "MINUID" {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("MINUID=%q in the courierd configuration is not a uid", v)
+			}
+			m.MinUID = uint32(n)
+		}
+		m.Env = append(m.Env, kv)
+	}
+	if m.Self, err = os.Executable(); err != nil {
+		return nil, err
+	}
+	if m.Queue, err = queue.Open(l.LocalstateDir, queue.Options{Logger: log}); err != nil {
+		return nil, err
+	}
+	if m.Submit, err = submit.OpenOptions(l, submit.Options{Logger: log}); err != nil {
+		return nil, fmt.Errorf("forwarding: %w", err)
+	}
+	return m, nil
+}
+
+// Close releases what New opened.
+func (m *Module) Close() error {
+	if m.Submit != nil {
+		return m.Submit.Close()
+	}
+	return nil
+}
+
+// Handle is the module.Handler: it delivers to every recipient of the line
+// and records each result before it returns.
+func (m *Module) Handle(ctx context.Context, d module.Delivery) string {
+	ctl, err := m.Queue.Load(d.Inode)
+	if err != nil {
+		m.Log.Error(fmt.Sprintf("id=%s: cannot read the control file, delivery skipped: %v", d.QueueID, err))
+		return ""
+	}
+	for _, r := range d.Recipients {
+		if r.Index < 0 || r.Index >= len(ctl.Recipients) {
+			m.Log.Error(fmt.Sprintf("id=%s: recipient index %d out of range (the message has %d); invalid line from the scheduler", d.QueueID, r.Index, len(ctl.Recipients)))
+			continue
+		}
+		m.deliver(ctx, d, ctl, r.Index)
+	}
+	return ""
+}
+
+// result is the outcome of one recipient.
+type result struct {
+	info   []string // I<n> R lines before the final record
+	status queue.Status
+	reply  string // text of the final record's I line, "" for none
+}
+
+func (m *Module) deliver(ctx context.Context, d module.Delivery, ctl *queue.Control, idx int) {
+	rcpt := ctl.Recipients[idx].Address
+	res := m.attempt(ctx, d, ctl, idx)
+	m.record(d, ctl, idx, rcpt, res)
+}
+
+// record appends the records and logs the original's lines
+// (comctlfile.c ctlfile_append_info / ctlfile_append_reply).
+func (m *Module) record(d module.Delivery, ctl *queue.Control, idx int, rcpt string, res result) {
+	now := time.Now()
+	prefix := fmt.Sprintf("id=%s,from=<%s>,addr=<%s>", ctl.ID, ctl.Sender, rcpt)
+	var recs []queue.Record
+	for _, line := range res.info {
+		recs = append(recs, queue.Info(idx, queue.InfoReply, line))
+		m.Log.Info(prefix + ": " + line)
+	}
+	replyLines := splitLines(res.reply)
+	for _, line := range replyLines {
+		recs = append(recs, queue.Info(idx, queue.InfoReply, line))
+	}
+	switch res.status {
+	case queue.StatusDelivered:
+		recs = append(recs, queue.Delivered(idx, now, queue.SuccessLocal))
+		size := ""
+		if st, err := os.Stat(m.Queue.DataPath(d.Inode)); err == nil && st.Size() > 0 {
+			size = ",size=" + strconv.FormatInt(st.Size(), 10)
+		}
+		m.Log.Info(prefix + size + ",success: " + res.reply)
+	case queue.StatusFailed:
+		recs = append(recs, queue.Failed(idx, now))
+		for _, line := range replyLines {
+			m.Log.Info(prefix + ": " + line)
+		}
+		m.Log.Info(prefix + ",status: failure")
+	default:
+		recs = append(recs, queue.Deferred(idx, now))
+		for _, line := range replyLines {
+			m.Log.Info(prefix + ": " + line)
+		}
+		m.Log.Info(prefix + ",status: deferred")
+	}
+	if err := queue.AppendFile(m.Queue.ControlPath(d.Inode), recs...); err != nil {
+		m.Log.Error(fmt.Sprintf("id=%s,addr=<%s>: cannot record the delivery result in the control file: %v", ctl.ID, rcpt, err))
+	}
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSuffix(l, "\r")
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func deferred(text string) result { return result{status: queue.StatusDeferred, reply: text} }
+func failed(text string) result   { return result{status: queue.StatusFailed, reply: text} }
+
+// account is a resolved recipient: who the delivery runs as.
+type account struct {
+	user     string // USER
+	home     string
+	ext      string
+	cred     privsep.Credential
+	maildir  string
+	quota    string
+	aliasDir bool
+}
+
+// lookup finds the account of rcpt (local.C rw_del_local2 and
+// local_callback). The error result is final.
+func (m *Module) lookup(ctx context.Context, rcpt string) (account, *result) {
+	unknown := func() (account, *result) {
+		r := failed("550 User <" + ACE(rcpt) + "> unknown")
+		return account{}, &r
+	}
+	tempfail := func() (account, *result) {
+		r := deferred("450 Service temporarily unavailable.")
+		return account{}, &r
+	}
+	addr, err := address.ParseAddress(rcpt, true)
+	if err != nil {
+		return unknown()
+	}
+	res, ok := m.Files.Rules.Resolve(addr)
+	if !ok {
+		return unknown()
+	}
+	for _, lk := range res.Lookups {
+		var acct account
+		if lk.AliasDir {
+			cred, err := m.aliasCredential()
+			if err != nil {
+				m.Log.Error(fmt.Sprintf("aliasdir deliveries run as the mail user %s, which cannot be looked up: %v", m.Layout.MailUser, err))
+				return tempfail()
+			}
+			acct = account{user: "alias", home: m.AliasDir, ext: lk.Ext, cred: cred, aliasDir: true}
+		} else {
+			a, err := m.Auth.Pre(ctx, Service, lk.Account)
+			if errors.Is(err, authlib.ErrFail) {
+				continue
+			}
+			if err != nil {
+				m.Log.Warn(fmt.Sprintf("looking up %s with authdaemond: %v", lk.Account, err))
+				return tempfail()
+			}
+			if acct, err = m.accountOf(a, lk); err != nil {
+				m.Log.Log(ctx, slog.LevelError+4, err.Error())
+				return tempfail()
+			}
+		}
+		if acct.ext != "" {
+			if _, err := dotcourier.Find(acct.home, acct.ext, m.DotExt); errors.Is(err, os.ErrNotExist) {
+				return unknown()
+			}
+		}
+		if !acct.aliasDir {
+			if err := privsep.RequireMailboxOwner(acct.cred.UID, m.MinUID); err != nil {
+				m.Log.Error(fmt.Sprintf("%s: delivery refused: %v", rcpt, err))
+				r := failed(fmt.Sprintf("550 Delivery to account %s refused: %v", acct.user, err))
+				return account{}, &r
+			}
+		} else if acct.cred.UID == 0 {
+			r := failed("550 aliasdir deliveries would run as root; the mail user must not be root")
+			return account{}, &r
+		}
+		return acct, nil
+	}
+	return unknown()
+}
+
+// accountOf turns an authlib answer into the identity of the delivery.
+func (m *Module) accountOf(a *authlib.Account, lk address.Lookup) (account, error) {
+	acct := account{user: a.Address, home: a.Home, ext: lk.Ext, maildir: a.Maildir, quota: a.Quota}
+	if acct.user == "" {
+		acct.user = lk.Account
+	}
+	if a.Home == "" || strings.ContainsAny(a.Home, "\n") || strings.ContainsAny(a.Maildir, "\n") {
+		return acct, fmt.Errorf("invalid home directory or maildir for %s: empty or with a newline", lk.Account)
+	}
+	acct.cred = privsep.Credential{UID: a.UID, GID: a.GID, Groups: []uint32{a.GID}}
+	if !a.HasUID {
+		u, err := privsep.LookupUser(a.Username)
+		if err != nil {
+			return acct, fmt.Errorf("getpw(%s) failed - returned by authlib: %v", a.Username, err)
+		}
+		acct.cred.UID = u.UID
+		if groups, err := privsep.UserGroups(u.Name, a.GID); err == nil {
+			acct.cred.Groups = groups
+		}
+	}
+	return acct, nil
+}
+
+func (m *Module) aliasCredential() (privsep.Credential, error) {
+	m.aliasOnce.Do(func() {
+		u, err := privsep.LookupUser(m.Layout.MailUser)
+		if err != nil {
+			m.aliasErr = err
+			return
+		}
+		gid, err := privsep.LookupGroup(m.Layout.MailGroup)
+		if err != nil {
+			m.aliasErr = err
+			return
+		}
+		m.aliasCred = privsep.Credential{UID: u.UID, GID: gid, Groups: []uint32{gid}}
+	})
+	return m.aliasCred, m.aliasErr
+}
+
+// attempt delivers to recipient idx and says what to record.
+func (m *Module) attempt(ctx context.Context, d module.Delivery, ctl *queue.Control, idx int) result {
+	r := ctl.Recipients[idx]
+	acct, fail := m.lookup(ctx, r.Address)
+	if fail != nil {
+		return *fail
+	}
+	data, err := os.Open(m.Queue.DataPath(d.Inode))
+	if err != nil {
+		m.Log.Error(fmt.Sprintf("id=%s: %v", ctl.ID, err))
+		return deferred("Unable to read message file.")
+	}
+	defer data.Close()
+	sender := verpSender(ctl, r.Address)
+	job := Job{User: acct.user, Home: acct.home, Ext: acct.ext, Recipient: r.Address, Sender: sender,
+		Quota: acct.quota, Maildir: acct.maildir, DotExt: m.DotExt, Maildrop: m.Maildrop}
+	run, err := m.runChild(ctx, job, acct.cred, data)
+	if err != nil {
+		return deferred(errnoText(acct.home, err))
+	}
+	res := result{info: splitLines(run.messages)}
+	if run.timedOut {
+		res.status = queue.StatusDeferred
+		res.reply = fmt.Sprintf("Delivery did not finish within %v (localtimeout); it was stopped and will be retried.", m.Timeout)
+		return res
+	}
+	var fwdErr error
+	if len(run.forwards) > 0 {
+		fwdErr = m.forward(ctl, r, sender, data, run.forwards)
+	}
+	switch {
+	case run.signaled:
+		res.status = queue.StatusFailed
+	case run.code == exOK || run.code == exStop:
+		if fwdErr != nil {
+			res.status = queue.StatusFailed
+			res.reply = "The following error occured when trying to forward this message: \n" + fwdErr.Error()
+		} else {
+			res.status = queue.StatusDelivered
+			res.reply = "Message delivered."
+		}
+	case permanent(run.code):
+		res.status = queue.StatusFailed
+	default:
+		res.status = queue.StatusDeferred
+	}
+	return res
+}
+
+// permanent reports whether a delivery exit status is a permanent failure
+// (spec dot-courier.md §4; 70 EX_SOFTWARE too).
+func permanent(code int) bool {
+	switch code {
+	case 64, 65, 67, 68, 69, exSoftware, 76, 77, 78, 100, 112:
+		return true
+	}
+	return false
+}
+
+// childRun is what a delivery child did.
+type childRun struct {
+	code     int
+	signaled bool
+	timedOut bool
+	messages string
+	forwards []string
+}
+
+// runChild runs one delivery child and collects its reports.
+func (m *Module) runChild(ctx context.Context, job Job, cred privsep.Credential, data *os.File) (childRun, error) {
+	var run childRun
+	fwdR, fwdW, err := os.Pipe()
+	if err != nil {
+		return run, err
+	}
+	msgR, msgW, err := os.Pipe()
+	if err != nil {
+		fwdR.Close()
+		fwdW.Close()
+		return run, err
+	}
+	ch := &privsep.Child{Path: m.Self, Argv0: "courierlocal", Args: job.args(), Env: m.Env, Dir: job.Home,
+		Cred: &cred, Setpgid: true, Stdin: data, Stdout: fwdW, Stderr: msgW}
+	cmd, err := ch.Start()
+	fwdW.Close()
+	msgW.Close()
+	if err != nil {
+		fwdR.Close()
+		msgR.Close()
+		var pe *os.PathError
+		if errors.As(err, &pe) && pe.Op == "chdir" {
+			return run, pe.Err
+		}
+		return run, err
+	}
+	var wg sync.WaitGroup
+	var msgs []byte
+	var fwds []string
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		msgs = readLimited(msgR, maxMessages)
+	}()
+	go func() {
+		defer wg.Done()
+		fwds = readLines(fwdR)
+	}()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var werr error
+	select {
+	case werr = <-waited:
+	case <-ctx.Done():
+		run.timedOut = true
+		pid := cmd.Process.Pid
+		m.Log.Error(fmt.Sprintf("Error: stuck delivery, PID %d, sending signal %d", pid, int(syscall.SIGTERM)))
+		syscall.Kill(-pid, syscall.SIGTERM)
+		select {
+		case werr = <-waited:
+		case <-time.After(killGrace):
+			m.Log.Error(fmt.Sprintf("Error: stuck delivery, PID %d, sending signal %d", pid, int(syscall.SIGKILL)))
+			syscall.Kill(-pid, syscall.SIGKILL)
+			werr = <-waited
+		}
+		// Whatever else of the group still holds the pipes is killed too.
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	readersDone := make(chan struct{})
+	go func() { wg.Wait(); close(readersDone) }()
+	select {
+	case <-readersDone:
+	case <-ctx.Done():
+		// A program left running in the background holds the pipes.
+		fwdR.Close()
+		msgR.Close()
+		<-readersDone
+	}
+	fwdR.Close()
+	msgR.Close()
+	run.messages, run.forwards = string(msgs), fwds
+	if werr != nil {
+		var ee *exec.ExitError
+		if !errors.As(werr, &ee) {
+			return run, werr
+		}
+		ws := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			run.signaled = true
+		} else {
+			run.code = ws.ExitStatus()
+		}
+	}
+	return run, nil
+}
+
+// readLimited keeps the first n bytes of r and drains the rest.
+func readLimited(r io.Reader, n int) []byte {
+	buf, _ := io.ReadAll(io.LimitReader(r, int64(n)))
+	io.Copy(io.Discard, r)
+	return buf
+}
+
+// readLines reads forwarding addresses, one per line (at most 1023 bytes
+// each, as localmail.c fwdbuf keeps).
+func readLines(r io.Reader) []string {
+	data, _ := io.ReadAll(r)
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if len(l) > 1023 {
+			l = l[:1023]
+		}
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// forward submits a copy of the message to the addresses the .courier file
+// named (localmail.c dofwd): module "local", the original envelope sender,
+// NOTIFY=FAILURE, the recipient's ORCPT (else the recipient) as ORCPT, and
+// "Delivered-To: <recipient>" in front of the message, which is what stops a
+// forwarding loop.
+func (m *Module) forward(ctl *queue.Control, r queue.RecipientState, sender string, data *os.File, addrs []string) error {
+	orcpt := r.ORCPT
+	if orcpt == "" {
+		orcpt = r.Address
+	}
+	env := queue.Envelope{Sender: sender, ReceivedFrom: "dns; localhost (localhost [127.0.0.1])", Source: "local"}
+	for _, a := range addrs {
+		env.Recipients = append(env.Recipients, queue.Recipient{Address: a, ORCPT: orcpt, Notify: address.NotifyFailure})
+	}
+	if _, err := data.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	body := io.MultiReader(strings.NewReader("Delivered-To: "+ACE(r.Address)+"\n"), data)
+	id, err := m.Submit.Submit(&submit.Message{Module: "local", Envelope: env, AddHeaders: true,
+		Trace: &submit.Trace{Ident: "forwarded by " + ACE(r.Address)}}, body)
+	if err != nil {
+		return err
+	}
+	m.Log.Info(fmt.Sprintf("id=%s,addr=<%s>: forwarded to %s as %s", ctl.ID, r.Address, strings.Join(addrs, ", "), id))
+	return nil
+}
+
+// verpSender is the return address of a VERP message for recipient rcpt
+// (comverp.c verp_getsender): "user-<encoded rcpt>@domain".
+func verpSender(ctl *queue.Control, rcpt string) string {
+	s := ctl.Sender
+	at := strings.LastIndexByte(s, '@')
+	if s == "" || !ctl.VERP || at < 0 {
+		return s
+	}
+	return s[:at] + "-" + verpEncode(rcpt) + s[at:]
+}
+
+func verpEncode(rcpt string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(rcpt); i++ {
+		c := rcpt[i]
+		rest := rcpt[i+1:]
+		if c == '@' && strings.IndexByte(rest, '@') < 0 {
+			b.WriteByte('=')
+			continue
+		}
+		if c == '=' && strings.IndexByte(rcpt[i:], '@') >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		switch c {
+		case '=', '@', ':', '%', '!', '+', '-', '[', ']':
+			b.WriteByte('+')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
