@@ -57,7 +57,7 @@ func Build(c *queue.Control, data io.ReaderAt, size int64, dataMTime time.Time, 
 	if to == "postmaster" {
 		to = "postmaster@" + s.Me
 	}
-	scan, err := scanMessage(io.NewSectionReader(data, 0, size))
+	scan, err := scanMessage(io.NewSectionReader(data, 0, size), size)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func Build(c *queue.Control, data io.ReaderAt, size int64, dataMTime time.Time, 
 	b.headers(to)
 	b.textPart()
 	b.statusPart()
-	if err := b.messagePart(io.NewSectionReader(data, 0, size)); err != nil {
+	if err := b.messagePart(io.NewSectionReader(data, 0, size), size); err != nil {
 		return nil, err
 	}
 	r := &Report{Recipient: to, Security: c.Security, Message: b.buf.Bytes()}
@@ -294,7 +294,7 @@ func (b *builder) diagnostics(r *queue.RecipientState) {
 	}
 }
 
-func (b *builder) messagePart(data io.Reader) error {
+func (b *builder) messagePart(data io.Reader, size int64) error {
 	w := &b.buf
 	var ctype string
 	switch {
@@ -308,7 +308,7 @@ func (b *builder) messagePart(data io.Reader) error {
 		ctype = `text/rfc822-headers; charset="utf-8"`
 	}
 	fmt.Fprintf(w, "Content-Type: %s\nContent-Transfer-Encoding: %s\n\n", ctype, cte(b.msg8))
-	br := bufio.NewReaderSize(data, 32*1024)
+	br := bufio.NewReaderSize(data, readBuffer(size))
 	for {
 		line, err := br.ReadSlice('\n')
 		if !b.returnAll && (len(line) == 1 && line[0] == '\n' || len(line) == 2 && line[0] == '\r' && line[1] == '\n') {

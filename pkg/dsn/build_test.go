@@ -91,7 +91,7 @@ func (p parsed) fields() []string {
 	return blocks[1:]
 }
 
-func caseByName(t *testing.T, name string) realCase {
+func caseByName(t testing.TB, name string) realCase {
 	for _, c := range realCases {
 		if c.name == name {
 			return c

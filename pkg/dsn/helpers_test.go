@@ -202,3 +202,8 @@ func firstDifference(got, want string) string {
 	}
 	return "no difference"
 }
+
+// parseCtl parses a control file without failing the test (for fuzzing).
+func parseCtl(s string) (*queue.Control, error) {
+	return queue.ParseControl("C-fuzz", []byte(s))
+}

@@ -21,10 +21,10 @@ type scanResult struct {
 // such that no line of the message starts with "--" followed by it,
 // compared without regard to case and as a prefix (so "--=_courier_12" rules
 // out 1 and 12).
-func scanMessage(r io.Reader) (scanResult, error) {
+func scanMessage(r io.Reader, size int64) (scanResult, error) {
 	var res scanResult
 	used := map[uint64]bool{}
-	br := bufio.NewReaderSize(r, 32*1024)
+	br := bufio.NewReaderSize(r, readBuffer(size))
 	atStart := true
 	for {
 		chunk, err := br.ReadSlice('\n')
@@ -92,4 +92,10 @@ func lower(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
+}
+
+// readBuffer sizes a reader's buffer for a file of size bytes: no more than the
+// file needs, at most 32 KiB. Lines longer than the buffer are read in pieces.
+func readBuffer(size int64) int {
+	return int(min(max(size, 16), 32*1024))
 }
