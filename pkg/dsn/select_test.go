@@ -15,8 +15,8 @@ import (
 func TestNeeded(t *testing.T) {
 	cases := []struct {
 		sender, notify, result string // result: the records after the submitted ones
-		auth                       string
-		final, delay               bool
+		auth                   string
+		final, delay           bool
 	}{
 		{"a@x", "", "F0 1", "", true, false},
 		{"a@x", "F", "F0 1", "", true, false},
@@ -133,7 +133,7 @@ func TestScanMessage(t *testing.T) {
 		{"", 0, false},
 		{"a\n--=_courier_0\n", 1, false},
 		{"--=_COURIER_0\n--=_Courier_1--\n", 2, false},
-		{"--=_courier_12\n--=_courier_0\n", 2, false}, // 12 rules out 1 and 12
+		{"--=_courier_12\n--=_courier_0\n", 2, false},  // 12 rules out 1 and 12
 		{"--=_courier_05\n", 1, false},                 // "0" is a prefix of "05"
 		{"x--=_courier_0\n --=_courier_1\n", 0, false}, // only at a line start
 		{"--=_courier_0", 1, false},                    // last line without a newline
