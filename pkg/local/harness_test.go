@@ -29,7 +29,7 @@ type user struct {
 // env is a sandbox with authdaemond (userdb accounts), a queue and a running
 // courierlocal that the test feeds delivery lines, playing the scheduler.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	s     *testenv.Sandbox
 	q     *queue.Queue
 	users map[string]user
@@ -53,7 +53,7 @@ var moduleEnv = []string{
 	"MAXDELS=4", "MAXHOST=4", "MAXRCPT=1", "COURIER_MODULE=local",
 }
 
-func newEnv(t *testing.T, names ...string) *env {
+func newEnv(t testing.TB, names ...string) *env {
 	t.Helper()
 	testenv.NeedPackage(t, "courier-authdaemon", "/usr/sbin/authdaemond")
 	s := testenv.NewSandbox(t, "authdaemond", "makeuserdb", "courierlocal")
@@ -140,7 +140,7 @@ func (e *env) start(extra ...string) *moduleProc {
 
 // stop closes the module's input, as a departing scheduler does, and
 // expects it to exit cleanly.
-func (m *moduleProc) stop(t *testing.T) {
+func (m *moduleProc) stop(t testing.TB) {
 	if m.cmd.ProcessState != nil {
 		return
 	}
@@ -243,7 +243,7 @@ func (e *env) makeMaildir(u, name string) string {
 }
 
 // newMessages lists the files of a maildir's new/.
-func newMessages(t *testing.T, maildir string) []string {
+func newMessages(t testing.TB, maildir string) []string {
 	t.Helper()
 	m, err := filepath.Glob(filepath.Join(maildir, "new", "*"))
 	if err != nil {

@@ -3,6 +3,7 @@ package local_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	osuser "os/user"
 	"path/filepath"
 	"slices"
@@ -318,4 +319,72 @@ func allExited(pid int) bool {
 		}
 	}
 	return true
+}
+
+// TestInteropRealQuotaTools delivers into a maildir that the real Courier's
+// maildirmake gave a quota, then lets the real deliverquota add to it: both
+// keep one maildirsize that matches a recount.
+func TestInteropRealQuotaTools(t *testing.T) {
+	testenv.NeedPackage(t, "courier-base", "/usr/bin/maildirmake", "/usr/bin/deliverquota")
+	e := newEnv(t, "erin")
+	m := e.start()
+	erin := e.users["erin"]
+	md := filepath.Join(erin.home, "Box")
+	if out, err := exec.Command("/usr/bin/maildirmake", "-q", "2000S,10C", md).CombinedOutput(); err != nil {
+		t.Fatalf("real maildirmake: %v\n%s", err, out)
+	}
+	filepath.Walk(md, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, int(erin.uid), int(erin.gid)) })
+	e.writeFile("erin", ".courier", "./Box\n", 0o644)
+	id := e.submit("sender@example.org", msg, "erin@example.test")
+	wantStatus(t, e.deliver(m, id, 0), queue.StatusDelivered, "Message delivered.")
+	big := e.submit("sender@example.org", msg+strings.Repeat("y", 3000)+"\n", "erin@example.test")
+	wantStatus(t, e.deliver(m, big, 0), queue.StatusDeferred, "Maildir over quota.")
+	dq := exec.Command("/usr/bin/deliverquota", md)
+	dq.Stdin = strings.NewReader(msg)
+	if out, err := dq.CombinedOutput(); err != nil {
+		t.Fatalf("real deliverquota: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(filepath.Join(md, "maildirsize"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if lines[0] != "2000S,10C" {
+		t.Errorf("quota line %q", lines[0])
+	}
+	var bytes, count int64
+	for _, l := range lines[1:] {
+		var b, c int64
+		fmt.Sscan(l, &b, &c)
+		bytes, count = bytes+b, count+c
+	}
+	var realBytes, realCount int64
+	for _, f := range newMessages(t, md) {
+		st, _ := os.Stat(f)
+		realBytes += st.Size()
+		realCount++
+	}
+	if bytes != realBytes || count != realCount || realCount != 2 {
+		t.Errorf("maildirsize says %d bytes %d messages, the maildir holds %d bytes in %d messages\n%s", bytes, count, realBytes, realCount, data)
+	}
+}
+
+// BenchmarkMaildirDelivery measures whole local deliveries through a
+// running courierlocal: control file, authdaemond lookup, the delivery child
+// as the recipient, maildir write with fsync, and the recorded result.
+func BenchmarkMaildirDelivery(b *testing.B) {
+	e := newEnv(b, "bench")
+	m := e.start()
+	ids := make([]queue.QueueID, b.N)
+	for i := range ids {
+		ids[i] = e.submit("sender@example.org", msg, "bench@example.test")
+	}
+	b.ResetTimer()
+	for _, id := range ids {
+		if r := e.deliver(m, id, 0); r.Status != queue.StatusDelivered {
+			b.Fatalf("delivery: %v %q", r.Status, replies(r))
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
 }
