@@ -110,11 +110,11 @@ func (id identity) rewriteFrom(h *submit.Header, a *Args) {
 	}
 	local := address.FormatLocal(first.Local)
 	if user != "" {
-		local = user
+		local = oneLine(user)
 	}
 	dom := first.Domain
 	if host != "" {
-		dom = host
+		dom = oneLine(host)
 	}
 	if !hasName {
 		name = first.Name
@@ -133,7 +133,8 @@ func (id identity) rewriteFrom(h *submit.Header, a *Args) {
 // formatMailbox is the original's new From: value: "name <user@host>", the
 // name left out when empty, "@host" when host is empty.
 func formatMailbox(name, user, host string) string {
-	addr := user
+	addr := oneLine(user)
+	host = oneLine(host)
 	if host != "" {
 		addr += "@" + host
 	}
@@ -148,12 +149,7 @@ func formatMailbox(name, user, host string) string {
 // tokenize_name does. Control characters become blanks so that the field
 // stays one line.
 func quoteName(name string) string {
-	name = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, name)
+	name = oneLine(name)
 	atoms := true
 	for _, r := range name {
 		if r == ' ' || r >= 0x80 || r > ' ' && !strings.ContainsRune("()<>[]:;@\\,.\"", r) {
@@ -167,4 +163,15 @@ func quoteName(name string) string {
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 	return `"` + r.Replace(name) + `"`
+}
+
+// oneLine turns control characters (from the environment or the password
+// file) into blanks, so that a value cannot break the header's lines.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
