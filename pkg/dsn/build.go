@@ -22,8 +22,9 @@ type Report struct {
 	// the reported message itself had the sender <>.
 	Sender string
 	// Recipient is the report's envelope recipient: the original sender,
-	// the authenticated address (DSNTOAUTHADDR), or postmaster@<me> for a
-	// message whose sender was <>.
+	// the authenticated address (DSNTOAUTHADDR), or "postmaster" for a
+	// message whose sender was <> (submission adds the default domain, to
+	// this address and to the To: header, as the original's does).
 	Recipient string
 	// Source is the report's message source (u record): the original's
 	// source with "/dsn" appended ("smtp/dsn", "local/dsn"), or "dsn".
@@ -53,9 +54,6 @@ func Build(c *queue.Control, data io.ReaderAt, size int64, dataMTime time.Time, 
 	}
 	if to == "" {
 		return nil, nil
-	}
-	if to == "postmaster" {
-		to = "postmaster@" + s.Me
 	}
 	scan, err := scanMessage(io.NewSectionReader(data, 0, size), size)
 	if err != nil {

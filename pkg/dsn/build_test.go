@@ -189,8 +189,11 @@ func TestDelayReport(t *testing.T) {
 
 func TestDoubleBounce(t *testing.T) {
 	r, p := buildCase(t, "double bounce to postmaster", ourSettings(t))
-	if r.Sender != TripleBounce || r.Recipient != "postmaster@mx.example.test" || r.Source != "local/dsn/dsn" {
+	if r.Sender != TripleBounce || r.Recipient != "postmaster" || r.Source != "local/dsn/dsn" {
 		t.Errorf("envelope sender %q recipient %q source %q", r.Sender, r.Recipient, r.Source)
+	}
+	if p.header.Get("To") != "postmaster" {
+		t.Errorf("To: %q", p.header.Get("To"))
 	}
 	if len(p.recipients) != 1 || p.recipients[0].Get("Final-Recipient") != "rfc822; gone@example.test" {
 		t.Errorf("recipients %q (NOTIFY=NEVER must not be reported)", p.fields())
