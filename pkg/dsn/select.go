@@ -70,7 +70,8 @@ func Needed(c *queue.Control, k Kind, s Settings) bool {
 //   - a success is reported only for local deliveries and relays to gateways
 //     without DSN support, and only with NOTIFY=SUCCESS;
 //   - a failure is reported unless NOTIFY was given without FAILURE;
-//   - a delay is reported with NOTIFY=DELAY, or when NOTIFY was not given and
+//   - a delay warning covers only recipients still waiting (deferred or not
+//     yet attempted): with NOTIFY=DELAY, or when NOTIFY was not given and
 //     DSNDEFAULTNOTIFYDELAY is on.
 func reportTo(c *queue.Control, i int, k Kind, s Settings) string {
 	r := &c.Recipients[i]
