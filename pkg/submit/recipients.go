@@ -47,10 +47,18 @@ func (s *Submitter) canonical(module, raw string) (address.Address, error) {
 	return addr, nil
 }
 
+// TripleBounce is the sender of a DSN about a message whose own sender was
+// <>: "#@[]", which is never bounced again (spec §7). It is not an address
+// and is stored as it is.
+const TripleBounce = "#@[]"
+
 // canonicalSender is the s record for a sender as given ("" stays <>).
 func (s *Submitter) canonicalSender(module, raw string) (string, error) {
-	if strings.TrimSpace(raw) == "" || strings.TrimSpace(raw) == "<>" {
+	switch strings.TrimSpace(raw) {
+	case "", "<>":
 		return "", nil
+	case TripleBounce:
+		return TripleBounce, nil
 	}
 	a, err := s.canonical(module, raw)
 	if err != nil {

@@ -219,6 +219,16 @@ func TestSubmitAliases(t *testing.T) {
 		t.Errorf("control file lacks the alias delivery records:\n%s", raw)
 	}
 
+	// The DSN module's triple-bounce sender is kept as it is.
+	m = &Message{Module: "dsn", Envelope: queue.Envelope{Sender: TripleBounce, Recipients: []queue.Recipient{{Address: "postmaster"}}, Source: "local/dsn", HasSubmitDelay: true}}
+	id, err = s.Submit(m, strings.NewReader("Subject: report\n\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, c, _ = files(t, s, id); c.Sender != TripleBounce || c.Recipients[0].Address != "postmaster@example.test" || !c.HasSubmitDelay {
+		t.Errorf("DSN control %+v", c)
+	}
+
 	// aliases-esmtp.dat serves module esmtp only.
 	m = localMessage("esmtponly@example.test")
 	m.Envelope.Sender = "root@example.test"
