@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+const (
+	domain = "example.test"
+	sender = "bench@" + domain
+)
+
+// Recipients of each test: separate mailboxes, so each count is one test's.
+var (
+	submitUser = "bench"
+	oneUser    = "rcpt"
+	fiveUsers  = []string{"user1", "user2", "user3", "user4", "user5"}
+)
+
+// target is one mail system under test.
+type target struct {
+	name     string
+	sendmail string
+	env      []string            // added to the environment of sendmail
+	cred     *syscall.Credential // sendmail's uid and gid, nil: ours (root)
+	maildir  func(string) string // a user's Maildir
+	start    func() error
+	stop     func() error
+}
+
+type bench struct {
+	procs, per, msgs1, msgs5, size int
+	timeout                        time.Duration
+	setup, keep                    bool
+	peers                          string
+	tornDown                       []string // peers to tear down: set up by us
+	ourRoot                        string
+}
+
+// result holds one target's figures.
+type result struct {
+	name           string
+	submitted      int
+	submitTime     time.Duration // all sendmail processes of test 1 done
+	submitDrain    time.Duration // test 1 messages all delivered (from the start)
+	one, five      int           // messages in test 2
+	oneTime        time.Duration
+	fiveTime       time.Duration
+	sendmailErrors int64
+}
+
+func (r *result) submitRate() float64 { return rate(r.submitted, r.submitTime) }
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+func (b *bench) measure(name string) (*result, error) {
+	var t *target
+	var err error
+	switch name {
+	case "courier":
+		t, err = b.courier()
+	case "postfix":
+		t, err = b.postfix()
+	case "ours":
+		t, err = b.ours()
+	default:
+		return nil, fmt.Errorf("unknown target (courier, postfix, ours)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "queuebench: starting %s\n", name)
+	if err := t.start(); err != nil {
+		t.stop()
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	defer func() {
+		fmt.Fprintf(os.Stderr, "queuebench: stopping %s\n", name)
+		if err := t.stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "queuebench: stopping %s: %v\n", name, err)
+		}
+	}()
+	r := &result{name: name}
+
+	// A warm-up message, so start-up work is not measured.
+	if err := b.wait(t, r, []string{submitUser}, 1, func() error {
+		return b.submit(t, r, 1, 1, []string{submitUser})
+	}); err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+
+	// 1. sendmail submissions.
+	r.submitted = b.procs * b.per
+	start := time.Now()
+	if err := b.wait(t, r, []string{submitUser}, r.submitted, func() error {
+		err := b.submit(t, r, b.procs, b.per, []string{submitUser})
+		r.submitTime = time.Since(start)
+		fmt.Fprintf(os.Stderr, "queuebench: %s: %d submissions in %v\n", name, r.submitted, r.submitTime.Round(time.Millisecond))
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("submission test: %w", err)
+	}
+	r.submitDrain = time.Since(start)
+
+	// 2. queue to maildir, 1 and 5 recipients.
+	r.one, r.five = b.msgs1, b.msgs5
+	start = time.Now()
+	if err := b.wait(t, r, []string{oneUser}, r.one, func() error {
+		return b.submit(t, r, b.procs, r.one/b.procs, []string{oneUser})
+	}); err != nil {
+		return nil, fmt.Errorf("1-recipient test: %w", err)
+	}
+	r.oneTime = time.Since(start)
+	start = time.Now()
+	if err := b.wait(t, r, fiveUsers, r.five, func() error {
+		return b.submit(t, r, b.procs, r.five/b.procs, fiveUsers)
+	}); err != nil {
+		return nil, fmt.Errorf("5-recipient test: %w", err)
+	}
+	r.fiveTime = time.Since(start)
+	if r.sendmailErrors > 0 {
+		return r, fmt.Errorf("%d sendmail runs failed", r.sendmailErrors)
+	}
+	return r, nil
+}
+
+// submit runs procs workers, each running sendmail count times for a message
+// to rcpts. Failures are counted and the first few reported.
+func (b *bench) submit(t *target, r *result, procs, count int, rcpts []string) error {
+	body := message(b.size, rcpts)
+	args := []string{"-oi", "-f", sender}
+	for _, u := range rcpts {
+		args = append(args, u+"@"+domain)
+	}
+	env := append(os.Environ(), t.env...)
+	var wg sync.WaitGroup
+	var reported atomic.Int32
+	for p := 0; p < procs; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < count; i++ {
+				cmd := exec.Command(t.sendmail, args...)
+				cmd.Env = env
+				if t.cred != nil {
+					cmd.SysProcAttr = &syscall.SysProcAttr{Credential: t.cred}
+				}
+				cmd.Stdin = bytes.NewReader(body)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					atomic.AddInt64(&r.sendmailErrors, 1)
+					if reported.Add(1) <= 3 {
+						fmt.Fprintf(os.Stderr, "queuebench: %s %s: %v %s\n", t.sendmail, strings.Join(args, " "), err, out)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// message is a plain message of about size bytes.
+func message(size int, rcpts []string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From: Queue Bench <%s>\nTo: %s@%s\nSubject: queuebench\n\n", sender, rcpts[0], domain)
+	line := strings.Repeat("0123456789abcdef", 4) + "\n"
+	for b.Len() < size {
+		b.WriteString(line)
+	}
+	return b.Bytes()
+}
+
+// wait counts the users' maildirs, runs submit, and waits until each user
+// has n more messages (or the timeout).
+func (b *bench) wait(t *target, r *result, users []string, n int, submit func() error) error {
+	base := make([]int, len(users))
+	for i, u := range users {
+		c, err := count(t.maildir(u))
+		if err != nil {
+			return err
+		}
+		base[i] = c
+	}
+	if err := submit(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(b.timeout)
+	for {
+		done := true
+		missing := 0
+		for i, u := range users {
+			c, err := count(t.maildir(u))
+			if err != nil {
+				return err
+			}
+			if c-base[i] < n {
+				done = false
+				missing += n - (c - base[i])
+			}
+		}
+		if done {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d deliveries missing after %v (see the server's log and mailq)", missing, b.timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// count is the number of messages in a maildir's new/ and cur/.
+func count(maildir string) (int, error) {
+	n := 0
+	for _, sub := range []string{"new", "cur"} {
+		f, err := os.Open(filepath.Join(maildir, sub))
+		if err != nil {
+			return 0, fmt.Errorf("maildir: %w", err)
+		}
+		for {
+			names, err := f.Readdirnames(4096)
+			n += len(names)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return 0, err
+			}
+		}
+		f.Close()
+	}
+	return n, nil
+}
+
+// script runs one of the peers' scripts, its output to stderr.
+func (b *bench) script(name string, env ...string) error {
+	cmd := exec.Command(filepath.Join(b.peers, name))
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+func (b *bench) teardown() {
+	for _, s := range b.tornDown {
+		env := []string{}
+		if s == "teardown-courier.sh" {
+			env = append(env, "PURGE_MAIL=1")
+		}
+		if err := b.script(s, env...); err != nil {
+			fmt.Fprintln(os.Stderr, "queuebench:", err)
+		}
+	}
+}

@@ -1,0 +1,94 @@
+// Command queuebench measures the mail queue from the outside, for the
+// acceptance points of issue #4 (and the local-delivery figures of #5):
+//
+//  1. sendmail submissions per second: -procs processes in parallel, each
+//     running sendmail -per times (one message, one local recipient, per run);
+//     then the time until those messages are in the maildir;
+//  2. queue-to-delivery throughput: -msgs1 messages to one local recipient
+//     and -msgs5 messages to five, submitted through sendmail by -procs
+//     processes, timed from the first submission until every copy is in the
+//     recipients' maildirs (Maildir/new and cur are counted, so mail read
+//     meanwhile still counts).
+//
+// Targets, one at a time (the machine has 2 cores):
+//
+//	courier  the real Courier 1.0.16 (Debian), set up and started with
+//	         /work/shared/peers/{setup,start,stop}-courier.sh; maildirs in
+//	         /srv/peer-mail/<user>/Maildir
+//	postfix  Postfix 3.7 unpacked in /opt/postfix-x, with
+//	         {setup,start,stop}-postfix.sh; maildirs in /srv/peer-mail-postfix
+//	ours     this tree, built and configured by scripts/sandbox.sh into a
+//	         temporary sandbox tree (courierd with its scheduler, courierlocal,
+//	         authdaemond), with the benchmark accounts added by userdb
+//
+//	go run ./bench/queuebench [-targets courier,postfix,ours] [-procs 4] [-per 250] [-msgs1 500] [-msgs5 200] [-setup] [-teardown]
+//
+// Runs as root (the peers' sendmail, their daemons). -setup runs the peers'
+// setup scripts for a peer that is not configured yet, -teardown undoes what
+// -setup did at the end. Every server the tool starts is stopped again.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	targets := flag.String("targets", "courier,postfix,ours", "targets to measure, in this order")
+	procs := flag.Int("procs", 4, "sendmail processes running in parallel")
+	per := flag.Int("per", 250, "messages each process submits in the submission test")
+	msgs1 := flag.Int("msgs1", 500, "messages with 1 recipient in the delivery test")
+	msgs5 := flag.Int("msgs5", 200, "messages with 5 recipients in the delivery test")
+	size := flag.Int("size", 2048, "message size in bytes")
+	timeout := flag.Duration("timeout", 10*time.Minute, "limit for each wait for deliveries")
+	setup := flag.Bool("setup", false, "run the peers' setup scripts for a peer not configured yet")
+	teardown := flag.Bool("teardown", false, "undo at the end what -setup configured")
+	peers := flag.String("peers", "/work/shared/peers", "directory of the peers' scripts")
+	keep := flag.Bool("keep", false, "keep our sandbox tree (its path is printed)")
+	resultFile := flag.String("result", "", "internal: write the one target's result as JSON to this file")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "queuebench: run it as root: the peers' sendmail and daemons need it")
+		os.Exit(1)
+	}
+	b := &bench{procs: *procs, per: *per, msgs1: *msgs1, msgs5: *msgs5, size: *size, timeout: *timeout,
+		setup: *setup, peers: *peers, keep: *keep}
+	var results []*result
+	var failed []string
+	for _, name := range strings.Split(*targets, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		var r *result
+		var err error
+		if name == "courier" && *resultFile == "" {
+			r, err = b.courierInNamespace()
+		} else {
+			r, err = b.measure(name)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "queuebench: %s: %v\n", name, err)
+			failed = append(failed, name)
+			continue
+		}
+		results = append(results, r)
+	}
+	if *teardown {
+		b.teardown()
+	}
+	if *resultFile != "" {
+		if err := writeResult(*resultFile, results); err != nil {
+			fmt.Fprintln(os.Stderr, "queuebench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	printTable(os.Stdout, b, results)
+	if len(failed) > 0 {
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+)
+
+// printTable prints each target's figures and ours against each peer.
+func printTable(w io.Writer, b *bench, rs []*result) {
+	fmt.Fprintf(w, "\nqueuebench: %d sendmail processes in parallel, %d-byte messages, %d CPUs\n", b.procs, b.size, runtime.NumCPU())
+	fmt.Fprintf(w, "  submit: %d×%d messages, 1 recipient: sendmail runs/s; drain: until all are in the maildir\n", b.procs, b.per)
+	fmt.Fprintf(w, "  1 rcpt: %d messages, 5 rcpt: %d messages (%d deliveries), from the first sendmail to the last maildir file\n\n", b.msgs1, b.msgs5, 5*b.msgs5)
+	fmt.Fprintf(w, "%-8s %12s %10s %14s %14s %14s\n", "target", "submit/s", "drain s", "1 rcpt msg/s", "5 rcpt msg/s", "deliveries/s")
+	for _, r := range rs {
+		fmt.Fprintf(w, "%-8s %12.1f %10.2f %14.1f %14.1f %14.1f\n", r.name, r.submitRate(), secs(r.submitDrain),
+			rate(r.one, r.oneTime), rate(r.five, r.fiveTime), rate(r.one+5*r.five, r.oneTime+r.fiveTime))
+	}
+	var ours *result
+	for _, r := range rs {
+		if r.name == "ours" {
+			ours = r
+		}
+	}
+	if ours == nil {
+		return
+	}
+	fmt.Fprintln(w)
+	for _, r := range rs {
+		if r == ours {
+			continue
+		}
+		fmt.Fprintf(w, "ours/%-7s submit %.2fx, drain %.2fx faster, 1 rcpt %.2fx, 5 rcpt %.2fx\n", r.name,
+			ratio(ours.submitRate(), r.submitRate()), ratio(secs(r.submitDrain), secs(ours.submitDrain)),
+			ratio(rate(ours.one, ours.oneTime), rate(r.one, r.oneTime)), ratio(rate(ours.five, ours.fiveTime), rate(r.five, r.fiveTime)))
+	}
+}
+
+func secs(d time.Duration) float64 { return d.Seconds() }
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func durationNS(ns int64) time.Duration { return time.Duration(ns) }
