@@ -63,4 +63,13 @@ for f in "$here"/etc/*.dist; do
 	cp "$f" "$cfg_sysconfdir/$base"
 	chmod "$mode" "$cfg_sysconfdir/$base"
 done
+# Texts the admin edits in place (the delivery status notification wording):
+# installed when missing, never overwritten.
+for f in "$here"/etc/dsn/*; do
+	[ -f "$f" ] || continue
+	base=$(basename "$f")
+	[ -e "$cfg_sysconfdir/$base" ] && continue
+	cp "$f" "$cfg_sysconfdir/$base"
+	chmod 0644 "$cfg_sysconfdir/$base"
+done
 echo "install: $n programs installed into the $layout layout under $root"

@@ -52,6 +52,16 @@ setvar pop3d ADDRESS 127.0.0.1
 setvar pop3d-ssl SSLPORT 10995
 setvar pop3d-ssl SSLADDRESS 127.0.0.1
 
+# The host calls itself localhost; example.test is a hosted domain whose
+# accounts are userdb's "name@example.test".
+[ -s "$etc/me" ] || echo localhost > "$etc/me"
+[ -s "$etc/defaultdomain" ] || echo example.test > "$etc/defaultdomain"
+[ -s "$etc/locals" ] || echo localhost > "$etc/locals"
+[ -s "$etc/hosteddomains" ] || echo example.test > "$etc/hosteddomains"
+"$cfg_sbindir/makehosteddomains" >/dev/null
+# As root the scheduler runs as the mail user, which owns the queue.
+[ "$(id -u)" = 0 ] && chown -R "$cfg_mailuser:$cfg_mailgroup" "$cfg_localstatedir"
+
 # The demo account: a real userdb account made with the userdb tools.
 demo=demo@example.test
 if [ ! -s "$root/demo.password" ] || ! "$cfg_sbindir/userdb" -show "$demo" >/dev/null 2>&1; then

@@ -11,12 +11,16 @@ import (
 	"log/slog"
 	"os"
 	"syscall"
+	"time"
 
+	"github.com/gocourier/courier/pkg/dsn"
 	"github.com/gocourier/courier/pkg/layout"
 	"github.com/gocourier/courier/pkg/logging"
+	"github.com/gocourier/courier/pkg/queue"
 	"github.com/gocourier/courier/pkg/scheduler"
 	"github.com/gocourier/courier/pkg/services"
 	"github.com/gocourier/courier/pkg/supervise"
+	"github.com/gocourier/courier/pkg/track"
 )
 
 const usage = `Usage: courierd [-startup-fd=N]
@@ -85,10 +89,34 @@ func main() {
 
 func runScheduler(l layout.Layout) int {
 	log := logging.Setup(logging.Options{Program: "courierd", Syslog: true, Stderr: true, Level: slog.LevelInfo})
-	err := scheduler.Daemon(scheduler.DaemonOptions{Layout: l, Logger: log})
+	o := scheduler.DaemonOptions{Layout: l, Logger: log, Track: trackFunc(log)}
+	if env, err := scheduler.ModuleEnv(l); err == nil {
+		if set, err := dsn.LoadSettings(l, env); err == nil {
+			o.NeedDSN = func(c *queue.Control, kind string) bool {
+				k, ok := dsn.ParseKind(kind)
+				return ok && dsn.Needed(c, k, set)
+			}
+		} else {
+			log.Error("scheduler: no delivery status notifications will be sent until this is fixed: " + err.Error())
+		}
+	}
+	err := scheduler.Daemon(o)
 	if err != nil {
 		log.Error("scheduler: " + err.Error())
 		return 1
 	}
 	return 0
+}
+
+// trackFunc records the delivery results of tracked messages for
+// backscatter suppression (pkg/track).
+func trackFunc(log *slog.Logger) func(string) func(string, byte, time.Time) {
+	return func(localstatedir string) func(string, byte, time.Time) {
+		t := track.Open(localstatedir)
+		return func(addr string, kind byte, now time.Time) {
+			if err := t.Record(addr, kind, now); err != nil {
+				log.Error("cannot record a result for backscatter suppression", "addr", addr, "err", err)
+			}
+		}
+	}
 }

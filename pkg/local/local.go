@@ -137,7 +137,11 @@ func New(l layout.Layout, environ []string, log *slog.Logger) (*Module, error) {
 	if m.Self, err = os.Executable(); err != nil {
 		return nil, err
 	}
-	if m.Queue, err = queue.Open(l.LocalstateDir, queue.Options{Logger: log}); err != nil {
+	owner, err := queue.MailOwner(l.MailUser, l.MailGroup)
+	if err != nil {
+		return nil, err
+	}
+	if m.Queue, err = queue.Open(l.LocalstateDir, queue.Options{Logger: log, Owner: owner}); err != nil {
 		return nil, err
 	}
 	if m.Submit, err = submit.OpenOptions(l, submit.Options{Logger: log}); err != nil {

@@ -13,13 +13,19 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gocourier/courier/pkg/privsep"
 )
 
 // Modes observed on Debian's /var/lib/courier (spec §1).
 const (
-	modeTopDir   = 0o750 // msgs, msgq, track
-	modeTmpDir   = 0o770 // tmp and tmp/<T>
-	modeSubDir   = 0o755 // msgs/<N>, msgq/<T>, tmp/broken
+	modeTopDir = 0o750 // the queue itself, track
+	modeTmpDir = 0o770 // tmp and tmp/<T>
+	// msgs, msgq and their subdirectories are writable by the courier
+	// group: a submission links its files in itself (the original's
+	// submit left that to courierd), also from a user's setgid sendmail.
+	modeLinkDir  = 0o770
+	modeSubDir   = 0o755 // tmp/broken
 	modeMsgFile  = 0o660 // C and D files
 	modeTrigger  = 0o660 // tmp/trigger FIFO
 	dirBucketSec = 10000 // msgq/<T> and tmp/<T>: T = time / 10000
@@ -84,20 +90,30 @@ func Open(root string, opt Options) (*Queue, error) {
 		path string
 		mode os.FileMode
 	}{
-		{root, modeTopDir}, {q.path("msgs"), modeTopDir}, {q.path("msgq"), modeTopDir},
+		{root, modeTopDir}, {q.path("msgs"), modeLinkDir}, {q.path("msgq"), modeLinkDir},
 		{q.path("track"), modeTopDir}, {q.path("tmp"), modeTmpDir}, {q.path("tmp", "broken"), modeSubDir},
 	} {
-		if err := ensureDir(d.path, d.mode); err != nil {
+		if _, err := q.mkdirSynced(d.path, d.mode); err != nil {
 			return nil, err
 		}
 	}
 	trig := q.path("tmp", "trigger")
 	if _, err := os.Lstat(trig); errors.Is(err, os.ErrNotExist) {
-		if err := unix.Mkfifo(trig, modeTrigger); err != nil && !errors.Is(err, os.ErrExist) {
+		err := unix.Mkfifo(trig, modeTrigger)
+		switch {
+		case errors.Is(err, os.ErrExist):
+			// Another process (a module starting beside this one) made it.
+		case err != nil:
 			return nil, fmt.Errorf("queue: cannot create the trigger FIFO %s: %w", trig, err)
-		}
-		if err := os.Chmod(trig, modeTrigger); err != nil {
-			return nil, fmt.Errorf("queue: %w", err)
+		default:
+			if err := os.Chmod(trig, modeTrigger); err != nil {
+				return nil, fmt.Errorf("queue: %w", err)
+			}
+			if o := opt.Owner; o != nil {
+				if err := os.Chown(trig, o.UID, o.GID); err != nil {
+					return nil, fmt.Errorf("queue: %w", err)
+				}
+			}
 		}
 	}
 	return q, nil
@@ -110,16 +126,13 @@ func (q *Queue) path(elem ...string) string {
 	return filepath.Join(append([]string{q.root}, elem...)...)
 }
 
-// ensureDir creates dir with mode if it is missing.
-func ensureDir(dir string, mode os.FileMode) error {
-	_, err := mkdirSynced(dir, mode)
-	return err
-}
-
 // mkdirSynced creates dir (one level) if missing, with its exact mode
 // (chmod after mkdir, as the umask may have cut bits), and fsyncs the parent
-// so the new entry survives a crash. It reports whether it created dir.
-func mkdirSynced(dir string, mode os.FileMode) (bool, error) {
+// so the new entry survives a crash. It reports whether it created dir. With
+// Options.Owner set (a root process: the supervisor's modules, root's
+// sendmail) the new directory is given to the courier user, so that the
+// scheduler, which runs as that user, can work in it.
+func (q *Queue) mkdirSynced(dir string, mode os.FileMode) (bool, error) {
 	if fi, err := os.Stat(dir); err == nil {
 		if !fi.IsDir() {
 			return false, fmt.Errorf("queue: %s exists but is not a directory", dir)
@@ -134,6 +147,11 @@ func mkdirSynced(dir string, mode os.FileMode) (bool, error) {
 	}
 	if err := os.Chmod(dir, mode); err != nil {
 		return true, fmt.Errorf("queue: %w", err)
+	}
+	if o := q.opt.Owner; o != nil {
+		if err := os.Chown(dir, o.UID, o.GID); err != nil {
+			return true, fmt.Errorf("queue: %w", err)
+		}
 	}
 	return true, syncDir(filepath.Dir(dir))
 }
@@ -202,7 +220,7 @@ func (q *Queue) Begin(env *Envelope) (*Submission, error) {
 	}
 	now := q.opt.Now()
 	tmpDir := q.path("tmp", bucket(now))
-	if _, err := mkdirSynced(tmpDir, modeTmpDir); err != nil {
+	if _, err := q.mkdirSynced(tmpDir, modeTmpDir); err != nil {
 		return nil, err
 	}
 	pid := os.Getpid()
@@ -327,7 +345,7 @@ func (s *Submission) Commit() (QueueID, error) {
 		return fail(err)
 	}
 	msgsDir := filepath.Dir(q.ControlPath(s.id.Inode))
-	if _, err := mkdirSynced(msgsDir, modeSubDir); err != nil {
+	if _, err := q.mkdirSynced(msgsDir, modeLinkDir); err != nil {
 		return fail(err)
 	}
 	if err := os.Link(s.dPath, q.DataPath(s.id.Inode)); err != nil {
@@ -341,7 +359,7 @@ func (s *Submission) Commit() (QueueID, error) {
 	linked = append(linked, q.ControlPath(s.id.Inode))
 	reached("control-linked")
 	sched := q.schedulePath(s.id.Inode, s.id.Time)
-	if _, err := mkdirSynced(filepath.Dir(sched), modeSubDir); err != nil {
+	if _, err := q.mkdirSynced(filepath.Dir(sched), modeLinkDir); err != nil {
 		return fail(err)
 	}
 	// Recover may already have made this link for a commit in progress.
@@ -376,4 +394,22 @@ func (q *Queue) Submit(env *Envelope, data io.Reader) (QueueID, error) {
 		return QueueID{}, err
 	}
 	return s.Commit()
+}
+
+// MailOwner is the Owner a root process gives the queue's new files and
+// directories: the courier mail user and group (layout MailUser,
+// MailGroup). It is nil for any other process, whose files stay its own.
+func MailOwner(user, group string) (*Owner, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := privsep.LookupUser(user)
+	if err != nil {
+		return nil, fmt.Errorf("queue: the mail user %q that owns the queue: %w", user, err)
+	}
+	gid, err := privsep.LookupGroup(group)
+	if err != nil {
+		return nil, fmt.Errorf("queue: the mail group %q that owns the queue: %w", group, err)
+	}
+	return &Owner{UID: int(u.UID), GID: int(gid)}, nil
 }

@@ -60,7 +60,7 @@ func TestOpenLayout(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "courier")
 	openTest(t, root)
 	for p, want := range map[string]os.FileMode{
-		"msgs": os.ModeDir | 0o750, "msgq": os.ModeDir | 0o750, "track": os.ModeDir | 0o750,
+		"msgs": os.ModeDir | 0o770, "msgq": os.ModeDir | 0o770, "track": os.ModeDir | 0o750,
 		"tmp": os.ModeDir | 0o770, "tmp/broken": os.ModeDir | 0o755, "tmp/trigger": os.ModeNamedPipe | 0o660,
 	} {
 		if got := modeOf(t, filepath.Join(root, p)); got != want {
@@ -103,7 +103,7 @@ func TestSubmitLoadScan(t *testing.T) {
 			t.Errorf("%s: mode %v, want 0660", p, m)
 		}
 	}
-	if m := modeOf(t, filepath.Dir(q.ControlPath(id.Inode))); m != os.ModeDir|0o755 {
+	if m := modeOf(t, filepath.Dir(q.ControlPath(id.Inode))); m != os.ModeDir|0o770 {
 		t.Errorf("msgs/<N> mode %v", m)
 	}
 	if m := modeOf(t, filepath.Join(root, "tmp", bucket(id.Time))); m != os.ModeDir|0o770 {
@@ -382,6 +382,33 @@ func TestOwner(t *testing.T) {
 		var st syscall.Stat_t
 		if err := syscall.Stat(p, &st); err != nil || st.Uid != 65534 || st.Gid != 65534 || st.Mode&0o7777 != 0o660 {
 			t.Errorf("%s: uid %d gid %d mode %o (%v), want 65534/65534 0660", p, st.Uid, st.Gid, st.Mode&0o7777, err)
+		}
+	}
+}
+
+// TestOwnerDirectories: a root process (courierlocal, root's sendmail) gives
+// every directory and the FIFO it creates to the queue's owner, so the
+// scheduler, running as the courier user, can work in them.
+func TestOwnerDirectories(t *testing.T) {
+	testenv.NeedRoot(t)
+	root := filepath.Join(t.TempDir(), "courier")
+	owner := &Owner{UID: 65534, GID: 65534}
+	q, err := Open(root, Options{Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := q.Submit(&Envelope{Sender: "a@example.test", Recipients: []Recipient{{Address: "b@example.test"}}}, strings.NewReader("x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{root, filepath.Join(root, "msgs"), filepath.Join(root, "msgq"), filepath.Join(root, "tmp"),
+		filepath.Join(root, "tmp", "trigger"), filepath.Dir(q.ControlPath(id.Inode)), filepath.Join(root, "tmp", bucket(id.Time))} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sys := st.Sys().(*syscall.Stat_t); sys.Uid != 65534 || sys.Gid != 65534 {
+			t.Errorf("%s belongs to %d:%d, want the owner 65534:65534", p, sys.Uid, sys.Gid)
 		}
 	}
 }

@@ -290,7 +290,7 @@ func (q *Queue) recoverMessage(ino uint64, hasData bool, links []string, rep *Re
 			continue
 		}
 		if !have {
-			if _, err := mkdirSynced(filepath.Dir(want), modeSubDir); err != nil {
+			if _, err := q.mkdirSynced(filepath.Dir(want), modeLinkDir); err != nil {
 				return false, err
 			}
 			if os.Rename(p, want) == nil {
@@ -304,7 +304,7 @@ func (q *Queue) recoverMessage(ino uint64, hasData bool, links []string, rep *Re
 		os.Remove(p)
 	}
 	if !have {
-		if _, err := mkdirSynced(filepath.Dir(want), modeSubDir); err != nil {
+		if _, err := q.mkdirSynced(filepath.Dir(want), modeLinkDir); err != nil {
 			return false, err
 		}
 		if err := os.Link(cpath, want); err != nil && !errors.Is(err, os.ErrExist) {

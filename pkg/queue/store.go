@@ -73,7 +73,7 @@ func (q *Queue) Reschedule(inode uint64, old, next time.Time) error {
 		return err
 	}
 	to := q.schedulePath(inode, next)
-	if _, err := mkdirSynced(filepath.Dir(to), modeSubDir); err != nil {
+	if _, err := q.mkdirSynced(filepath.Dir(to), modeLinkDir); err != nil {
 		return err
 	}
 	from := q.schedulePath(inode, old)

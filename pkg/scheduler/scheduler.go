@@ -563,6 +563,11 @@ func (s *Scheduler) remove(m *message) {
 func (s *Scheduler) reschedule(m *message) {
 	now := s.now()
 	next := s.cfg.Retry.Next(now, m.ctl.Passes)
+	// The last attempt comes when queuetime runs out, not a retry
+	// interval after it: its result is what the bounce reports.
+	if next.After(m.ctl.Expires) {
+		next = m.ctl.Expires
+	}
 	if m.flush {
 		next = now
 	}

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/gocourier/courier/pkg/config"
 	"github.com/gocourier/courier/pkg/layout"
@@ -52,6 +53,10 @@ type Service struct {
 
 	// Build builds the command from the configuration.
 	Build func(*Context) (Command, error)
+
+	// Backoff is the restart policy; the zero value is the supervisor's
+	// default.
+	Backoff supervise.Backoff
 }
 
 // Command is what a Build function produces.
@@ -69,7 +74,9 @@ type Command struct {
 func Table() []Service {
 	return []Service{
 		{Name: "authdaemond", Config: []string{"authdaemonrc"}, Build: buildAuthdaemond},
-		{Name: "scheduler", Config: []string{"courierd"}, Requires: []string{"authdaemond"}, Build: buildScheduler},
+		{Name: "scheduler", Config: []string{"courierd"}, Requires: []string{"authdaemond"}, Build: buildScheduler,
+			// Mail waits while the scheduler is down: restart it soon.
+			Backoff: supervise.Backoff{Min: time.Second, Max: 5 * time.Second, ResetAfter: 30 * time.Second}},
 		{Name: "esmtpd", Config: []string{"esmtpd"}, Enable: "ESMTPDSTART", EnableIn: "esmtpd",
 			Requires: []string{"authdaemond"}, Build: buildESMTPD},
 		{Name: "esmtpd-msa", Config: []string{"esmtpd", "esmtpd-msa"}, Enable: "ESMTPDSTART", EnableIn: "esmtpd-msa",
@@ -163,7 +170,7 @@ func Load(l layout.Layout, environ []string, log *slog.Logger) ([]supervise.Spec
 		}
 		specs = append(specs, supervise.Spec{
 			Name: svc.Name, Path: cmd.Program, Args: cmd.Args, Env: cmd.Env, Dir: l.Prefix,
-			Needs: cmd.Needs, Requires: svc.Requires, PidFile: cmd.PidFile, Listen: cmd.Listen,
+			Needs: cmd.Needs, Requires: svc.Requires, PidFile: cmd.PidFile, Listen: cmd.Listen, Backoff: svc.Backoff,
 		})
 	}
 	extra, err := loadExtra(l, environ, names, log)

@@ -16,7 +16,6 @@ import (
 	"github.com/gocourier/courier/pkg/aliases"
 	"github.com/gocourier/courier/pkg/controlfiles"
 	"github.com/gocourier/courier/pkg/layout"
-	"github.com/gocourier/courier/pkg/privsep"
 	"github.com/gocourier/courier/pkg/queue"
 )
 
@@ -174,12 +173,10 @@ func OpenOptions(l layout.Layout, o Options) (*Submitter, error) {
 	if s.defDomain, err = address.ParseDomain(files.DefaultDomain); err != nil {
 		return nil, fmt.Errorf("submit: %s: %q is not a domain name: %v", l.Config("defaultdomain"), files.DefaultDomain, err)
 	}
-	if o.Owner == nil && os.Geteuid() == 0 {
-		u, err := privsep.LookupUser(l.MailUser)
-		if err != nil {
-			return nil, fmt.Errorf("submit: the mail user %q that owns the queue files: %w", l.MailUser, err)
+	if o.Owner == nil {
+		if o.Owner, err = queue.MailOwner(l.MailUser, l.MailGroup); err != nil {
+			return nil, fmt.Errorf("submit: %w", err)
 		}
-		o.Owner = &queue.Owner{UID: int(u.UID), GID: int(u.GID)}
 	}
 	s.q, err = queue.Open(l.LocalstateDir, queue.Options{Times: times, Owner: o.Owner, Now: o.Now, Logger: o.Logger})
 	if err != nil {

@@ -1,0 +1,215 @@
+package test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gocourier/courier/pkg/privsep"
+	"github.com/gocourier/courier/test/testenv"
+)
+
+// mailSuite is a sandbox tree running the mail path of the suite: the
+// supervisor with authdaemond and the scheduler, which runs courierlocal and
+// courierdsn; sendmail submits into its queue. Accounts are userdb accounts
+// at example.test whose maildirs live in the tree.
+type mailSuite struct {
+	*testenv.Sandbox
+	Log   *testenv.SyncBuffer
+	cmd   *exec.Cmd
+	owner privsep.User // uid and gid the accounts' mail belongs to
+}
+
+var suitePrograms = []string{"courierd", "authdaemond", "courierlocal", "courierdsn", "sendmail",
+	"makeuserdb", "makealiases", "makehosteddomains", "courier", "cancelmsg"}
+
+// newMailSuite prepares a tree with the configuration files of etc/*.dist,
+// example.test as the local domain, and the given accounts. extra config
+// files (name → content) are written after the defaults.
+func newMailSuite(t *testing.T, accounts []string, extra map[string]string) *mailSuite {
+	t.Helper()
+	s := &mailSuite{Sandbox: testenv.NewSandbox(t, suitePrograms...), Log: &testenv.SyncBuffer{}}
+	repo, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dists, _ := filepath.Glob(filepath.Join(repo, "etc", "*.dist"))
+	for _, d := range dists {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.WriteConfig(t, strings.TrimSuffix(filepath.Base(d), ".dist"), string(b), 0o644)
+	}
+	dsnTexts, _ := filepath.Glob(filepath.Join(repo, "etc", "dsn", "*"))
+	for _, d := range dsnTexts {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.WriteConfig(t, filepath.Base(d), string(b), 0o644)
+	}
+	s.WriteConfig(t, "authdaemonrc", "authmodulelist=\"authuserdb\"\ndaemons=4\n", 0o644)
+	s.WriteConfig(t, "me", "mx.example.test\n", 0o644)
+	s.WriteConfig(t, "defaultdomain", "example.test\n", 0o644)
+	// The accounts are virtual (userdb "name@example.test"): example.test
+	// is a hosted domain, whose addresses keep their domain in the
+	// account name.
+	s.WriteConfig(t, "locals", "mx.example.test\n", 0o644)
+	s.WriteConfig(t, "hosteddomains", "example.test\n", 0o644)
+	for name, content := range extra {
+		s.WriteConfig(t, name, content, 0o644)
+	}
+	home := s.WritableDir(t, "home")
+	if os.Geteuid() == 0 {
+		// Mail belongs to an account of its own, which is neither root nor
+		// the courier user.
+		testenv.NewSystemAccount(t, "cgtest-mail")
+		if s.owner, err = privsep.LookupUser("cgtest-mail"); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		s.owner = privsep.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+	}
+	var userdb strings.Builder
+	for _, a := range accounts {
+		h := filepath.Join(home, a)
+		for _, d := range []string{"Maildir/cur", "Maildir/new", "Maildir/tmp"} {
+			if err := os.MkdirAll(filepath.Join(h, d), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		filepath.Walk(h, func(p string, _ os.FileInfo, _ error) error {
+			return os.Chown(p, int(s.owner.UID), int(s.owner.GID))
+		})
+		os.Chmod(h, 0o700)
+		fmt.Fprintf(&userdb, "%s@example.test\tuid=%d|gid=%d|home=%s|mail=%s/Maildir\n", a, s.owner.UID, s.owner.GID, h, h)
+	}
+	s.WriteConfig(t, "userdb", userdb.String(), 0o600)
+	s.run(t, "makeuserdb")
+	s.run(t, "makehosteddomains")
+	if os.Geteuid() == 0 {
+		// The scheduler runs as the courier user and owns the queue.
+		mail, err := privsep.LookupUser(s.Layout.MailUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gid, err := privsep.LookupGroup(s.Layout.MailGroup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spool := s.Layout.LocalstateDir
+		if err := os.MkdirAll(spool, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		filepath.Walk(spool, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, int(mail.UID), int(gid)) })
+	}
+	return s
+}
+
+// run runs one of the tree's programs to its end and fails the test if it
+// fails.
+func (s *mailSuite) run(t *testing.T, prog string, args ...string) string {
+	t.Helper()
+	out, errOut, code := testenv.Run(t, exec.Command(s.Path(prog), args...))
+	if code != 0 {
+		t.Fatalf("%s %s: exit %d\n%s%s", prog, strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// start runs the supervisor and waits until the scheduler has started its
+// local module.
+func (s *mailSuite) start(t *testing.T) {
+	t.Helper()
+	s.cmd = exec.Command(s.Path("courierd"))
+	s.cmd.Stdout, s.cmd.Stderr = s.Log, s.Log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			for _, p := range processTree(s.cmd.Process.Pid, s.Root) {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	})
+	testenv.WaitFor(t, "the scheduler to start courierlocal", func() bool {
+		return strings.Contains(s.Log.String(), "courierlocal, pid=")
+	})
+}
+
+// sendmail submits one message with the tree's sendmail.
+func (s *mailSuite) sendmail(t *testing.T, message string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(s.Path("sendmail"), args...)
+	cmd.Stdin = strings.NewReader(message)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sendmail %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// maildir returns the messages in an account's Maildir/new and cur.
+func (s *mailSuite) maildir(t *testing.T, account string) []string {
+	t.Helper()
+	var files []string
+	for _, d := range []string{"new", "cur"} {
+		m, _ := filepath.Glob(filepath.Join(s.Root, "home", account, "Maildir", d, "*"))
+		files = append(files, m...)
+	}
+	return files
+}
+
+// headerCount counts the lines of a file's header that start with prefix.
+func headerCount(t *testing.T, path, prefix string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() && sc.Text() != "" {
+		if strings.HasPrefix(sc.Text(), prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// queued counts the control files in the queue.
+func (s *mailSuite) queued() int {
+	m, _ := filepath.Glob(filepath.Join(s.Layout.LocalstateDir, "msgs", "*", "C*"))
+	return len(m)
+}
+
+// waitFor waits for cond, and shows the suite's log if it never holds.
+func (s *mailSuite) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			var sched []string
+			filepath.WalkDir(filepath.Join(s.Layout.LocalstateDir, "msgq"), func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					sched = append(sched, strings.TrimPrefix(p, s.Layout.LocalstateDir+"/"))
+				}
+				return nil
+			})
+			t.Fatalf("timed out waiting for %s; schedule: %v; log:\n%s", what, sched, s.Log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
