@@ -90,6 +90,7 @@ Demo account: $demo, password $pw (also in $rel/demo.password)
 Try it:
 MSG
 [ -x "$cfg_sbindir/authdaemond" ] && echo "  authdaemond  $rel/var/authdaemon/socket   $rel/sbin/authtest -s imap $demo $pw"
+[ -x "$cfg_sbindir/sendmail" ] && echo "  local mail   echo 'Subject: hi' | $rel/sbin/sendmail $demo    (then ls $rel/home/demo/Maildir/new)"
 [ -x "$cfg_sbindir/courieresmtpd" ] && echo "  SMTP         127.0.0.1:10025  swaks --server 127.0.0.1:10025 --to $demo"
 [ -x "$cfg_sbindir/courieresmtpd" ] && echo "  submission   127.0.0.1:10587  swaks --server 127.0.0.1:10587 --to $demo --auth-user $demo --auth-password $pw"
 [ -x "$cfg_sbindir/imapd" ] && echo "  IMAP         127.0.0.1:10143  curl -s --url imap://127.0.0.1:10143/INBOX --user $demo:$pw"

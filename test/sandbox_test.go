@@ -23,7 +23,12 @@ import (
 func TestMakeRun(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			root := filepath.Join(t.TempDir(), "run")
+			dir := t.TempDir()
+			// As root the deliveries run as the mail user, which must reach
+			// the tree.
+			os.Chmod(dir, 0o755)
+			os.Chmod(filepath.Dir(dir), 0o755)
+			root := filepath.Join(dir, "run")
 			cmd, out := startSandbox(t, root)
 			pidfile := filepath.Join(root, "var/run/courierd.pid")
 			waitFor(t, 2*time.Minute, out, func() bool {
@@ -50,6 +55,19 @@ func TestMakeRun(t *testing.T) {
 				if b, err := at.CombinedOutput(); err != nil || !bytes.Contains(b, []byte("Authentication succeeded.")) {
 					t.Errorf("authtest for the demo account: %v\n%s", err, b)
 				}
+			}
+			if _, err := os.Stat(filepath.Join(root, "sbin/sendmail")); err == nil {
+				// The quick start's local mail line: delivered to the demo
+				// maildir by the scheduler and courierlocal.
+				sm := exec.Command(filepath.Join(root, "sbin/sendmail"), "demo@example.test")
+				sm.Stdin = strings.NewReader("Subject: hello from the quick start\n\nhi\n")
+				if b, err := sm.CombinedOutput(); err != nil {
+					t.Fatalf("sendmail: %v\n%s", err, b)
+				}
+				waitFor(t, time.Minute, out, func() bool {
+					m, _ := filepath.Glob(filepath.Join(root, "home/demo/Maildir/new/*"))
+					return len(m) == 1
+				}, "the message in the demo maildir")
 			}
 			tree := processTree(cmd.Process.Pid, root)
 			if len(tree) < 2 {

@@ -34,10 +34,10 @@ type Files struct {
 	Rules         *address.Rules // which domains are local and how local parts name accounts
 }
 
-// Load reads the control files of sysconfdir. Missing files take the
-// original's defaults; a file that exists but cannot be read or parsed is an
-// error naming it.
-func Load(sysconfdir string) (*Files, error) {
+// Hosts reads only me and defaultdomain: Files without Rules, for programs
+// that need no routing (the dsn module) and so need not open the domain
+// databases.
+func Hosts(sysconfdir string) (*Files, error) {
 	hostname, err := os.Hostname()
 	if err != nil {
 		return nil, err
@@ -47,6 +47,21 @@ func Load(sysconfdir string) (*Files, error) {
 		return nil, err
 	}
 	if f.DefaultDomain, err = f.Value("defaultdomain", f.Me); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Load reads the control files of sysconfdir. Missing files take the
+// original's defaults; a file that exists but cannot be read or parsed is an
+// error naming it.
+func Load(sysconfdir string) (*Files, error) {
+	hostname, err := os.Hostname()
+	if err != nil {
+		return nil, err
+	}
+	f, err := Hosts(sysconfdir)
+	if err != nil {
 		return nil, err
 	}
 	r := &address.Rules{}

@@ -59,7 +59,7 @@ type Settings struct {
 // error naming it: the original refuses to start without them.
 func LoadSettings(l layout.Layout, environ []string) (Settings, error) {
 	dir := l.SysconfDir
-	files, err := controlfiles.Load(dir)
+	files, err := controlfiles.Hosts(dir)
 	if err != nil {
 		return Settings{}, err
 	}
