@@ -63,6 +63,15 @@ func newMailSuite(t *testing.T, accounts []string, extra map[string]string) *mai
 	// account name.
 	s.WriteConfig(t, "locals", "mx.example.test\n", 0o644)
 	s.WriteConfig(t, "hosteddomains", "example.test\n", 0o644)
+	// Programs built with -race sleep a second when they exit (the race
+	// detector's atexit_sleep_ms), which would make every delivery child
+	// and sendmail run a second long. The courierd file's variables are
+	// the scheduler's, its modules' and the delivery children's
+	// environment.
+	if b, err := os.ReadFile(s.Layout.Config("courierd")); err == nil {
+		s.WriteConfig(t, "courierd", string(b)+"GORACE=atexit_sleep_ms=0\n", 0o644)
+	}
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
 	for name, content := range extra {
 		s.WriteConfig(t, name, content, 0o644)
 	}

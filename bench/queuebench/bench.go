@@ -117,7 +117,8 @@ func (b *bench) measure(name string) (*result, error) {
 	r.submitDrain = time.Since(start)
 
 	// 2. queue to maildir, 1 and 5 recipients.
-	r.one, r.five = b.msgs1, b.msgs5
+	// Each process submits the same number of messages.
+	r.one, r.five = b.msgs1/b.procs*b.procs, b.msgs5/b.procs*b.procs
 	start = time.Now()
 	if err := b.wait(t, r, []string{oneUser}, r.one, func() error {
 		return b.submit(t, r, b.procs, r.one/b.procs, []string{oneUser})

@@ -57,7 +57,7 @@ type Job struct {
 }
 
 func (j Job) args() []string {
-	return []string{childFlag, j.User, j.Home, j.Ext, j.Recipient, j.Sender, j.Quota, j.Maildir, j.DotExt, j.Maildrop}
+	return []string{j.User, j.Home, j.Ext, j.Recipient, j.Sender, j.Quota, j.Maildir, j.DotExt, j.Maildrop}
 }
 
 func parseJob(args []string) (Job, error) {

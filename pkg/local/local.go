@@ -7,17 +7,18 @@
 // control file, resolves the address (address.Rules.Resolve with the control
 // files' rules), looks the account up through authdaemond (service
 // "courier"), falls back through the -default files and the aliasdir
-// pseudo-user, refuses uid 0 and uids below MINUID, and starts a delivery
-// child: courierlocal itself, re-executed with the hidden first argument
-// "--deliver-child", running as the recipient (uid, gid, groups), with umask
-// 077, in the home directory, with the courierd configuration's environment.
-// The child (the original's courierdeliver) reads the .courier file, writes
-// mailboxes and runs programs, prints forwarding addresses on its standard
-// output and messages on its standard error, and exits with a sysexits
-// status. Only the root parent touches the queue: it appends the I/S/F/D
+// pseudo-user, refuses uid 0 and uids below MINUID, and hands the delivery
+// to a delivery worker: courierlocal itself, re-executed with the hidden
+// argument "--deliver-worker", running as the recipient (uid, gid, groups),
+// with the courierd configuration's environment, kept for further deliveries
+// to the same identity (worker.go). For each delivery the worker enters the
+// home directory and, with umask 077, does what the original's
+// courierdeliver did (child.go): reads the .courier file, writes mailboxes
+// and runs programs, writes forwarding addresses and messages to two pipes
+// of the parent, and answers with a sysexits status. Only the root parent touches the queue: it appends the I/S/F/D
 // records, submits forwarded copies through pkg/submit and logs the
 // original's syslog lines. On the delivery's time limit (control file
-// localtimeout, default 15 minutes) the parent kills the child's process
+// localtimeout, default 15 minutes) the parent kills the worker's process
 // group (SIGTERM, SIGKILL 10 s later) and records a deferral.
 //
 // Deliberate differences from the original: the account lookup happens in
@@ -37,7 +38,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,9 +54,6 @@ import (
 	"github.com/gocourier/courier/pkg/queue"
 	"github.com/gocourier/courier/pkg/submit"
 )
-
-// childFlag is the hidden first argument of the delivery child.
-const childFlag = "--deliver-child"
 
 // DefaultTimeout is the delivery time limit when the localtimeout control
 // file is missing (localmail.c: 15 minutes).
@@ -81,13 +78,15 @@ type Module struct {
 	Auth     *authlib.Client
 	Submit   *submit.Submitter
 	Log      *slog.Logger
-	Self     string   // the courierlocal executable, re-executed for each delivery
+	Self     string   // the courierlocal executable, re-executed as delivery workers
 	Env      []string // environment of delivery children
 	MinUID   uint32   // MINUID: lowest uid that may receive mail
 	DotExt   string   // dotextension control file
 	Maildrop string   // maildrop control file, "" when maildrop is not installed
 	AliasDir string   // sysconfdir/aliasdir
 	Timeout  time.Duration
+
+	workers pool // idle delivery workers per identity (worker.go)
 
 	aliasOnce sync.Once
 	aliasCred privsep.Credential
@@ -424,32 +423,34 @@ type childRun struct {
 	forwards []string
 }
 
-// runChild runs one delivery child and collects its reports.
+// runChild runs one delivery in a worker running as the recipient
+// (worker.go) and collects its reports.
 func (m *Module) runChild(ctx context.Context, job Job, cred privsep.Credential, data *os.File) (childRun, error) {
 	var run childRun
+	w, err := m.getWorker(cred)
+	if err != nil {
+		return run, err
+	}
 	fwdR, fwdW, err := os.Pipe()
 	if err != nil {
+		m.putWorker(w)
 		return run, err
 	}
 	msgR, msgW, err := os.Pipe()
 	if err != nil {
 		fwdR.Close()
 		fwdW.Close()
+		m.putWorker(w)
 		return run, err
 	}
-	ch := &privsep.Child{Path: m.Self, Argv0: "courierlocal", Args: job.args(), Env: m.Env, Dir: job.Home,
-		Cred: &cred, Setpgid: true, Stdin: data, Stdout: fwdW, Stderr: msgW}
-	cmd, err := ch.Start()
+	err = w.send(job.args(), data, fwdW, msgW)
 	fwdW.Close()
 	msgW.Close()
 	if err != nil {
 		fwdR.Close()
 		msgR.Close()
-		var pe *os.PathError
-		if errors.As(err, &pe) && pe.Op == "chdir" {
-			return run, pe.Err
-		}
-		return run, err
+		w.close()
+		return run, fmt.Errorf("handing the delivery to its worker: %w", err)
 	}
 	var wg sync.WaitGroup
 	var msgs []byte
@@ -463,25 +464,33 @@ func (m *Module) runChild(ctx context.Context, job Job, cred privsep.Credential,
 		defer wg.Done()
 		fwds = readLines(fwdR)
 	}()
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	var werr error
+	type answer struct {
+		code      int
+		homeErr   error
+		workerErr error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		code, homeErr, err := w.reply()
+		answered <- answer{code, homeErr, err}
+	}()
+	var a answer
 	select {
-	case werr = <-waited:
+	case a = <-answered:
 	case <-ctx.Done():
 		run.timedOut = true
-		pid := cmd.Process.Pid
-		m.Log.Error(fmt.Sprintf("Error: stuck delivery, PID %d, sending signal %d", pid, int(syscall.SIGTERM)))
-		syscall.Kill(-pid, syscall.SIGTERM)
+		m.Log.Error(fmt.Sprintf("Error: stuck delivery, PID %d, sending signal %d", w.pid, int(syscall.SIGTERM)))
+		w.kill(syscall.SIGTERM)
 		select {
-		case werr = <-waited:
+		case <-w.done:
 		case <-time.After(killGrace):
-			m.Log.Error(fmt.Sprintf("Error: stuck delivery, PID %d, sending signal %d", pid, int(syscall.SIGKILL)))
-			syscall.Kill(-pid, syscall.SIGKILL)
-			werr = <-waited
+			m.Log.Error(fmt.Sprintf("Error: stuck delivery, PID %d, sending signal %d", w.pid, int(syscall.SIGKILL)))
+			w.kill(syscall.SIGKILL)
+			<-w.done
 		}
 		// Whatever else of the group still holds the pipes is killed too.
-		syscall.Kill(-pid, syscall.SIGKILL)
+		w.kill(syscall.SIGKILL)
+		a = <-answered
 	}
 	readersDone := make(chan struct{})
 	go func() { wg.Wait(); close(readersDone) }()
@@ -496,17 +505,20 @@ func (m *Module) runChild(ctx context.Context, job Job, cred privsep.Credential,
 	fwdR.Close()
 	msgR.Close()
 	run.messages, run.forwards = string(msgs), fwds
-	if werr != nil {
-		var ee *exec.ExitError
-		if !errors.As(werr, &ee) {
-			return run, werr
-		}
-		ws := ee.Sys().(syscall.WaitStatus)
-		if ws.Signaled() {
-			run.signaled = true
-		} else {
-			run.code = ws.ExitStatus()
-		}
+	switch {
+	case run.timedOut:
+		w.close()
+	case a.workerErr != nil:
+		// The worker died in the middle of the delivery: as the
+		// original treats a delivery killed by a signal.
+		w.close()
+		run.signaled = true
+	case a.homeErr != nil:
+		m.putWorker(w)
+		return run, a.homeErr
+	default:
+		m.putWorker(w)
+		run.code = a.code
 	}
 	return run, nil
 }

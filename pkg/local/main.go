@@ -31,8 +31,8 @@ hosteddomains, locallowercase, defaultsep (in %s).
 // returns the exit status.
 func Main(args []string, stdin *os.File, stdout, stderr *os.File) int {
 	l := layout.Current()
-	if len(args) > 0 && args[0] == childFlag {
-		return RunChild(args[1:], stdin, stdout, stderr)
+	if len(args) == 1 && args[0] == workerFlag {
+		return RunWorker()
 	}
 	if len(args) > 0 && (args[0] == "--help" || args[0] == "-help" || args[0] == "-h") {
 		fmt.Fprintf(stdout, usage, l.SysconfDir)
@@ -55,6 +55,7 @@ func Serve(l layout.Layout, environ []string, in io.Reader, out io.Writer, log *
 		return 1
 	}
 	defer m.Close()
+	defer m.closeWorkers()
 	opts := module.OptionsFromEnv()
 	opts.Timeout = m.Timeout
 	opts.Logger = log
