@@ -246,6 +246,19 @@ func (q *Queue) recoverMessage(ino uint64, hasData bool, links []string, rep *Re
 	cpath := q.ControlPath(ino)
 	if !hasData {
 		if _, err := os.Lstat(q.DataPath(ino)); err != nil {
+			// Remove deletes the data file before the control file: a
+			// finished message without data is a removal cut short.
+			if c, err := q.Load(ino); err == nil && c.Done() {
+				for _, p := range links {
+					os.Remove(p)
+				}
+				if err := q.Remove(ino, c.NextAttempt); err != nil {
+					return false, err
+				}
+				rep.Finished++
+				log.Info("queue recovery: finished deleting a delivered message", "id", c.ID.String())
+				return false, nil
+			}
 			q.moveBroken(ino, links, "it has no data file "+q.DataPath(ino))
 			rep.Broken++
 			return false, nil

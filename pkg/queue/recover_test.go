@@ -309,3 +309,40 @@ func TestRecoverKeepsYoung(t *testing.T) {
 		}
 	}
 }
+
+// TestRecoverInterruptedRemove: Remove deletes the data file before the
+// control file (the inode, which is the queue id, stays taken until the very
+// end), so a crash between the two leaves a finished control file without
+// data, which recovery deletes rather than calling it broken.
+func TestRecoverInterruptedRemove(t *testing.T) {
+	q := openTest(t, filepath.Join(t.TempDir(), "courier"))
+	id, err := q.Submit(&Envelope{Sender: "a@example.test", Recipients: []Recipient{{Address: "b@example.test"}}}, strings.NewReader("x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Append(id.Inode, Delivered(0, id.Time, SuccessLocal)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(q.DataPath(id.Inode)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := q.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Finished != 1 || rep.Broken != 0 {
+		t.Errorf("report %+v, want the message finished, nothing broken", rep)
+	}
+	if _, err := os.Lstat(q.ControlPath(id.Inode)); !os.IsNotExist(err) {
+		t.Errorf("the control file is still there: %v", err)
+	}
+	// A message that is not finished and lost its data is still broken.
+	id2, err := q.Submit(&Envelope{Sender: "a@example.test", Recipients: []Recipient{{Address: "b@example.test"}}}, strings.NewReader("x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(q.DataPath(id2.Inode))
+	if rep, err = q.Recover(); err != nil || rep.Broken != 1 {
+		t.Errorf("unfinished message without data: %+v %v", rep, err)
+	}
+}

@@ -94,11 +94,13 @@ func (q *Queue) Reschedule(inode uint64, old, next time.Time) error {
 	return nil
 }
 
-// Remove deletes a finished message: the msgq/ link first, then the control
-// file, then the data file, so an interrupted removal leaves either a
-// message Recover can finish deleting or nothing.
+// Remove deletes a finished message: the msgq/ link first, then the data
+// file, then the control file. The control file goes last because its inode
+// is the queue id: once it is unlinked a new submission may get the same
+// inode and must find msgs/<N>/D<inode> free. An interrupted removal leaves
+// a finished control file, with or without its data, which Recover deletes.
 func (q *Queue) Remove(inode uint64, next time.Time) error {
-	for _, p := range []string{q.schedulePath(inode, next), q.ControlPath(inode), q.DataPath(inode)} {
+	for _, p := range []string{q.schedulePath(inode, next), q.DataPath(inode), q.ControlPath(inode)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("queue: removing message %d: %w", inode, err)
 		}
