@@ -101,15 +101,11 @@ func asMailUser(l layout.Layout) error {
 	if !privsep.IsRoot() {
 		return nil
 	}
-	u, err := privsep.LookupUser(l.MailUser)
+	c, err := privsep.MailCredential(l.MailUser, l.MailGroup)
 	if err != nil {
-		return fmt.Errorf("the mail user %q: %w", l.MailUser, err)
+		return err
 	}
-	gid, err := privsep.LookupGroup(l.MailGroup)
-	if err != nil {
-		return fmt.Errorf("the mail group %q: %w", l.MailGroup, err)
-	}
-	return privsep.Drop(privsep.Credential{UID: u.UID, GID: gid, Groups: []uint32{gid}})
+	return privsep.Drop(c)
 }
 
 func clear(l layout.Layout, addr string) int {

@@ -340,17 +340,7 @@ func (m *Module) accountOf(a *authlib.Account, lk address.Lookup) (account, erro
 
 func (m *Module) aliasCredential() (privsep.Credential, error) {
 	m.aliasOnce.Do(func() {
-		u, err := privsep.LookupUser(m.Layout.MailUser)
-		if err != nil {
-			m.aliasErr = err
-			return
-		}
-		gid, err := privsep.LookupGroup(m.Layout.MailGroup)
-		if err != nil {
-			m.aliasErr = err
-			return
-		}
-		m.aliasCred = privsep.Credential{UID: u.UID, GID: gid, Groups: []uint32{gid}}
+		m.aliasCred, m.aliasErr = privsep.MailCredential(m.Layout.MailUser, m.Layout.MailGroup)
 	})
 	return m.aliasCred, m.aliasErr
 }

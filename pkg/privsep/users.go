@@ -268,3 +268,19 @@ func containsID(list []uint32, id uint32) bool {
 	}
 	return false
 }
+
+// MailCredential is the identity of the courier mail user: the user and
+// group the layout names (layout MailUser, MailGroup), with that group as
+// its only supplementary group. The scheduler, the dsn module, the queue
+// tools and the alias directory's deliveries run as it.
+func MailCredential(user, group string) (Credential, error) {
+	u, err := LookupUser(user)
+	if err != nil {
+		return Credential{}, fmt.Errorf("the mail user %q: %w", user, err)
+	}
+	gid, err := LookupGroup(group)
+	if err != nil {
+		return Credential{}, fmt.Errorf("the mail group %q: %w", group, err)
+	}
+	return Credential{UID: u.UID, GID: gid, Groups: []uint32{gid}}, nil
+}

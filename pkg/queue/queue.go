@@ -403,13 +403,9 @@ func MailOwner(user, group string) (*Owner, error) {
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
-	u, err := privsep.LookupUser(user)
+	c, err := privsep.MailCredential(user, group)
 	if err != nil {
-		return nil, fmt.Errorf("queue: the mail user %q that owns the queue: %w", user, err)
+		return nil, fmt.Errorf("queue: the owner of the queue: %w", err)
 	}
-	gid, err := privsep.LookupGroup(group)
-	if err != nil {
-		return nil, fmt.Errorf("queue: the mail group %q that owns the queue: %w", group, err)
-	}
-	return &Owner{UID: int(u.UID), GID: int(gid)}, nil
+	return &Owner{UID: int(c.UID), GID: int(c.GID)}, nil
 }

@@ -86,15 +86,11 @@ func Daemon(o DaemonOptions) error {
 	}
 	var cred *privsep.Credential
 	if privsep.IsRoot() {
-		u, err := privsep.LookupUser(l.MailUser)
+		c, err := privsep.MailCredential(l.MailUser, l.MailGroup)
 		if err != nil {
-			return fmt.Errorf("the courier mail user: %w", err)
+			return err
 		}
-		gid, err := privsep.LookupGroup(l.MailGroup)
-		if err != nil {
-			return fmt.Errorf("the courier mail group: %w", err)
-		}
-		cred = &privsep.Credential{UID: u.UID, GID: gid, Groups: []uint32{}}
+		cred = &c
 	}
 	running, err := StartModules(mods, StartOptions{Program: l.ProgramPath, Env: env, Cred: cred, Stderr: os.Stderr, Logger: log})
 	if err != nil {

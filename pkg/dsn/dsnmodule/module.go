@@ -117,15 +117,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func dropToMailUser(l layout.Layout) error {
-	u, err := privsep.LookupUser(l.MailUser)
+	c, err := privsep.MailCredential(l.MailUser, l.MailGroup)
 	if err != nil {
 		return err
 	}
-	gid, err := privsep.LookupGroup(l.MailGroup)
-	if err != nil {
-		return err
-	}
-	return privsep.Drop(privsep.Credential{UID: u.UID, GID: gid, Groups: []uint32{gid}})
+	return privsep.Drop(c)
 }
 
 // printReport is the test mode: the report of one queued message on stdout.
