@@ -54,6 +54,24 @@ type Times struct {
 // DefaultTimes are Courier's defaults for queuetime, faxqueuetime, warntime.
 var DefaultTimes = Times{QueueTime: 7 * 24 * time.Hour, FaxQueueTime: 8 * time.Hour, WarnTime: 4 * time.Hour}
 
+// ReadTimes reads queuetime, warntime and faxqueuetime with the caller's
+// reader of interval control files (controlfiles.Files.Duration); a missing
+// file gives the default.
+func ReadTimes(duration func(name string, def time.Duration) (time.Duration, error)) (Times, error) {
+	t := DefaultTimes
+	var err error
+	if t.QueueTime, err = duration("queuetime", t.QueueTime); err != nil {
+		return t, err
+	}
+	if t.WarnTime, err = duration("warntime", t.WarnTime); err != nil {
+		return t, err
+	}
+	if t.FaxQueueTime, err = duration("faxqueuetime", t.FaxQueueTime); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
 // notifyLetters is the N record's text: "N" for NEVER, else S, F, D in that
 // order; "" when NOTIFY was not given.
 func notifyLetters(n address.Notify) string {

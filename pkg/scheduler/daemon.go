@@ -102,11 +102,7 @@ func Daemon(o DaemonOptions) error {
 			return fmt.Errorf("dropping to the courier user: %w", err)
 		}
 	}
-	times, err := queueTimes(files)
-	if err != nil {
-		return err
-	}
-	q, err := queue.Open(l.LocalstateDir, queue.Options{Times: times, Logger: log})
+	q, err := queue.Open(l.LocalstateDir, queue.Options{Logger: log})
 	if err != nil {
 		return err
 	}
@@ -128,22 +124,4 @@ func Daemon(o DaemonOptions) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return s.Run(ctx, trigger, o.StopTimeout)
-}
-
-// queueTimes reads queuetime, faxqueuetime and warntime, which are frozen
-// into the control files of new submissions; the scheduler opens the queue
-// with them only to share one Options shape with submit.
-func queueTimes(f *controlfiles.Files) (queue.Times, error) {
-	t := queue.DefaultTimes
-	var err error
-	if t.QueueTime, err = f.Duration("queuetime", t.QueueTime); err != nil {
-		return t, err
-	}
-	if t.FaxQueueTime, err = f.Duration("faxqueuetime", t.FaxQueueTime); err != nil {
-		return t, err
-	}
-	if t.WarnTime, err = f.Duration("warntime", t.WarnTime); err != nil {
-		return t, err
-	}
-	return t, nil
 }

@@ -131,19 +131,9 @@ func OpenOptions(l layout.Layout, o Options) (*Submitter, error) {
 	if err != nil {
 		return nil, err
 	}
-	var times queue.Times
-	for _, t := range []struct {
-		name string
-		def  time.Duration
-		dst  *time.Duration
-	}{
-		{"queuetime", queue.DefaultTimes.QueueTime, &times.QueueTime},
-		{"warntime", queue.DefaultTimes.WarnTime, &times.WarnTime},
-		{"faxqueuetime", queue.DefaultTimes.FaxQueueTime, &times.FaxQueueTime},
-	} {
-		if *t.dst, err = files.Duration(t.name, t.def); err != nil {
-			return nil, err
-		}
+	times, err := queue.ReadTimes(files.Duration)
+	if err != nil {
+		return nil, err
 	}
 	s := &Submitter{files: files, getenv: o.Getenv, now: o.Now, limits: DefaultLimits, searchers: map[string]*aliases.Searcher{}}
 	if s.sizeLimit, err = files.Int("sizelimit", 10485760); err != nil {
