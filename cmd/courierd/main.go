@@ -89,18 +89,21 @@ func main() {
 
 func runScheduler(l layout.Layout) int {
 	log := logging.Setup(logging.Options{Program: "courierd", Syslog: true, Stderr: true, Level: slog.LevelInfo})
-	o := scheduler.DaemonOptions{Layout: l, Logger: log, Track: trackFunc(log)}
-	if env, err := scheduler.ModuleEnv(l); err == nil {
-		if set, err := dsn.LoadSettings(l, env); err == nil {
-			o.NeedDSN = func(c *queue.Control, kind string) bool {
-				k, ok := dsn.ParseKind(kind)
-				return ok && dsn.Needed(c, k, set)
-			}
-		} else {
-			log.Error("scheduler: no delivery status notifications will be sent until this is fixed: " + err.Error())
-		}
+	env, err := scheduler.ModuleEnv(l)
+	if err != nil {
+		log.Error("scheduler: " + err.Error())
+		return 1
 	}
-	err := scheduler.Daemon(o)
+	o := scheduler.DaemonOptions{Layout: l, Env: env, Logger: log, Track: trackFunc(log)}
+	if set, err := dsn.LoadSettings(l, env); err == nil {
+		o.NeedDSN = func(c *queue.Control, kind string) bool {
+			k, ok := dsn.ParseKind(kind)
+			return ok && dsn.Needed(c, k, set)
+		}
+	} else {
+		log.Error("scheduler: no delivery status notifications will be sent until this is fixed: " + err.Error())
+	}
+	err = scheduler.Daemon(o)
 	if err != nil {
 		log.Error("scheduler: " + err.Error())
 		return 1

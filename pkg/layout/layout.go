@@ -180,5 +180,15 @@ func (l Layout) Vars() [][2]string {
 	}
 }
 
+// ScriptVars are the variables the original start scripts set before they
+// source a configuration file, which its values may refer to
+// ("${sysconfdir}/esmtpd.pem").
+func (l Layout) ScriptVars() map[string]string {
+	return map[string]string{
+		"prefix": l.Prefix, "exec_prefix": l.Prefix, "bindir": l.BinDir, "sbindir": l.SbinDir,
+		"libexecdir": l.LibexecDir, "sysconfdir": l.SysconfDir, "localstatedir": l.LocalstateDir,
+	}
+}
+
 // Config returns the path of a file in the configuration directory.
 func (l Layout) Config(name string) string { return filepath.Join(l.SysconfDir, name) }

@@ -21,7 +21,10 @@ import (
 
 // DaemonOptions are what cmd/courierd passes to Daemon.
 type DaemonOptions struct {
-	Layout  layout.Layout
+	Layout layout.Layout
+	// Env is the modules' environment (ModuleEnv), read once by the
+	// caller, which also hands it to the report settings.
+	Env     []string
 	NeedDSN func(c *queue.Control, kind string) bool
 	// Track is made once the scheduler runs as the courier user, with
 	// the queue directory; nil: no backscatter tracking.
@@ -35,10 +38,7 @@ type DaemonOptions struct {
 // configuration file's variables, as the original's start script exports
 // them before starting courierd.
 func ModuleEnv(l layout.Layout) ([]string, error) {
-	vf, err := config.ReadVarFile(l.Config("courierd"), map[string]string{
-		"prefix": l.Prefix, "exec_prefix": l.Prefix, "sysconfdir": l.SysconfDir, "localstatedir": l.LocalstateDir,
-		"bindir": l.BinDir, "sbindir": l.SbinDir, "libexecdir": l.LibexecDir,
-	})
+	vf, err := config.ReadVarFile(l.Config("courierd"), l.ScriptVars())
 	if errors.Is(err, fs.ErrNotExist) {
 		return []string{"PATH=/usr/bin:/bin", "SHELL=/bin/sh"}, nil
 	}
@@ -80,10 +80,6 @@ func Daemon(o DaemonOptions) error {
 	if err != nil {
 		return err
 	}
-	env, err := ModuleEnv(l)
-	if err != nil {
-		return err
-	}
 	var cred *privsep.Credential
 	if privsep.IsRoot() {
 		c, err := privsep.MailCredential(l.MailUser, l.MailGroup)
@@ -92,7 +88,7 @@ func Daemon(o DaemonOptions) error {
 		}
 		cred = &c
 	}
-	running, err := StartModules(mods, StartOptions{Program: l.ProgramPath, Env: env, Cred: cred, Stderr: os.Stderr, Logger: log})
+	running, err := StartModules(mods, StartOptions{Program: l.ProgramPath, Env: o.Env, Cred: cred, Stderr: os.Stderr, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func loadExtra(l layout.Layout, environ []string, builtin map[string]bool, log *
 		if builtin[name] {
 			return nil, &config.Error{File: path, Reason: fmt.Sprintf("%s is a service of the suite; name the file after your own service", name)}
 		}
-		vf, err := config.ReadVarFile(path, c.predefined())
+		vf, err := config.ReadVarFile(path, c.Layout.ScriptVars())
 		if err != nil {
 			return nil, err
 		}

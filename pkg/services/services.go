@@ -103,16 +103,6 @@ type Context struct {
 	cache map[string]*config.VarFile // evaluated file lists, shared by one Load
 }
 
-// predefined are the variables the original scripts set before sourcing
-// the configuration files, which the files may refer to (${sysconfdir}).
-func (c *Context) predefined() map[string]string {
-	l := c.Layout
-	return map[string]string{
-		"prefix": l.Prefix, "exec_prefix": l.Prefix, "bindir": l.BinDir, "sbindir": l.SbinDir,
-		"libexecdir": l.LibexecDir, "sysconfdir": l.SysconfDir, "localstatedir": l.LocalstateDir,
-	}
-}
-
 // Vars evaluates configuration files, named relative to the configuration
 // directory, in the order given.
 func (c *Context) Vars(files ...string) (*config.VarFile, error) {
@@ -124,7 +114,7 @@ func (c *Context) Vars(files ...string) (*config.VarFile, error) {
 	for i, f := range files {
 		paths[i] = c.Layout.Config(f)
 	}
-	vf, err := config.ReadVarFiles(paths, c.predefined())
+	vf, err := config.ReadVarFiles(paths, c.Layout.ScriptVars())
 	if err == nil && c.cache != nil {
 		c.cache[key] = vf
 	}
