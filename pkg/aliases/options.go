@@ -9,6 +9,7 @@ import (
 
 	"github.com/gocourier/courier/pkg/address"
 	"github.com/gocourier/courier/pkg/config"
+	"github.com/gocourier/courier/pkg/controlfiles"
 )
 
 // Protocols are the values -protocol= accepts: the transport modules of
@@ -30,19 +31,11 @@ func LoadHosts(sysconfdir string) (Hosts, error) {
 	if err != nil {
 		return h, err
 	}
-	value := func(name, def string) (string, error) {
-		v, err := config.ReadValue(filepath.Join(sysconfdir, name))
-		if errors.Is(err, fs.ErrNotExist) || (err == nil && v == "") {
-			return def, nil
-		}
-		return v, err
-	}
-	if h.Me, err = value("me", hostname); err != nil {
+	f, err := controlfiles.Hosts(sysconfdir)
+	if err != nil {
 		return h, err
 	}
-	if h.DefaultDomain, err = value("defaultdomain", h.Me); err != nil {
-		return h, err
-	}
+	h.Me, h.DefaultDomain = f.Me, f.DefaultDomain
 	lines := []string{h.Me}
 	ls, err := config.ReadLines(filepath.Join(sysconfdir, "locals"))
 	switch {
