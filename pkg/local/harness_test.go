@@ -1,18 +1,16 @@
 package local_test
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/gocourier/courier/pkg/module"
+	"github.com/gocourier/courier/pkg/module/moduletest"
 	"github.com/gocourier/courier/pkg/privsep/privseptest"
 	"github.com/gocourier/courier/pkg/queue"
 	"github.com/gocourier/courier/test/testenv"
@@ -34,15 +32,6 @@ type env struct {
 	q     *queue.Queue
 	users map[string]user
 	auth  *exec.Cmd
-}
-
-// moduleProc is one running courierlocal.
-type moduleProc struct {
-	cmd    *exec.Cmd
-	in     io.WriteCloser
-	out    *bufio.Reader
-	log    *testenv.SyncBuffer
-	nextID int
 }
 
 // moduleEnv is the environment the scheduler gives courierlocal: the
@@ -116,46 +105,10 @@ func (e *env) startAuth() {
 }
 
 // start runs courierlocal with the module environment plus extra.
-func (e *env) start(extra ...string) *moduleProc {
-	t := e.t
-	m := &moduleProc{log: &testenv.SyncBuffer{}}
-	m.cmd = exec.Command(e.s.Path("courierlocal"))
-	m.cmd.Env = append(append([]string(nil), moduleEnv...), extra...)
-	m.cmd.Stderr = m.log
-	in, err := m.cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := m.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	m.in, m.out = in, bufio.NewReader(out)
-	t.Cleanup(func() { m.stop(t) })
+func (e *env) start(extra ...string) *moduletest.Proc {
+	m := moduletest.Start(e.t, e.s.Path("courierlocal"), append(append([]string(nil), moduleEnv...), extra...))
+	e.t.Cleanup(func() { m.Stop(e.t) })
 	return m
-}
-
-// stop closes the module's input, as a departing scheduler does, and
-// expects it to exit cleanly.
-func (m *moduleProc) stop(t testing.TB) {
-	if m.cmd.ProcessState != nil {
-		return
-	}
-	m.in.Close()
-	done := make(chan error, 1)
-	go func() { done <- m.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("courierlocal exited with %v\n%s", err, m.log)
-		}
-	case <-time.After(60 * time.Second):
-		m.cmd.Process.Kill()
-		t.Errorf("courierlocal did not exit at the end of its input\n%s", m.log)
-	}
 }
 
 // submit queues a message for the recipients.
@@ -174,24 +127,15 @@ func (e *env) submit(sender, data string, rcpts ...string) queue.QueueID {
 
 // deliver sends one delivery line for recipient idx of message id and waits
 // for the module's answer; it returns the recipient's state.
-func (e *env) deliver(m *moduleProc, id queue.QueueID, idx int) queue.RecipientState {
+func (e *env) deliver(m *moduletest.Proc, id queue.QueueID, idx int) queue.RecipientState {
 	e.t.Helper()
 	ctl, err := e.q.Load(id.Inode)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	m.nextID++
-	delid := strconv.Itoa(m.nextID)
-	line := fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%d\t%s\n", id.Inode, id, ctl.Sender, delid, "host", idx, ctl.Recipients[idx].Address)
-	if _, err := io.WriteString(m.in, line); err != nil {
-		e.t.Fatalf("writing to courierlocal: %v\n%s", err, m.log)
-	}
-	reply, err := m.out.ReadString('\n')
-	if err != nil {
-		e.t.Fatalf("reading courierlocal's answer: %v\n%s", err, m.log)
-	}
-	if strings.TrimSuffix(reply, "\n") != delid {
-		e.t.Fatalf("answer %q, want %q", reply, delid)
+	if r := m.Deliver(e.t, module.Delivery{Inode: id.Inode, QueueID: id.String(), Sender: ctl.Sender, Host: "host",
+		Recipients: []module.Recipient{{Index: idx, Address: ctl.Recipients[idx].Address}}}); r.Text != "" {
+		e.t.Fatalf("answer with text %q, want the delivery id alone", r.Text)
 	}
 	ctl, err = e.q.Load(id.Inode)
 	if err != nil {

@@ -3,7 +3,6 @@ package dsnmodule_test
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/gocourier/courier/pkg/address"
+	"github.com/gocourier/courier/pkg/module"
+	"github.com/gocourier/courier/pkg/module/moduletest"
 	"github.com/gocourier/courier/pkg/privsep"
 	"github.com/gocourier/courier/pkg/queue"
 	"github.com/gocourier/courier/test/testenv"
@@ -25,15 +26,12 @@ import (
 // harness is a sandbox with a queue and a running courierdsn that the test
 // feeds delivery lines, playing the scheduler.
 type harness struct {
-	t      *testing.T
-	s      *testenv.Sandbox
-	q      *queue.Queue
-	cmd    *exec.Cmd
-	in     io.WriteCloser
-	out    *bufio.Reader
-	log    *testenv.SyncBuffer
-	owner  *queue.Owner // the mail user when the test runs as root
-	nextID int
+	t     *testing.T
+	s     *testenv.Sandbox
+	q     *queue.Queue
+	proc  *moduletest.Proc
+	log   *testenv.SyncBuffer // courierdsn's standard error
+	owner *queue.Owner        // the mail user when the test runs as root
 }
 
 // moduleEnv is what the scheduler gives the module: Debian's courierd
@@ -43,7 +41,7 @@ var moduleEnv = []string{"PATH=/usr/bin:/bin", "SHELL=/bin/sh", "DSNTOAUTHADDR=0
 
 func newHarness(t *testing.T) *harness {
 	s := testenv.NewSandbox(t, "courierdsn")
-	h := &harness{t: t, s: s, log: &testenv.SyncBuffer{}}
+	h := &harness{t: t, s: s}
 	words, err := filepath.Glob("../../../etc/dsn/*")
 	if err != nil || len(words) < 8 {
 		t.Fatalf("wording files in etc/dsn: %v %v", words, err)
@@ -111,48 +109,14 @@ func (h *harness) chownQueue() {
 }
 
 func (h *harness) start(extra ...string) {
-	t := h.t
 	h.chownQueue()
-	h.cmd = exec.Command(h.s.Path("courierdsn"))
-	h.cmd.Env = append(append([]string(nil), moduleEnv...), extra...)
-	h.cmd.Stderr = h.log
-	in, err := h.cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := h.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h.in, h.out = in, bufio.NewReader(out)
-	t.Cleanup(func() {
-		if h.cmd.ProcessState == nil {
-			h.in.Close()
-			h.cmd.Process.Kill()
-			h.cmd.Wait()
-		}
-	})
+	h.proc = moduletest.Start(h.t, h.s.Path("courierdsn"), append(append([]string(nil), moduleEnv...), extra...))
+	h.log = h.proc.Log
 }
 
 // stop closes the module's input, as a departing scheduler does, and expects
 // a clean exit.
-func (h *harness) stop() {
-	h.in.Close()
-	done := make(chan error, 1)
-	go func() { done <- h.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			h.t.Errorf("courierdsn exited with %v\n%s", err, h.log)
-		}
-	case <-time.After(60 * time.Second):
-		h.cmd.Process.Kill()
-		h.t.Errorf("courierdsn did not exit at the end of its input\n%s", h.log)
-	}
-}
+func (h *harness) stop() { h.proc.Stop(h.t) }
 
 // queueMessage submits a message and appends delivery results to it.
 func (h *harness) queueMessage(env *queue.Envelope, data string, results ...queue.Record) queue.QueueID {
@@ -173,25 +137,11 @@ func (h *harness) queueMessage(env *queue.Envelope, data string, results ...queu
 // delivery id.
 func (h *harness) ask(inode uint64, qid, sender, host string, rcpts ...string) string {
 	h.t.Helper()
-	h.nextID++
-	delid := strconv.Itoa(h.nextID)
-	line := fmt.Sprintf("%d\t%s\t%s\t%s\t%s", inode, qid, sender, delid, host)
+	d := module.Delivery{Inode: inode, QueueID: qid, Sender: sender, Host: host}
 	for i, r := range rcpts {
-		line += fmt.Sprintf("\t%d\t%s", i, r)
+		d.Recipients = append(d.Recipients, module.Recipient{Index: i, Address: r})
 	}
-	if _, err := io.WriteString(h.in, line+"\n"); err != nil {
-		h.t.Fatalf("writing to courierdsn: %v\n%s", err, h.log)
-	}
-	reply, err := h.out.ReadString('\n')
-	if err != nil {
-		h.t.Fatalf("reading courierdsn's answer: %v\n%s", err, h.log)
-	}
-	reply = strings.TrimSuffix(reply, "\n")
-	id, text, _ := strings.Cut(reply, "\t")
-	if id != delid {
-		h.t.Fatalf("answer %q to delivery %s", reply, delid)
-	}
-	return text
+	return h.proc.Deliver(h.t, d).Text
 }
 
 // reports lists the queued messages whose source ends in "/dsn" or is "dsn",
@@ -294,7 +244,7 @@ func TestModule(t *testing.T) {
 		// Started as root, the module becomes the mail user in every thread.
 		want := privsep.Credential{UID: uint32(h.owner.UID), GID: uint32(h.owner.GID), Groups: []uint32{uint32(h.owner.GID)}}
 		testenv.WaitFor(t, "courierdsn running as the mail user", func() bool {
-			return privsep.VerifyProcess(h.cmd.Process.Pid, want) == nil
+			return privsep.VerifyProcess(h.proc.Cmd.Process.Pid, want) == nil
 		})
 	}
 	seen := map[uint64]bool{}
