@@ -69,8 +69,8 @@ func TestLocalDelivery(t *testing.T) {
 		os.Remove(files[0])
 		st, _ := os.Stat(e.q.DataPath(id.Inode))
 		line := fmt.Sprintf("id=%s,from=<sender@example.org>,addr=<alice@example.test>,size=%d,success: Message delivered.", id, st.Size())
-		if !strings.Contains(m.log.String(), line) {
-			t.Errorf("log lacks the original's success line %q:\n%s", line, m.log)
+		if !strings.Contains(m.Log.String(), line) {
+			t.Errorf("log lacks the original's success line %q:\n%s", line, m.Log)
 		}
 	})
 
@@ -160,8 +160,8 @@ func TestLocalDelivery(t *testing.T) {
 			fmt.Sprintf("id=%s,from=<sender@example.org>,addr=<alice-tmp@example.test>: try later\n", id),
 			fmt.Sprintf("id=%s,from=<sender@example.org>,addr=<alice-tmp@example.test>,status: deferred\n", id),
 		} {
-			if !strings.Contains(m.log.String(), line) {
-				t.Errorf("log lacks %q:\n%s", line, m.log)
+			if !strings.Contains(m.Log.String(), line) {
+				t.Errorf("log lacks %q:\n%s", line, m.Log)
 			}
 		}
 		wantStatus(t, e.deliver(m, id, 1), queue.StatusFailed, "no such list")
@@ -306,7 +306,7 @@ func TestQmailModeAndTimeout(t *testing.T) {
 	wantStatus(t, e.deliver(m, id, 1), queue.StatusFailed, "550 User <dave-other@example.test> unknown")
 	wantStatus(t, e.deliver(m, id, 2), queue.StatusDeferred, "localtimeout")
 	// The delivery child and its "sleep 60" were killed with their group.
-	testenv.WaitFor(t, "the stuck program killed", func() bool { return allExited(m.cmd.Process.Pid) })
+	testenv.WaitFor(t, "the stuck program killed", func() bool { return allExited(m.Cmd.Process.Pid) })
 }
 
 func allExited(pid int) bool {
