@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -259,5 +260,36 @@ func TestQueueID(t *testing.T) {
 		if _, err := ParseQueueID(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestApply: a Control with records applied in memory equals the one read
+// back from the file they were appended to.
+func TestApply(t *testing.T) {
+	q := openTest(t, filepath.Join(t.TempDir(), "courier"))
+	id, err := q.Submit(testEnvelope("a@example.test"), strings.NewReader("x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := q.Load(id.Inode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := id.Time.Add(time.Minute)
+	recs := []Record{Info(0, InfoReply, "Message delivered."), Delivered(0, now, SuccessLocal),
+		Info(1, InfoPeer, "[192.0.2.1] [192.0.2.1]"), Info(1, InfoReply, "451 try later"), Deferred(1, now),
+		PassComplete(now), Failed(1, now), Delivered(1, now, ""), WarningSent(now), CancelRequest("stop"), CancelAcknowledged(), NextAttempt(now)}
+	if err := q.Append(id.Inode, recs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Apply(recs...); err != nil {
+		t.Fatal(err)
+	}
+	file, err := q.Load(id.Inode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(mem, file) {
+		t.Errorf("applied in memory:\n%+v\nread from the file:\n%+v", mem, file)
 	}
 }

@@ -125,18 +125,6 @@ func ParseControl(name string, data []byte) (*Control, error) {
 	var rN, nN []bool // whether recipient i already had its R / N record
 	haveA := false
 	headerDone := false // set once the first A (the last submitted record) is read
-	num := func(s string) (int64, bool) {
-		if s == "" || len(s) > 18 {
-			return 0, false
-		}
-		for i := 0; i < len(s); i++ {
-			if s[i] < '0' || s[i] > '9' {
-				return 0, false
-			}
-		}
-		v, err := strconv.ParseInt(s, 10, 64)
-		return v, err == nil
-	}
 	rest := data
 	for len(rest) > 0 {
 		lineNo++
@@ -183,7 +171,7 @@ func ParseControl(name string, data []byte) (*Control, error) {
 			}
 			c.ID = id
 		case 'L':
-			n, ok := num(v)
+			n, ok := parseNum(v)
 			if !ok {
 				return fail("submit delay %q is not a number of seconds", v)
 			}
@@ -234,76 +222,12 @@ func ParseControl(name string, data []byte) (*Control, error) {
 			c.Source = v
 		case 'T':
 			c.Track = true
-		case 'E', 'p', 'W', 'w', 'A', 'C':
-			n, ok := num(v)
-			if !ok {
-				return fail("%q record %q is not a time in seconds", string(letter), v)
+		case 'E', 'p', 'W', 'w', 'A', 'C', 'X', 'x', 'I', 'S', 'F', 'D':
+			if msg := c.state(letter, v); msg != "" {
+				return fail("%s", msg)
 			}
-			t := time.Unix(n, 0)
-			switch letter {
-			case 'E':
-				c.Expires = t
-			case 'p':
-				c.FaxExpires = t
-			case 'W':
-				c.Warn = t
-			case 'w':
-				c.WarningSent = t
-			case 'A':
-				if !haveA {
-					c.Arrival, haveA = t, true
-					headerDone = true
-				}
-				c.NextAttempt = t
-			case 'C':
-				c.Passes++
-			}
-		case 'X':
-			c.CancelReasons = append(c.CancelReasons, v)
-		case 'x':
-			c.CancelAcked = true
-		case 'I', 'S', 'F', 'D':
-			idx, after, ok := strings.Cut(v, " ")
-			if !ok {
-				return fail("%q record %q: want <recipient> <data>", string(letter), v)
-			}
-			n, okn := num(idx)
-			if !okn || n >= int64(len(c.Recipients)) {
-				return fail("%q record names recipient %q, but the message has %d recipients", string(letter), idx, len(c.Recipients))
-			}
-			r := &c.Recipients[n]
-			if letter == 'I' {
-				if len(after) < 1 || strings.IndexByte("PSTRC", after[0]) < 0 || (len(after) > 1 && after[1] != ' ') {
-					return fail("delivery info %q: want a code P, S, T, R or C, then a space and text", after)
-				}
-				text := ""
-				if len(after) > 2 {
-					text = after[2:]
-				}
-				r.Info = append(r.Info, InfoLine{Code: after[0], Text: text, Pass: c.Passes})
-				break
-			}
-			ts, suffix, _ := strings.Cut(after, " ")
-			tn, okt := num(ts)
-			if !okt {
-				return fail("%q record time %q is not a number of seconds", string(letter), ts)
-			}
-			if letter != 'S' && suffix != "" || letter == 'S' && suffix != "" && suffix != "l" && suffix != "r" {
-				return fail("%q record has unexpected data %q after the time", string(letter), suffix)
-			}
-			if r.Status.Done() {
-				// A result after a final one (possible when a crash made a
-				// module deliver twice) does not undo the final state.
-				break
-			}
-			r.StatusTime = time.Unix(tn, 0)
-			switch letter {
-			case 'S':
-				r.Status, r.SuccessSuffix = StatusDelivered, suffix
-			case 'F':
-				r.Status = StatusFailed
-			case 'D':
-				r.Status = StatusDeferred
+			if letter == 'A' {
+				haveA, headerDone = true, true
 			}
 		default:
 			return fail("unknown record type %q", string(letter))
@@ -350,4 +274,110 @@ func parseNotifyLetters(v string) (address.Notify, bool) {
 		n |= bit
 	}
 	return n, true
+}
+
+// parseNum reads a record's decimal number: digits only, at most 18.
+func parseNum(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	return v, err == nil
+}
+
+// state applies one record of the times and the delivery state (E p W w A C
+// X x I S F D) to c, and returns why it is malformed, or "". ParseControl
+// and Apply share it, so the scheduler's view after an append is exactly
+// what a new read of the file gives.
+func (c *Control) state(letter byte, v string) string {
+	switch letter {
+	case 'E', 'p', 'W', 'w', 'A', 'C':
+		n, ok := parseNum(v)
+		if !ok {
+			return fmt.Sprintf("%q record %q is not a time in seconds", string(letter), v)
+		}
+		t := time.Unix(n, 0)
+		switch letter {
+		case 'E':
+			c.Expires = t
+		case 'p':
+			c.FaxExpires = t
+		case 'W':
+			c.Warn = t
+		case 'w':
+			c.WarningSent = t
+		case 'A':
+			if c.Arrival.IsZero() {
+				c.Arrival = t // the first A is the arrival
+			}
+			c.NextAttempt = t
+		case 'C':
+			c.Passes++
+		}
+	case 'X':
+		c.CancelReasons = append(c.CancelReasons, v)
+	case 'x':
+		c.CancelAcked = true
+	case 'I', 'S', 'F', 'D':
+		idx, after, ok := strings.Cut(v, " ")
+		if !ok {
+			return fmt.Sprintf("%q record %q: want <recipient> <data>", string(letter), v)
+		}
+		n, okn := parseNum(idx)
+		if !okn || n >= int64(len(c.Recipients)) {
+			return fmt.Sprintf("%q record names recipient %q, but the message has %d recipients", string(letter), idx, len(c.Recipients))
+		}
+		r := &c.Recipients[n]
+		if letter == 'I' {
+			if len(after) < 1 || strings.IndexByte("PSTRC", after[0]) < 0 || (len(after) > 1 && after[1] != ' ') {
+				return fmt.Sprintf("delivery info %q: want a code P, S, T, R or C, then a space and text", after)
+			}
+			text := ""
+			if len(after) > 2 {
+				text = after[2:]
+			}
+			r.Info = append(r.Info, InfoLine{Code: after[0], Text: text, Pass: c.Passes})
+			return ""
+		}
+		ts, suffix, _ := strings.Cut(after, " ")
+		tn, okt := parseNum(ts)
+		if !okt {
+			return fmt.Sprintf("%q record time %q is not a number of seconds", string(letter), ts)
+		}
+		if letter != 'S' && suffix != "" || letter == 'S' && suffix != "" && suffix != "l" && suffix != "r" {
+			return fmt.Sprintf("%q record has unexpected data %q after the time", string(letter), suffix)
+		}
+		if r.Status.Done() {
+			// A result after a final one (possible when a crash made a
+			// module deliver twice) does not undo the final state.
+			return ""
+		}
+		r.StatusTime = time.Unix(tn, 0)
+		switch letter {
+		case 'S':
+			r.Status, r.SuccessSuffix = StatusDelivered, suffix
+		case 'F':
+			r.Status = StatusFailed
+		case 'D':
+			r.Status = StatusDeferred
+		}
+	}
+	return ""
+}
+
+// Apply updates c with records that were appended to its control file, as
+// reading the file again would: the scheduler applies its own appends
+// instead of parsing the whole file once more.
+func (c *Control) Apply(recs ...Record) error {
+	for _, r := range recs {
+		if msg := c.state(r.line[0], r.line[1:]); msg != "" {
+			return fmt.Errorf("queue: record %q: %s", r.line, msg)
+		}
+	}
+	return nil
 }

@@ -520,17 +520,11 @@ func (s *Scheduler) passDone(m *message) {
 			}
 		}
 	}
-	if err := s.cfg.Queue.Append(m.inode, recs...); err != nil {
+	if err := s.record(m, recs...); err != nil {
 		s.log.Error("cannot record the end of a delivery pass; it is tried again later", "id", ctl.ID, "err", err)
 		s.requeue(m, now.Add(s.cfg.Retry.Alpha))
 		return
 	}
-	if ctl, err = s.cfg.Queue.Load(m.inode); err != nil {
-		s.log.Error("cannot re-read a message", "id", m.ctl.ID, "err", err)
-		s.requeue(m, now.Add(s.cfg.Retry.Alpha))
-		return
-	}
-	m.ctl = ctl
 	if ctl.Done() {
 		s.finish(m)
 		return
@@ -540,6 +534,16 @@ func (s *Scheduler) passDone(m *message) {
 		return
 	}
 	s.reschedule(m)
+}
+
+// record appends the scheduler's own records to a message's control file
+// and applies them to the loaded copy, which then equals a new read of the
+// file.
+func (s *Scheduler) record(m *message, recs ...queue.Record) error {
+	if err := s.cfg.Queue.Append(m.inode, recs...); err != nil {
+		return err
+	}
+	return m.ctl.Apply(recs...)
 }
 
 // finish deletes a message whose recipients are all done, after its report
@@ -623,7 +627,7 @@ func (s *Scheduler) dsnDone(d *delivery, text string) {
 		s.remove(m)
 		return
 	}
-	if err := s.cfg.Queue.Append(m.inode, queue.WarningSent(s.now())); err != nil {
+	if err := s.record(m, queue.WarningSent(s.now())); err != nil {
 		s.log.Error("cannot record that the delay notice was sent; it may be sent again", "id", m.ctl.ID, "err", err)
 	}
 	s.reschedule(m)
@@ -654,18 +658,11 @@ func (s *Scheduler) cancel(m *message, now time.Time) {
 		s.log.Info(fmt.Sprintf("id=%s,addr=<%s>,status: failure", ctl.ID, r.Address))
 	}
 	recs = append(recs, queue.PassComplete(now))
-	if err := s.cfg.Queue.Append(m.inode, recs...); err != nil {
+	if err := s.record(m, recs...); err != nil {
 		s.log.Error("cannot record the cancellation; it is tried again later", "id", ctl.ID, "err", err)
 		s.requeue(m, now.Add(s.cfg.Retry.Alpha))
 		return
 	}
-	c, err := s.cfg.Queue.Load(m.inode)
-	if err != nil {
-		s.log.Error("cannot re-read a cancelled message", "id", ctl.ID, "err", err)
-		s.requeue(m, now.Add(s.cfg.Retry.Alpha))
-		return
-	}
-	m.ctl = c
 	s.finish(m)
 }
 
