@@ -463,7 +463,7 @@ func (s *Scheduler) feed(mod *Module) {
 			continue
 		}
 		s.byID[d.line.ID] = d
-		if d.line.Host != DSNFinal && d.line.Host != DSNDelay || mod != s.dsn {
+		if mod != s.dsn { // a report is no delivery: no "started" line
 			for _, r := range d.line.Recipients {
 				s.log.Info(fmt.Sprintf("started,id=%s,from=<%s>,module=%s,host=%s,addr=<%s>", d.line.QueueID, d.line.Sender, mod.Name, d.line.Host, r.Address))
 			}
