@@ -38,6 +38,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,11 +105,11 @@ func New(l layout.Layout, environ []string, log *slog.Logger) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Module{Layout: l, Files: files, Auth: authlib.NewClient(), Log: log, AliasDir: l.Config("aliasdir")}
-	if m.Timeout, err = files.Duration("localtimeout", DefaultTimeout); err != nil {
+	m, err := newLookup(l, files, environ, log)
+	if err != nil {
 		return nil, err
 	}
-	if m.DotExt, err = files.Value("dotextension", ""); err != nil {
+	if m.Timeout, err = files.Duration("localtimeout", DefaultTimeout); err != nil {
 		return nil, err
 	}
 	md, err := files.Value("maildrop", "/usr/bin/maildrop")
@@ -117,21 +118,6 @@ func New(l layout.Layout, environ []string, log *slog.Logger) (*Module, error) {
 	}
 	if _, err := os.Stat(md); err == nil {
 		m.Maildrop = md
-	}
-	m.MinUID = 1
-	for _, kv := range environ {
-		k, v, _ := strings.Cut(kv, "=")
-		if moduleVars[k] {
-			continue
-		}
-		if k == "MINUID" {
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil {
-				return nil, fmt.Errorf("MINUID=%q in the courierd configuration is not a uid", v)
-			}
-			m.MinUID = uint32(n)
-		}
-		m.Env = append(m.Env, kv)
 	}
 	if m.Self, err = os.Executable(); err != nil {
 		return nil, err
@@ -145,6 +131,34 @@ func New(l layout.Layout, environ []string, log *slog.Logger) (*Module, error) {
 	}
 	if m.Submit, err = submit.OpenOptions(l, submit.Options{Logger: log}); err != nil {
 		return nil, fmt.Errorf("forwarding: %w", err)
+	}
+	return m, nil
+}
+
+// newLookup makes a Module with what account lookups need: the control
+// files, the authdaemond client, the aliasdir, dotextension and MINUID, and
+// the environment of delivery children (environ without the module's own
+// variables).
+func newLookup(l layout.Layout, files *controlfiles.Files, environ []string, log *slog.Logger) (*Module, error) {
+	m := &Module{Layout: l, Files: files, Auth: authlib.NewClient(), Log: log, AliasDir: l.Config("aliasdir"), MinUID: 1}
+	m.Auth.Socket = filepath.Join(l.AuthdaemonVar, "socket")
+	var err error
+	if m.DotExt, err = files.Value("dotextension", ""); err != nil {
+		return nil, err
+	}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if moduleVars[k] {
+			continue
+		}
+		if k == "MINUID" {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("MINUID=%q in the courierd configuration is not a uid", v)
+			}
+			m.MinUID = uint32(n)
+		}
+		m.Env = append(m.Env, kv)
 	}
 	return m, nil
 }
