@@ -72,4 +72,15 @@ for f in "$here"/etc/dsn/*; do
 	cp "$f" "$cfg_sysconfdir/$base"
 	chmod 0644 "$cfg_sysconfdir/$base"
 done
+# The access databases' text sources: a directory of files the admin edits,
+# created when missing, never overwritten.
+for d in "$here"/etc/*/; do
+	base=$(basename "$d")
+	[ "$base" = dsn ] && continue
+	[ -e "$cfg_sysconfdir/$base" ] && continue
+	mkdir -p "$cfg_sysconfdir/$base"
+	for f in "$d"*; do
+		[ -f "$f" ] && cp "$f" "$cfg_sysconfdir/$base/" && chmod 0644 "$cfg_sysconfdir/$base/$(basename "$f")"
+	done
+done
 echo "install: $n programs installed into the $layout layout under $root"

@@ -59,6 +59,17 @@ setvar pop3d-ssl SSLADDRESS 127.0.0.1
 [ -s "$etc/locals" ] || echo localhost > "$etc/locals"
 [ -s "$etc/hosteddomains" ] || echo example.test > "$etc/hosteddomains"
 "$cfg_sbindir/makehosteddomains" >/dev/null
+# SMTP: the access database (127.0.0.1 may relay), a self-signed
+# certificate for STARTTLS and SMTPS, and the submission and SMTPS ports on.
+if [ -x "$cfg_sbindir/makesmtpaccess" ]; then
+	"$cfg_sbindir/makesmtpaccess" >/dev/null
+fi
+if [ -x "$cfg_sbindir/mkesmtpdcert" ] && [ ! -e "$etc/esmtpd.pem" ]; then
+	"$cfg_sbindir/mkesmtpdcert" >/dev/null 2>&1
+fi
+setvar esmtpd-msa ESMTPDSTART YES
+[ -e "$etc/esmtpd.pem" ] && setvar esmtpd-ssl ESMTPDSSLSTART YES
+setvar esmtpd BOFHCHECKDNS 0
 # As root the scheduler runs as the mail user, which owns the queue.
 [ "$(id -u)" = 0 ] && chown -R "$cfg_mailuser:$cfg_mailgroup" "$cfg_localstatedir"
 
@@ -92,7 +103,8 @@ MSG
 [ -x "$cfg_sbindir/authdaemond" ] && echo "  authdaemond  $rel/var/authdaemon/socket   $rel/sbin/authtest -s imap $demo $pw"
 [ -x "$cfg_sbindir/sendmail" ] && echo "  local mail   echo 'Subject: hi' | $rel/sbin/sendmail $demo    (then ls $rel/home/demo/Maildir/new)"
 [ -x "$cfg_sbindir/courieresmtpd" ] && echo "  SMTP         127.0.0.1:10025  swaks --server 127.0.0.1:10025 --to $demo"
-[ -x "$cfg_sbindir/courieresmtpd" ] && echo "  submission   127.0.0.1:10587  swaks --server 127.0.0.1:10587 --to $demo --auth-user $demo --auth-password $pw"
+[ -x "$cfg_sbindir/courieresmtpd" ] && [ -e "$etc/esmtpd.pem" ] && echo "  SMTPS        127.0.0.1:10465  swaks --server 127.0.0.1:10465 --tls-on-connect --to $demo"
+[ -x "$cfg_sbindir/courieresmtpd" ] && echo "  submission   127.0.0.1:10587  swaks --server 127.0.0.1:10587 --tls --to $demo --auth-user $demo --auth-password $pw"
 [ -x "$cfg_sbindir/imapd" ] && echo "  IMAP         127.0.0.1:10143  curl -s --url imap://127.0.0.1:10143/INBOX --user $demo:$pw"
 [ -x "$cfg_sbindir/pop3d" ] && echo "  POP3         127.0.0.1:10110  curl -s --url pop3://127.0.0.1:10110/ --user $demo:$pw"
 echo "Ctrl-C stops everything."

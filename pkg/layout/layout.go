@@ -182,11 +182,14 @@ func (l Layout) Vars() [][2]string {
 
 // ScriptVars are the variables the original start scripts set before they
 // source a configuration file, which its values may refer to
-// ("${sysconfdir}/esmtpd.pem").
+// ("${sysconfdir}/esmtpd.pem"), plus piddir (the layout's RunDir), which our
+// .dist files use for pid files where the original substituted a path at
+// build time.
 func (l Layout) ScriptVars() map[string]string {
 	return map[string]string{
 		"prefix": l.Prefix, "exec_prefix": l.Prefix, "bindir": l.BinDir, "sbindir": l.SbinDir,
 		"libexecdir": l.LibexecDir, "sysconfdir": l.SysconfDir, "localstatedir": l.LocalstateDir,
+		"piddir": l.RunDir,
 	}
 }
 

@@ -243,7 +243,10 @@ func buildESMTPD(c *Context) (Command, error) {
 //	    -user=$MAILUSER -group=$MAILGROUP $BLACKLISTS $DROP [-access=$ACCESSFILE.dat]
 //	    -address=$SSLADDRESS $SSLPORT $COURIERTLS -server -tcpd courieresmtpd
 //
-// with ESMTP_TLS=1 added to the environment.
+// with ESMTP_TLS=1 added to the environment. couriertcpd runs courieresmtpd
+// in place of "couriertls -server -tcpd courieresmtpd", and courieresmtpd
+// makes the TLS handshake itself (ESMTP_TLS=1), so COURIERTLS need not be
+// installed.
 func buildESMTPDSSL(c *Context) (Command, error) {
 	vf, err := c.Vars(c.Service.Config...)
 	if err != nil {
@@ -265,7 +268,7 @@ func buildESMTPDSSL(c *Context) (Command, error) {
 	l.lit("-server", "-tcpd", server)
 	return Command{
 		Program: c.Program("couriertcpd"), Args: l.args, Env: env(nil, vf, "ESMTP_TLS=1"),
-		Needs:   append([]string{server, logger}, tlsProgram(vf)...),
+		Needs:   []string{server, logger},
 		Listen:  listen(vf.Value("SSLADDRESS", ""), vf.Value("SSLPORT", "")),
 		PidFile: vf.Value("SSLPIDFILE", ""),
 	}, l.err

@@ -195,3 +195,23 @@ func (c *Context) disabled() (string, error) {
 	}
 	return "", nil
 }
+
+// Build builds the command of one service of the table by name, whether or
+// not its *START variable enables it: the original wrapper scripts (esmtpd,
+// esmtpd-msa, esmtpd-ssl) start their daemon when asked and leave the
+// *START variables to the init scripts.
+func Build(l layout.Layout, environ []string, name string) (Command, error) {
+	for _, svc := range Table() {
+		if svc.Name != name {
+			continue
+		}
+		c := &Context{Service: &svc, Layout: l, Environ: environ, cache: map[string]*config.VarFile{}}
+		for _, f := range svc.Config {
+			if _, err := os.Stat(l.Config(f)); err != nil {
+				return Command{}, fmt.Errorf("service %s is not configured: %w", name, err)
+			}
+		}
+		return svc.Build(c)
+	}
+	return Command{}, fmt.Errorf("no service named %s", name)
+}
