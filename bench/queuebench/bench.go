@@ -33,6 +33,8 @@ type target struct {
 	env      []string            // added to the environment of sendmail
 	cred     *syscall.Credential // sendmail's uid and gid, nil: ours (root)
 	maildir  func(string) string // a user's Maildir
+	smtp     string              // address of its SMTP server
+	procs    string              // regexp of the SMTP server's process names, for its memory
 	start    func() error
 	stop     func() error
 }
@@ -40,6 +42,9 @@ type target struct {
 type bench struct {
 	procs, per, msgs1, msgs5, size int
 	timeout                        time.Duration
+	queue, smtp                    bool // the tests to run
+	smtpSessions, smtpPer          int
+	smtpDuration                   time.Duration
 	setup, keep                    bool
 	peers                          string
 	tornDown                       []string // peers to tear down: set up by us
@@ -56,6 +61,7 @@ type result struct {
 	oneTime        time.Duration
 	fiveTime       time.Duration
 	sendmailErrors int64
+	smtp           *smtpResult // nil: not measured
 }
 
 func (r *result) submitRate() float64 { return rate(r.submitted, r.submitTime) }
@@ -95,12 +101,30 @@ func (b *bench) measure(name string) (*result, error) {
 		}
 	}()
 	r := &result{name: name}
+	if b.queue {
+		if err := b.queueTests(t, r); err != nil {
+			return r, err
+		}
+	}
+	if b.smtp {
+		if t.smtp == "" {
+			return r, errNoSMTP
+		}
+		if err := b.smtpLoad(t, r); err != nil {
+			return r, fmt.Errorf("SMTP load test: %w", err)
+		}
+	}
+	return r, nil
+}
 
+// queueTests are the sendmail and delivery tests.
+func (b *bench) queueTests(t *target, r *result) error {
+	name := t.name
 	// A warm-up message, so start-up work is not measured.
 	if err := b.wait(t, r, []string{submitUser}, 1, func() error {
 		return b.submit(t, r, 1, 1, []string{submitUser})
 	}); err != nil {
-		return nil, fmt.Errorf("warm-up: %w", err)
+		return fmt.Errorf("warm-up: %w", err)
 	}
 
 	// 1. sendmail submissions.
@@ -112,7 +136,7 @@ func (b *bench) measure(name string) (*result, error) {
 		fmt.Fprintf(os.Stderr, "queuebench: %s: %d submissions in %v\n", name, r.submitted, r.submitTime.Round(time.Millisecond))
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("submission test: %w", err)
+		return fmt.Errorf("submission test: %w", err)
 	}
 	r.submitDrain = time.Since(start)
 
@@ -123,20 +147,20 @@ func (b *bench) measure(name string) (*result, error) {
 	if err := b.wait(t, r, []string{oneUser}, r.one, func() error {
 		return b.submit(t, r, b.procs, r.one/b.procs, []string{oneUser})
 	}); err != nil {
-		return nil, fmt.Errorf("1-recipient test: %w", err)
+		return fmt.Errorf("1-recipient test: %w", err)
 	}
 	r.oneTime = time.Since(start)
 	start = time.Now()
 	if err := b.wait(t, r, fiveUsers, r.five, func() error {
 		return b.submit(t, r, b.procs, r.five/b.procs, fiveUsers)
 	}); err != nil {
-		return nil, fmt.Errorf("5-recipient test: %w", err)
+		return fmt.Errorf("5-recipient test: %w", err)
 	}
 	r.fiveTime = time.Since(start)
 	if r.sendmailErrors > 0 {
-		return r, fmt.Errorf("%d sendmail runs failed", r.sendmailErrors)
+		return fmt.Errorf("%d sendmail runs failed", r.sendmailErrors)
 	}
-	return r, nil
+	return nil
 }
 
 // submit runs procs workers, each running sendmail count times for a message

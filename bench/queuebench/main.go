@@ -12,16 +12,23 @@
 //
 // Targets, one at a time (the machine has 2 cores):
 //
-//	courier  the real Courier 1.0.16 (Debian), set up and started with
-//	         /work/shared/peers/{setup,start,stop}-courier.sh; maildirs in
-//	         /srv/peer-mail/<user>/Maildir
-//	postfix  Postfix 3.7 unpacked in /opt/postfix-x, with
-//	         {setup,start,stop}-postfix.sh; maildirs in /srv/peer-mail-postfix
-//	ours     this tree, built and configured by scripts/sandbox.sh into a
-//	         temporary sandbox tree (courierd with its scheduler, courierlocal,
-//	         authdaemond), with the benchmark accounts added by userdb
+//		courier  the real Courier 1.0.16 (Debian), set up and started with
+//		         /work/shared/peers/{setup,start,stop}-courier.sh; maildirs in
+//		         /srv/peer-mail/<user>/Maildir
+//		postfix  Postfix 3.7 unpacked in /opt/postfix-x, with
+//		         {setup,start,stop}-postfix.sh; maildirs in /srv/peer-mail-postfix
+//		ours     this tree, built and configured by scripts/sandbox.sh into a
+//		         temporary sandbox tree (courierd with its scheduler, courierlocal,
+//		         authdaemond), with the benchmark accounts added by userdb
 //
-//	go run ./bench/queuebench [-targets courier,postfix,ours] [-procs 4] [-per 250] [-msgs1 500] [-msgs5 200] [-setup] [-teardown]
+//	 3. SMTP load (-tests smtp): -smtp-sessions sessions at once for
+//	    -smtp-duration, each sending -smtp-per messages to one local recipient
+//	    with PIPELINING, then a new session; figures: sessions/s, messages
+//	    accepted/s, errors, the peak memory of the SMTP server's processes
+//	    (summed resident sizes, sampled), and the time until every accepted
+//	    message is in the maildir.
+//
+//		go run ./bench/queuebench [-targets courier,postfix,ours] [-tests queue,smtp] [-procs 4] [-per 250] [-msgs1 500] [-msgs5 200] [-smtp-sessions 200] [-smtp-duration 60s] [-setup] [-teardown]
 //
 // Runs as root (the peers' sendmail, their daemons). -setup runs the peers'
 // setup scripts for a peer that is not configured yet, -teardown undoes what
@@ -48,6 +55,10 @@ func main() {
 	teardown := flag.Bool("teardown", false, "undo at the end what -setup configured")
 	peers := flag.String("peers", "/work/shared/peers", "directory of the peers' scripts")
 	keep := flag.Bool("keep", false, "keep our sandbox tree (its path is printed)")
+	tests := flag.String("tests", "queue,smtp", "tests to run: queue (sendmail and delivery), smtp (SMTP load)")
+	smtpSessions := flag.Int("smtp-sessions", 200, "SMTP sessions running at once in the SMTP load test")
+	smtpPer := flag.Int("smtp-per", 5, "messages per SMTP session")
+	smtpDuration := flag.Duration("smtp-duration", 60*time.Second, "length of the SMTP load")
 	resultFile := flag.String("result", "", "internal: write the one target's result as JSON to this file")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -55,7 +66,19 @@ func main() {
 		os.Exit(1)
 	}
 	b := &bench{procs: *procs, per: *per, msgs1: *msgs1, msgs5: *msgs5, size: *size, timeout: *timeout,
-		setup: *setup, peers: *peers, keep: *keep}
+		setup: *setup, peers: *peers, keep: *keep,
+		smtpSessions: *smtpSessions, smtpPer: *smtpPer, smtpDuration: *smtpDuration}
+	for _, t := range strings.Split(*tests, ",") {
+		switch strings.TrimSpace(t) {
+		case "queue":
+			b.queue = true
+		case "smtp":
+			b.smtp = true
+		default:
+			fmt.Fprintf(os.Stderr, "queuebench: unknown test %q (queue, smtp)\n", t)
+			os.Exit(2)
+		}
+	}
 	var results []*result
 	var failed []string
 	for _, name := range strings.Split(*targets, ",") {

@@ -9,6 +9,51 @@ import (
 
 // printTable prints each target's figures and ours against each peer.
 func printTable(w io.Writer, b *bench, rs []*result) {
+	if b.queue {
+		printQueue(w, b, rs)
+	}
+	if b.smtp {
+		printSMTP(w, b, rs)
+	}
+}
+
+// printSMTP prints the SMTP load test's figures and ours against each peer.
+func printSMTP(w io.Writer, b *bench, rs []*result) {
+	fmt.Fprintf(w, "\nSMTP load: %d sessions at once for %v, %d messages of %d bytes per session with PIPELINING, %d CPUs\n",
+		b.smtpSessions, b.smtpDuration, b.smtpPer, b.size, runtime.NumCPU())
+	fmt.Fprintf(w, "%-8s %10s %10s %8s %14s %12s %12s\n", "target", "sessions/s", "msgs/s", "errors", "all delivered", "deliv msg/s", "peak RSS MB")
+	var ours *smtpResult
+	for _, r := range rs {
+		s := r.smtp
+		if s == nil {
+			continue
+		}
+		if r.name == "ours" {
+			ours = s
+		}
+		fmt.Fprintf(w, "%-8s %10.1f %10.1f %8d %13.1fs %12.1f %12.1f\n", r.name, rate(int(s.Sessions), s.Duration), rate(int(s.Messages), s.Duration),
+			s.Errors, secs(s.Drain), rate(int(s.Messages), s.Drain), float64(s.PeakRSS)/1024)
+		if s.FirstError != "" {
+			fmt.Fprintf(w, "         first error: %s\n", s.FirstError)
+		}
+	}
+	if ours == nil {
+		return
+	}
+	for _, r := range rs {
+		s := r.smtp
+		if s == nil || s == ours {
+			continue
+		}
+		fmt.Fprintf(w, "ours/%-7s accepted msgs/s %.2fx, delivered msgs/s %.2fx, memory %.2fx of theirs\n", r.name,
+			ratio(rate(int(ours.Messages), ours.Duration), rate(int(s.Messages), s.Duration)),
+			ratio(rate(int(ours.Messages), ours.Drain), rate(int(s.Messages), s.Drain)),
+			ratio(float64(ours.PeakRSS), float64(s.PeakRSS)))
+	}
+}
+
+// printQueue prints the sendmail and delivery tests' figures.
+func printQueue(w io.Writer, b *bench, rs []*result) {
 	fmt.Fprintf(w, "\nqueuebench: %d sendmail processes in parallel, %d-byte messages, %d CPUs\n", b.procs, b.size, runtime.NumCPU())
 	fmt.Fprintf(w, "  submit: %d×%d messages, 1 recipient: sendmail runs/s; drain: until all are in the maildir\n", b.procs, b.per)
 	fmt.Fprintf(w, "  1 rcpt: %d messages, 5 rcpt: %d messages (%d deliveries), from the first sendmail to the last maildir file\n\n", b.msgs1, b.msgs5, 5*b.msgs5)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -29,6 +30,8 @@ func (b *bench) courier() (*target, error) {
 		name:     "courier",
 		sendmail: "/usr/sbin/sendmail",
 		maildir:  func(u string) string { return filepath.Join(base, u, "Maildir") },
+		smtp:     "127.0.0.1:2525",
+		procs:    "^(couriertcpd|courieresmtpd|courierlogger|submit)$",
 		start: func() error {
 			if err := b.script("start-courier.sh"); err != nil {
 				return err
@@ -96,6 +99,8 @@ func (b *bench) postfix() (*target, error) {
 		sendmail: x + "/usr/sbin/sendmail",
 		env:      []string{"MAIL_CONFIG=/etc/peer-postfix", "LD_LIBRARY_PATH=" + x + "/usr/lib/postfix"},
 		maildir:  func(u string) string { return filepath.Join(base, u, "Maildir") },
+		smtp:     "127.0.0.1:3525",
+		procs:    "^(smtpd|cleanup|trivial-rewrite|anvil)$",
 		start:    func() error { return b.script("start-postfix.sh") },
 		stop:     func() error { return b.script("stop-postfix.sh") },
 	}, nil
@@ -136,7 +141,7 @@ func (b *bench) ours() (*target, error) {
 	var cmd *exec.Cmd
 	var logf *os.File
 	cfg := map[string]string{}
-	t := &target{name: "ours"}
+	t := &target{name: "ours", smtp: "127.0.0.1:10025", procs: "^(couriertcpd|courieresmtpd)$"}
 	t.start = func() error {
 		logf, err = os.Create(filepath.Join(root, "courierd.log"))
 		if err != nil {
@@ -180,6 +185,9 @@ func (b *bench) ours() (*target, error) {
 		}
 		uid, gid, err := addAccounts(root, cfg)
 		if err != nil {
+			return err
+		}
+		if err := esmtpdLikePeers(cfg); err != nil {
 			return err
 		}
 		// Our sendmail runs as the mail user: run by root, it creates the
@@ -286,4 +294,48 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// esmtpdLikePeers gives our SMTP server the settings the peers' setup gives
+// the real Courier's (limits of 200 sessions, no DNS checks, no tarpit),
+// makes courierd apply them and waits until the new server listens.
+func esmtpdLikePeers(cfg map[string]string) error {
+	path := filepath.Join(cfg["sysconfdir"], "esmtpd")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("our esmtpd configuration: %w", err)
+	}
+	set := map[string]string{"MAXDAEMONS": "200", "MAXPERIP": "200", "MAXPERC": "200", "BOFHCHECKDNS": "0",
+		"TARPIT": "0", "TCPDOPTS": `"-noidentlookup -nodnslookup"`}
+	var out []string
+	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		if k, _, ok := strings.Cut(l, "="); ok {
+			if v, ok := set[k]; ok {
+				l = k + "=" + v
+				delete(set, k)
+			}
+		}
+		out = append(out, l)
+	}
+	for k, v := range set {
+		out = append(out, k+"="+v)
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(out, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	pidfile := filepath.Join(cfg["rundir"], "esmtpd.pid")
+	old, _ := os.ReadFile(pidfile)
+	if out, err := exec.Command(filepath.Join(cfg["sbindir"], "courier"), "restart").CombinedOutput(); err != nil {
+		return fmt.Errorf("courier restart: %v %s", err, out)
+	}
+	for i := 0; i < 100; i++ {
+		if now, err := os.ReadFile(pidfile); err == nil && len(now) > 0 && !bytes.Equal(now, old) {
+			if c, err := net.DialTimeout("tcp", "127.0.0.1:10025", time.Second); err == nil {
+				c.Close()
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("our SMTP server did not come back on 127.0.0.1:10025 after courier restart")
 }

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// smtpUser receives the SMTP load test's messages.
+const smtpUser = "user5"
+
+// smtpResult holds the figures of the SMTP load test (issue #6): sessions
+// running in parallel for a fixed time, each sending several messages with
+// PIPELINING, then the time until every accepted message is delivered.
+type smtpResult struct {
+	Sessions, Messages, Errors int64
+	Duration                   time.Duration // of the load
+	Drain                      time.Duration // from the start of the load until all are delivered
+	PeakRSS                    int64         // kB, the server processes (target.procs) summed, sampled
+	FirstError                 string
+}
+
+// smtpLoad runs the SMTP load against t.
+func (b *bench) smtpLoad(t *target, r *result) error {
+	res := &smtpResult{}
+	r.smtp = res
+	base, err := count(t.maildir(smtpUser))
+	if err != nil {
+		return err
+	}
+	body := smtpBody(b.size)
+	stop := make(chan struct{})
+	var peak atomic.Int64
+	var sampler sync.WaitGroup
+	sampler.Add(1)
+	go func() {
+		defer sampler.Done()
+		re := regexp.MustCompile(t.procs)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if kb := rssOf(re); kb > peak.Load() {
+				peak.Store(kb)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	start := time.Now()
+	deadline := start.Add(b.smtpDuration)
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	for i := 0; i < b.smtpSessions; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				n, err := smtpSession(t.smtp, body, b.smtpPer)
+				atomic.AddInt64(&res.Messages, int64(n))
+				if err != nil {
+					atomic.AddInt64(&res.Errors, 1)
+					errOnce.Do(func() { res.FirstError = err.Error() })
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				atomic.AddInt64(&res.Sessions, 1)
+			}
+		}()
+	}
+	wg.Wait()
+	res.Duration = time.Since(start)
+	fmt.Fprintf(os.Stderr, "queuebench: %s: %d SMTP sessions, %d messages accepted in %v, %d errors\n",
+		t.name, res.Sessions, res.Messages, res.Duration.Round(time.Millisecond), res.Errors)
+	err = b.waitCount(t.maildir(smtpUser), base+int(res.Messages))
+	res.Drain = time.Since(start)
+	close(stop)
+	sampler.Wait()
+	res.PeakRSS = peak.Load()
+	return err
+}
+
+// waitCount waits until maildir holds n messages.
+func (b *bench) waitCount(maildir string, n int) error {
+	deadline := time.Now().Add(b.timeout)
+	for {
+		c, err := count(maildir)
+		if err != nil {
+			return err
+		}
+		if c >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d deliveries missing in %s after %v", n-c, maildir, b.timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// smtpSession sends per messages over one connection, pipelining MAIL,
+// RCPT and DATA (RFC 2920), and returns how many were accepted.
+func smtpSession(addr string, body []byte, per int) (int, error) {
+	c, err := net.DialTimeout("tcp", addr, 30*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	rd := bufio.NewReader(c)
+	if err := expect(rd, 220, "greeting"); err != nil {
+		return 0, err
+	}
+	if _, err := c.Write([]byte("EHLO bench.example\r\n")); err != nil {
+		return 0, err
+	}
+	if err := expect(rd, 250, "EHLO"); err != nil {
+		return 0, err
+	}
+	cmds := []byte("MAIL FROM:<" + sender + ">\r\nRCPT TO:<" + smtpUser + "@" + domain + ">\r\nDATA\r\n")
+	n := 0
+	for i := 0; i < per; i++ {
+		if _, err := c.Write(cmds); err != nil {
+			return n, err
+		}
+		for _, s := range []struct {
+			code int
+			what string
+		}{{250, "MAIL"}, {250, "RCPT"}, {354, "DATA"}} {
+			if err := expect(rd, s.code, s.what); err != nil {
+				return n, err
+			}
+		}
+		if _, err := c.Write(body); err != nil {
+			return n, err
+		}
+		if err := expect(rd, 250, "end of data"); err != nil {
+			return n, err
+		}
+		n++
+	}
+	c.Write([]byte("QUIT\r\n"))
+	return n, expect(rd, 221, "QUIT")
+}
+
+// expect reads one (possibly multi-line) reply and checks its code.
+func expect(rd *bufio.Reader, code int, what string) error {
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if len(line) < 4 {
+			return fmt.Errorf("%s: short reply %q", what, line)
+		}
+		got, err := strconv.Atoi(line[:3])
+		if err != nil {
+			return fmt.Errorf("%s: bad reply %q", what, line)
+		}
+		if line[3] == '-' {
+			continue
+		}
+		if got != code {
+			return fmt.Errorf("%s: %s", what, strings.TrimSpace(line))
+		}
+		return nil
+	}
+}
+
+// smtpBody is the DATA of each message, CRLF lines and the final dot.
+func smtpBody(size int) []byte {
+	msg := message(size, []string{smtpUser})
+	var b bytes.Buffer
+	for _, l := range strings.SplitAfter(string(msg), "\n") {
+		if l == "" {
+			continue
+		}
+		b.WriteString(strings.TrimSuffix(l, "\n") + "\r\n")
+	}
+	b.WriteString(".\r\n")
+	return b.Bytes()
+}
+
+// rssOf sums the resident memory (kB) of the processes whose command name
+// matches re.
+func rssOf(re *regexp.Regexp) int64 {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var sum int64
+	for _, d := range dirs {
+		comm, err := os.ReadFile(filepath.Join(d, "comm"))
+		if err != nil || !re.MatchString(strings.TrimSpace(string(comm))) {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join(d, "status"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				sum += kb
+			}
+		}
+	}
+	return sum
+}
+
+// errNoSMTP: the target has no SMTP server to load.
+var errNoSMTP = errors.New("no SMTP address for this target")
