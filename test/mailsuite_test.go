@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gocourier/courier/pkg/passwd"
 	"github.com/gocourier/courier/pkg/privsep"
 	"github.com/gocourier/courier/test/testenv"
 )
@@ -30,11 +31,12 @@ var suitePrograms = []string{"courierd", "authdaemond", "courierlocal", "courier
 	"makeuserdb", "makealiases", "makehosteddomains", "courier", "cancelmsg"}
 
 // newMailSuite prepares a tree with the configuration files of etc/*.dist,
-// example.test as the local domain, and the given accounts. extra config
-// files (name → content) are written after the defaults.
-func newMailSuite(t *testing.T, accounts []string, extra map[string]string) *mailSuite {
+// example.test as the local domain, and the given accounts ("name", or
+// "name:password" for an account that can log in). extra config files
+// (name → content) are written after the defaults.
+func newMailSuite(t *testing.T, accounts []string, extra map[string]string, programs ...string) *mailSuite {
 	t.Helper()
-	s := &mailSuite{Sandbox: testenv.NewSandbox(t, suitePrograms...), Log: &testenv.SyncBuffer{}}
+	s := &mailSuite{Sandbox: testenv.NewSandbox(t, append(append([]string(nil), suitePrograms...), programs...)...), Log: &testenv.SyncBuffer{}}
 	repo, err := testenv.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +90,7 @@ func newMailSuite(t *testing.T, accounts []string, extra map[string]string) *mai
 	}
 	var userdb strings.Builder
 	for _, a := range accounts {
+		a, pw, _ := strings.Cut(a, ":")
 		h := filepath.Join(home, a)
 		for _, d := range []string{"Maildir/cur", "Maildir/new", "Maildir/tmp"} {
 			if err := os.MkdirAll(filepath.Join(h, d), 0o700); err != nil {
@@ -98,7 +101,15 @@ func newMailSuite(t *testing.T, accounts []string, extra map[string]string) *mai
 			return os.Chown(p, int(s.owner.UID), int(s.owner.GID))
 		})
 		os.Chmod(h, 0o700)
-		fmt.Fprintf(&userdb, "%s@example.test\tuid=%d|gid=%d|home=%s|mail=%s/Maildir\n", a, s.owner.UID, s.owner.GID, h, h)
+		fmt.Fprintf(&userdb, "%s@example.test\tuid=%d|gid=%d|home=%s|mail=%s/Maildir", a, s.owner.UID, s.owner.GID, h, h)
+		if pw != "" {
+			hash, err := passwd.Hash("md5", pw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&userdb, "|systempw=%s", hash)
+		}
+		userdb.WriteString("\n")
 	}
 	s.WriteConfig(t, "userdb", userdb.String(), 0o600)
 	s.run(t, "makeuserdb")

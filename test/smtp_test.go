@@ -1,0 +1,301 @@
+package test
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/gocourier/courier/pkg/privsep"
+	"github.com/gocourier/courier/test/testenv"
+)
+
+// smtpSuite is a mail suite whose supervisor also runs the SMTP services
+// of the service table, esmtpd, esmtpd-msa and esmtpd-ssl (couriertcpd in
+// pass mode with courieresmtpd), each on a free loopback port, configured
+// from etc/*.dist and the default access file.
+type smtpSuite struct {
+	*mailSuite
+	smtp, msa, smtps string // host:port
+}
+
+var smtpPrograms = []string{"couriertcpd", "courieresmtpd", "makesmtpaccess", "mkesmtpdcert"}
+
+const smtpPassword = "Secret-pw1"
+
+func newSMTPSuite(t *testing.T, accounts []string, extra map[string]string, programs ...string) *smtpSuite {
+	t.Helper()
+	s := &smtpSuite{mailSuite: newMailSuite(t, accounts, extra, append(append([]string(nil), smtpPrograms...), programs...)...)}
+	s.smtp, s.msa, s.smtps = freeAddr(t), freeAddr(t), freeAddr(t)
+	ids := fmt.Sprintf("MAILUSER=%s\nMAILGROUP=%s\n", s.Layout.MailUser, s.Layout.MailGroup)
+	add := func(name, vars string) {
+		b, err := os.ReadFile(s.Layout.Config(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.WriteConfig(t, name, string(b)+vars, 0o644)
+	}
+	_, port, _ := net.SplitHostPort(s.smtp)
+	add("esmtpd", ids+"ADDRESS=127.0.0.1\nPORT="+port+"\nBOFHCHECKDNS=0\nTARPIT=0\nTCPDOPTS=\"-noidentlookup -nodnslookup\"\n")
+	_, port, _ = net.SplitHostPort(s.msa)
+	add("esmtpd-msa", "ADDRESS=127.0.0.1\nPORT="+port+"\nESMTPDSTART=YES\n")
+	_, port, _ = net.SplitHostPort(s.smtps)
+	add("esmtpd-ssl", "SSLADDRESS=127.0.0.1\nSSLPORT="+port+"\nESMTPDSSLSTART=YES\n")
+	repo, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(repo, "etc", "smtpaccess", "default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := extra["smtpaccess/default"]; !ok {
+		s.WriteConfig(t, "smtpaccess/default", string(b), 0o644)
+	}
+	s.run(t, "makesmtpaccess")
+	s.run(t, "mkesmtpdcert")
+	if os.Geteuid() == 0 {
+		// courieresmtpd, running as the mail user, reads the key, as
+		// Debian's package installs it (root:courier 0640).
+		gid, err := privsep.LookupGroup(s.Layout.MailGroup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pem := s.Layout.Config("esmtpd.pem")
+		os.Chown(pem, 0, int(gid))
+		os.Chmod(pem, 0o640)
+	}
+	return s
+}
+
+// start starts the suite and waits until the three SMTP ports answer.
+func (s *smtpSuite) start(t *testing.T) {
+	t.Helper()
+	s.mailSuite.start(t)
+	for _, a := range []string{s.smtp, s.msa, s.smtps} {
+		s.waitFor(t, "a listener on "+a, func() bool {
+			c, err := net.DialTimeout("tcp", a, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	}
+}
+
+// freeAddr is a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// dialFrom connects to addr from the loopback address from (127.0.0.2 is
+// not in the default access file, so it may not relay).
+func dialFrom(t *testing.T, from, addr string) *smtp.Client {
+	return dialFromTLS(t, from, addr, false)
+}
+
+// dialFromTLS is dialFrom, with STARTTLS first when startTLS is set.
+func dialFromTLS(t *testing.T, from, addr string, startTLS bool) *smtp.Client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if startTLS {
+		// go-smtp says EHLO localhost before STARTTLS and again after it.
+		c, err := smtp.NewClientStartTLS(conn, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatalf("STARTTLS: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c := smtp.NewClient(conn)
+	t.Cleanup(func() { c.Close() })
+	if err := c.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// smtpCode is the reply code of an SMTP error, 0 for none.
+func smtpCode(err error) (int, string) {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code, se.Message
+	}
+	return 0, ""
+}
+
+func sendOne(c *smtp.Client, from, to, msg string) error {
+	if err := c.Mail(from, nil); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to, nil); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write([]byte(msg)); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// TestSMTPSuite: the SMTP services as courierd runs them: mail over SMTP
+// reaches the maildir with Courier's Received line; relaying is refused
+// from a client the access file does not list and allowed from 127.0.0.1
+// and after AUTH over STARTTLS; the submission port wants AUTH; SMTPS
+// works; and as root no process that reads the network runs as root.
+func TestSMTPSuite(t *testing.T) {
+	s := newSMTPSuite(t, []string{"alice:" + smtpPassword, "bob"}, nil)
+	s.start(t)
+
+	t.Run("delivery", func(t *testing.T) {
+		c := dialFrom(t, "127.0.0.1", s.smtp)
+		if err := sendOne(c, "sender@remote.example", "bob@example.test", "Subject: over SMTP\r\n\r\nhello\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		c.Quit()
+		s.waitFor(t, "the message in bob's maildir", func() bool { return len(s.maildir(t, "bob")) == 1 })
+		data, err := os.ReadFile(s.maildir(t, "bob")[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"Received: from client.example ([::ffff:127.0.0.1])\n", "  by mx.example.test with ESMTP\n", "Return-Path: <sender@remote.example>\n", "Subject: over SMTP\n"} {
+			if !strings.Contains(string(data), want) {
+				t.Errorf("delivered message lacks %q:\n%s", want, data)
+			}
+		}
+	})
+
+	t.Run("unknown user", func(t *testing.T) {
+		c := dialFrom(t, "127.0.0.1", s.smtp)
+		if err := c.Mail("sender@remote.example", nil); err != nil {
+			t.Fatal(err)
+		}
+		code, msg := smtpCode(c.Rcpt("nosuchuser@example.test", nil))
+		if code != 550 || msg != "User <nosuchuser@example.test> unknown" {
+			t.Errorf("RCPT to an unknown user: %d %q, want 550 User <nosuchuser@example.test> unknown", code, msg)
+		}
+	})
+
+	t.Run("relaying", func(t *testing.T) {
+		c := dialFrom(t, "127.0.0.2", s.smtp)
+		if err := c.Mail("sender@remote.example", nil); err != nil {
+			t.Fatal(err)
+		}
+		if code, msg := smtpCode(c.Rcpt("someone@elsewhere.example", nil)); code != 513 || msg != "Relaying denied." {
+			t.Errorf("relay from 127.0.0.2: %d %q, want 513 Relaying denied.", code, msg)
+		}
+		if err := c.Rcpt("bob@example.test", nil); err != nil {
+			t.Errorf("local mail from 127.0.0.2: %v", err)
+		}
+
+		c = dialFrom(t, "127.0.0.1", s.smtp)
+		if err := c.Mail("sender@remote.example", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rcpt("someone@elsewhere.example", nil); err != nil {
+			t.Errorf("relay from 127.0.0.1 (RELAYCLIENT in the default access file): %v", err)
+		}
+
+		c = dialFromTLS(t, "127.0.0.2", s.smtp, true)
+		if err := c.Auth(sasl.NewPlainClient("", "alice@example.test", "wrong")); err == nil {
+			t.Error("AUTH with a wrong password succeeded")
+		}
+		if err := c.Auth(sasl.NewPlainClient("", "alice@example.test", smtpPassword)); err != nil {
+			t.Fatalf("AUTH PLAIN after STARTTLS: %v", err)
+		}
+		if err := c.Mail("alice@example.test", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rcpt("someone@elsewhere.example", nil); err != nil {
+			t.Errorf("relay after AUTH: %v", err)
+		}
+	})
+
+	t.Run("submission needs AUTH", func(t *testing.T) {
+		c := dialFrom(t, "127.0.0.1", s.msa)
+		err := c.Mail("alice@example.test", nil)
+		if err == nil {
+			err = c.Rcpt("bob@example.test", nil)
+		}
+		if code, _ := smtpCode(err); code < 500 {
+			t.Errorf("mail on the submission port without AUTH: %v, want a 5xx refusal", err)
+		}
+		c = dialFromTLS(t, "127.0.0.1", s.msa, true)
+		if err := c.Auth(sasl.NewPlainClient("", "alice@example.test", smtpPassword)); err != nil {
+			t.Fatal(err)
+		}
+		if err := sendOne(c, "alice@example.test", "bob@example.test", "Subject: submitted\r\n\r\nhi\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("SMTPS", func(t *testing.T) {
+		conn, err := tls.Dial("tcp", s.smtps, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := smtp.NewClient(conn)
+		defer c.Close()
+		if err := c.Hello("client.example"); err != nil {
+			t.Fatal(err)
+		}
+		if err := sendOne(c, "sender@remote.example", "alice@example.test", "Subject: over SMTPS\r\n\r\nhi\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		s.waitFor(t, "the SMTPS message in alice's maildir", func() bool { return len(s.maildir(t, "alice")) >= 1 })
+	})
+
+	t.Run("privileges", func(t *testing.T) {
+		testenv.NeedRoot(t)
+		mail, err := privsep.LookupUser(s.Layout.MailUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A session in progress, so that every kind of process exists.
+		c := dialFrom(t, "127.0.0.1", s.smtp)
+		defer c.Quit()
+		seen := map[string]int{}
+		for _, p := range testenv.Descendants(s.cmd.Process.Pid) {
+			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.PID))
+			name := strings.TrimSpace(string(comm))
+			if err != nil || (name != "couriertcpd" && name != "courieresmtpd") {
+				continue
+			}
+			seen[name]++
+			tasks, err := privsep.ReadTasks(p.PID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, task := range tasks {
+				if task.UID != [4]uint32{mail.UID, mail.UID, mail.UID, mail.UID} {
+					t.Errorf("%s (pid %d, thread %d) has uids %v, want only the mail user's %d", name, p.PID, task.TID, task.UID, mail.UID)
+					break
+				}
+			}
+		}
+		if seen["couriertcpd"] < 3 || seen["courieresmtpd"] < 3 {
+			t.Errorf("processes found: %v; want 3 couriertcpd and 3 courieresmtpd (esmtpd, esmtpd-msa, esmtpd-ssl)", seen)
+		}
+	})
+}
