@@ -66,6 +66,10 @@ if [ -x "$cfg_sbindir/makesmtpaccess" ]; then
 fi
 if [ -x "$cfg_sbindir/mkesmtpdcert" ] && [ ! -e "$etc/esmtpd.pem" ]; then
 	"$cfg_sbindir/mkesmtpdcert" >/dev/null 2>&1
+	# As root courieresmtpd runs as the mail user, which reads the key.
+	if [ "$(id -u)" = 0 ] && [ -e "$etc/esmtpd.pem" ]; then
+		chgrp "$cfg_mailgroup" "$etc/esmtpd.pem" && chmod 0640 "$etc/esmtpd.pem"
+	fi
 fi
 setvar esmtpd-msa ESMTPDSTART YES
 [ -e "$etc/esmtpd.pem" ] && setvar esmtpd-ssl ESMTPDSSLSTART YES
