@@ -78,7 +78,7 @@ func newMailSuite(t *testing.T, accounts []string, extra map[string]string, prog
 		s.WriteConfig(t, name, content, 0o644)
 	}
 	home := s.WritableDir(t, "home")
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && len(accounts) > 0 {
 		// Mail belongs to an account of its own, which is neither root nor
 		// the courier user.
 		testenv.NewSystemAccount(t, "cgtest-mail")
