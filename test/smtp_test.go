@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -264,6 +265,19 @@ func TestSMTPSuite(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.waitFor(t, "the SMTPS message in alice's maildir", func() bool { return len(s.maildir(t, "alice")) >= 1 })
+	})
+
+	t.Run("swaks", func(t *testing.T) {
+		testenv.NeedPackage(t, "swaks", "/usr/bin/swaks")
+		before := len(s.maildir(t, "bob"))
+		_, port, _ := net.SplitHostPort(s.msa)
+		out, errOut, code := testenv.Run(t, exec.Command("swaks", "--server", "127.0.0.1", "--port", port, "--tls",
+			"--auth", "PLAIN", "--auth-user", "alice@example.test", "--auth-password", smtpPassword,
+			"--from", "alice@example.test", "--to", "bob@example.test", "--header", "Subject: from swaks"))
+		if code != 0 {
+			t.Fatalf("swaks: exit %d\n%s%s", code, out, errOut)
+		}
+		s.waitFor(t, "swaks's message in bob's maildir", func() bool { return len(s.maildir(t, "bob")) == before+1 })
 	})
 
 	t.Run("privileges", func(t *testing.T) {
