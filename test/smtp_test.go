@@ -249,6 +249,7 @@ func TestSMTPSuite(t *testing.T) {
 		if err := sendOne(c, "alice@example.test", "bob@example.test", "Subject: submitted\r\n\r\nhi\r\n"); err != nil {
 			t.Fatal(err)
 		}
+		s.waitFor(t, "the submitted message in bob's maildir", func() bool { return len(s.maildir(t, "bob")) == 2 })
 	})
 
 	t.Run("SMTPS", func(t *testing.T) {
