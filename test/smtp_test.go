@@ -28,7 +28,7 @@ type smtpSuite struct {
 	smtp, msa, smtps string // host:port
 }
 
-var smtpPrograms = []string{"couriertcpd", "courieresmtpd", "makesmtpaccess", "mkesmtpdcert"}
+var smtpPrograms = []string{"couriertcpd", "courieresmtpd", "makesmtpaccess", "mkesmtpdcert", "courierlogger"}
 
 const smtpPassword = "Secret-pw1"
 

@@ -1,0 +1,107 @@
+// Package tlsconf owns the suite's TLS certificates: mkesmtpdcert's
+// self-signed certificate (the original runs openssl with esmtpd.cnf; we
+// make it with crypto/x509, so no openssl is needed).
+//
+// Callers: cmd/mkesmtpdcert; courieresmtpd loads TLS_CERTFILE with
+// crypto/tls directly.
+package tlsconf
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gocourier/courier/pkg/config"
+	"github.com/gocourier/courier/pkg/controlfiles"
+	"github.com/gocourier/courier/pkg/layout"
+)
+
+// Validity is how long a self-signed certificate is valid, as the
+// original's esmtpd.cnf asks (365 days).
+const Validity = 365 * 24 * time.Hour
+
+// MakeSelfSigned writes a new ECDSA P-256 key and a self-signed
+// certificate for commonName, both in one PEM file at path, mode 0600. It
+// refuses to replace an existing file.
+func MakeSelfSigned(path, commonName string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s already exists; remove it first to make a new one", path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: commonName, OrganizationalUnit: []string{"Automatically-generated ESMTP STARTTLS key"}},
+		DNSNames:     []string{commonName},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(Validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	err = errors.Join(pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: kder}), pem.Encode(f, &pem.Block{Type: "CERTIFICATE", Bytes: der}), f.Sync(), f.Close())
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}
+
+// MkesmtpdcertMain is mkesmtpdcert: the certificate goes to TLS_CERTFILE
+// of the esmtpd configuration, for the host name in the me control file.
+func MkesmtpdcertMain(l layout.Layout, args []string, stdout, stderr *os.File) int {
+	if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+		fmt.Fprintf(stdout, "Usage: mkesmtpdcert\n\nMakes a self-signed certificate for STARTTLS and SMTPS in TLS_CERTFILE of\n%s, named after the me control file. An existing file is never replaced.\n", l.Config("esmtpd"))
+		return 0
+	}
+	path := l.Config("esmtpd.pem")
+	if vf, err := config.ReadVarFiles([]string{l.Config("esmtpd")}, l.ScriptVars()); err == nil {
+		path = vf.Value("TLS_CERTFILE", path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintln(stderr, "mkesmtpdcert:", err)
+		return 1
+	}
+	name := "localhost"
+	if f, err := controlfiles.Hosts(l.SysconfDir); err == nil && f.Me != "" {
+		name = f.Me
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		fmt.Fprintln(stderr, "mkesmtpdcert:", err)
+		return 1
+	}
+	if err := MakeSelfSigned(path, name); err != nil {
+		fmt.Fprintln(stderr, "mkesmtpdcert:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "mkesmtpdcert: %s: a self-signed certificate for %s, valid for a year\n", path, name)
+	return 0
+}
