@@ -81,9 +81,9 @@ type server struct {
 	nextID uint64
 	slots  chan struct{} // -maxprocs
 
-	sender  *handoff.Sender
-	errlog  *os.File // stderr of the programs run
-	cancel  context.CancelFunc
+	sender *handoff.Sender
+	errlog *os.File // stderr of the programs run
+	cancel context.CancelFunc
 }
 
 // conn is one accepted connection while it counts against the limits.
