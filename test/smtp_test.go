@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -166,7 +167,11 @@ func sendOne(c *smtp.Client, from, to, msg string) error {
 // and after AUTH over STARTTLS; the submission port wants AUTH; SMTPS
 // works; and as root no process that reads the network runs as root.
 func TestSMTPSuite(t *testing.T) {
-	s := newSMTPSuite(t, []string{"alice:" + smtpPassword, "bob"}, nil)
+	s := newSMTPSuite(t, []string{"alice:" + smtpPassword, "bob"}, map[string]string{
+		"sizelimit":          "20000\n",
+		"bofh":               "maxrcpts 3\n",
+		"smtpaccess/default": "127.0.0.1\tallow,RELAYCLIENT\n127.0.0.3\tallow,BLOCK=550 Mail from your network is refused.\n",
+	})
 	s.start(t)
 
 	t.Run("delivery", func(t *testing.T) {
@@ -281,6 +286,112 @@ func TestSMTPSuite(t *testing.T) {
 		s.waitFor(t, "swaks's message in bob's maildir", func() bool { return len(s.maildir(t, "bob")) == before+1 })
 	})
 
+	t.Run("size limit", func(t *testing.T) {
+		c := dialFrom(t, "127.0.0.1", s.smtp)
+		if code, msg := smtpCode(c.Mail("sender@remote.example", &smtp.MailOptions{Size: 30000})); code != 534 || msg != "SIZE=Message too big." {
+			t.Errorf("MAIL SIZE=30000 over sizelimit 20000: %d %q, want 534 SIZE=Message too big.", code, msg)
+		}
+		big := "Subject: big\r\n\r\n" + strings.Repeat(strings.Repeat("x", 70)+"\r\n", 400)
+		err := sendOne(c, "sender@remote.example", "bob@example.test", big)
+		if code, _ := smtpCode(err); code < 500 {
+			t.Errorf("a 29 KB message over sizelimit 20000: %v, want a 5xx refusal", err)
+		}
+	})
+
+	t.Run("maxrcpts", func(t *testing.T) {
+		c := dialFrom(t, "127.0.0.1", s.smtp)
+		if err := c.Mail("sender@remote.example", nil); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			if err := c.Rcpt("bob@example.test", nil); err != nil {
+				t.Fatalf("recipient %d of maxrcpts 3: %v", i+1, err)
+			}
+		}
+		if code, _ := smtpCode(c.Rcpt("alice@example.test", nil)); code != 452 {
+			t.Errorf("recipient 4 of maxrcpts 3: code %d, want 452", code)
+		}
+	})
+
+	t.Run("BLOCK", func(t *testing.T) {
+		c := dialFrom(t, "127.0.0.3", s.smtp)
+		if err := c.Mail("sender@remote.example", nil); err != nil {
+			t.Fatal(err)
+		}
+		if code, msg := smtpCode(c.Rcpt("bob@example.test", nil)); code != 550 || msg != "Mail from your network is refused." {
+			t.Errorf("RCPT with BLOCK set by the access file: %d %q", code, msg)
+		}
+	})
+
+	t.Run("open relay battery", func(t *testing.T) {
+		// Classic relay tricks from a client that may not relay: every
+		// one must be refused, none queued.
+		for _, rcpt := range []string{
+			"someone@elsewhere.example",
+			"SOMEONE@ELSEWHERE.EXAMPLE",
+			"someone@elsewhere.example.",
+			"someone%elsewhere.example@example.test",
+			"someone%elsewhere.example@mx.example.test",
+			"elsewhere.example!someone@example.test",
+			"elsewhere.example!someone",
+			"someone%elsewhere.example",
+			"@example.test:someone@elsewhere.example",
+			"@mx.example.test,@example.test:someone@elsewhere.example",
+			`"someone@elsewhere.example"@example.test`,
+			`"someone%elsewhere.example"@example.test`,
+			`"someone@elsewhere.example"`,
+			"someone@elsewhere.example@example.test",
+			"someone@[192.0.2.1]",
+			"someone@[127.0.0.1]",
+			"someone@[IPv6:::1]",
+			"someone@ElseWhere.Example",
+			"someone@example.test.elsewhere.example",
+		} {
+			c := dialFrom(t, "127.0.0.2", s.smtp)
+			if err := c.Mail("sender@remote.example", nil); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Rcpt(rcpt, nil)
+			if err == nil {
+				t.Errorf("RCPT TO:<%s> from 127.0.0.2 was accepted: an open relay", rcpt)
+			}
+			c.Close()
+		}
+	})
+
+	t.Run("smuggling", func(t *testing.T) {
+		// The published bare-LF and bare-CR end-of-data variants
+		// (SMTP smuggling, 2023): none may end the message, so the
+		// smuggled MAIL, RCPT and DATA stay text of the one message.
+		before := len(s.maildir(t, "bob"))
+		variants := []string{"\n.\n", "\n.\r\n", "\r.\r", "\r\n.\r", "\r.\r\n", "\r\n.\n", "\n.\r"}
+		for _, v := range variants {
+			conn, err := net.Dial("tcp", s.smtp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.SetDeadline(time.Now().Add(30 * time.Second))
+			rd := bufio.NewReader(conn)
+			readReply(t, rd, 220)
+			fmt.Fprintf(conn, "EHLO client.example\r\n")
+			readReply(t, rd, 250)
+			fmt.Fprintf(conn, "MAIL FROM:<sender@remote.example>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n")
+			readReply(t, rd, 250)
+			readReply(t, rd, 250)
+			readReply(t, rd, 354)
+			fmt.Fprint(conn, "Subject: carrier\r\n\r\nfirst part"+v+"MAIL FROM:<evil@remote.example>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n.\r\nQUIT\r\n")
+			readReply(t, rd, 250) // the one message
+			readReply(t, rd, 221) // QUIT: no reply for a smuggled command came first
+			conn.Close()
+		}
+		s.waitFor(t, "the carrier messages in bob's maildir", func() bool { return len(s.maildir(t, "bob")) == before+len(variants) })
+		for _, f := range s.maildir(t, "alice") {
+			if data, _ := os.ReadFile(f); strings.Contains(string(data), "Subject: smuggled") {
+				t.Errorf("a smuggled message reached alice: %s", data)
+			}
+		}
+	})
+
 	t.Run("privileges", func(t *testing.T) {
 		testenv.NeedRoot(t)
 		mail, err := privsep.LookupUser(s.Layout.MailUser)
@@ -313,4 +424,21 @@ func TestSMTPSuite(t *testing.T) {
 			t.Errorf("processes found: %v; want 3 couriertcpd and 3 courieresmtpd (esmtpd, esmtpd-msa, esmtpd-ssl)", seen)
 		}
 	})
+}
+
+// readReply reads one SMTP reply and checks its code.
+func readReply(t *testing.T, rd *bufio.Reader, code int) {
+	t.Helper()
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading a reply (want %d): %v", code, err)
+		}
+		if len(line) < 4 || line[:3] != fmt.Sprint(code) {
+			t.Fatalf("reply %q, want %d", strings.TrimSpace(line), code)
+		}
+		if line[3] != '-' {
+			return
+		}
+	}
 }
