@@ -56,5 +56,8 @@ func parseBofh(path string, data []byte) (maxRcpts int, hard bool, err error) {
 		}
 		maxRcpts, hard = v, len(f) == 3
 	}
-	return maxRcpts, hard, sc.Err()
+	if err := sc.Err(); err != nil {
+		return 0, false, fmt.Errorf("%s:%d: %v", path, n+1, err)
+	}
+	return maxRcpts, hard, nil
 }
