@@ -24,12 +24,18 @@ func TestOutboundSMTP(t *testing.T) {
 		"hosteddomains": "sender.test\n",
 		"defaultdomain": "sender.test\n",
 		"esmtproutes":   "example.test: [127.0.0.1]," + port + "\n",
-		"aliases":       "dave: carol@example.test\n",
+		"aliases":       "dave@sender.test: carol@example.test\n",
 	}, "courieresmtp")
 	sender.run(t, "makealiases")
 	sender.start(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the sending suite's log:\n%s", sender.Log)
+		}
+	})
 
 	sender.sendmail(t, "From: dave@sender.test\nSubject: outbound\n\nover the wire\n", "-f", "dave@sender.test", "carol@example.test", "nosuch@example.test")
+	sender.waitFor(t, "the sender's queue to empty", func() bool { return sender.queued() == 0 })
 	receiver.waitFor(t, "the message and the bounce in carol's maildir", func() bool { return len(receiver.maildir(t, "carol")) == 2 })
 	var msg, bounce string
 	for _, f := range receiver.maildir(t, "carol") {
@@ -53,5 +59,4 @@ func TestOutboundSMTP(t *testing.T) {
 			t.Errorf("bounce lacks %q:\n%s", want, bounce)
 		}
 	}
-	sender.waitFor(t, "the sender's queue to empty", func() bool { return sender.queued() == 0 })
 }

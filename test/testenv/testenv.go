@@ -200,3 +200,20 @@ func linkOrCopy(src, dst string) error {
 	}
 	return out.Close()
 }
+
+// OpenWay makes top and every directory from it down to each of dirs
+// mode 0755, so that a test's daemon that drops to the mail user reaches
+// them (t.TempDir's directories are private).
+func OpenWay(t testing.TB, top string, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		for p := d; strings.HasPrefix(p, top); p = filepath.Dir(p) {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

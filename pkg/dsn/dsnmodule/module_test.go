@@ -58,7 +58,7 @@ func newHarness(t *testing.T) *harness {
 	if privsep.IsRoot() {
 		// courierdsn becomes the mail user, as the scheduler would start it:
 		// the queue and the way to it must be theirs.
-		openWay(t, filepath.Dir(s.Root), s.Layout.LocalstateDir, s.Layout.SysconfDir, s.Layout.LibexecDir)
+		testenv.OpenWay(t, filepath.Dir(s.Root), s.Layout.LocalstateDir, s.Layout.SysconfDir, s.Layout.LibexecDir)
 		u, err := privsep.LookupUser(s.Layout.MailUser)
 		if err != nil {
 			t.Fatal(err)
@@ -75,21 +75,6 @@ func newHarness(t *testing.T) *harness {
 	}
 	h.q = q
 	return h
-}
-
-// openWay makes top and every directory from it down to each of dirs
-// searchable by everyone.
-func openWay(t *testing.T, top string, dirs ...string) {
-	for _, d := range dirs {
-		for p := d; strings.HasPrefix(p, top); p = filepath.Dir(p) {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chmod(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 }
 
 // chownQueue gives the whole queue to the mail user (root only).

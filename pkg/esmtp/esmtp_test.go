@@ -1,0 +1,213 @@
+package esmtp_test
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/gocourier/courier/pkg/module"
+	"github.com/gocourier/courier/pkg/module/moduletest"
+	"github.com/gocourier/courier/pkg/privsep"
+	"github.com/gocourier/courier/pkg/queue"
+	"github.com/gocourier/courier/pkg/tlsconf"
+	"github.com/gocourier/courier/test/testenv"
+)
+
+// receiver is a real SMTP server (go-smtp) on loopback that refuses
+// "bad@" recipients with 550 and defers "later@" with 451.
+type receiver struct {
+	addr string
+	mu   sync.Mutex
+	msgs []string // "from rcpt,rcpt\ndata"
+	tls  []bool
+}
+
+func newReceiver(t *testing.T, withTLS bool) *receiver {
+	t.Helper()
+	r := &receiver{}
+	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &rsession{r: r, c: c}, nil }))
+	s.Domain = "receiver.test"
+	s.AllowInsecureAuth = true
+	s.EnableDSN = true
+	if withTLS {
+		pem := filepath.Join(t.TempDir(), "cert.pem")
+		if err := tlsconf.MakeSelfSigned(pem, "receiver.test"); err != nil {
+			t.Fatal(err)
+		}
+		kp, err := tls.LoadX509KeyPair(pem, pem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{kp}}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.addr = l.Addr().String()
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	return r
+}
+
+type rsession struct {
+	r     *receiver
+	c     *smtp.Conn
+	from  string
+	rcpts []string
+}
+
+func (s *rsession) Reset()        { s.from, s.rcpts = "", nil }
+func (s *rsession) Logout() error { return nil }
+func (s *rsession) Mail(from string, _ *smtp.MailOptions) error {
+	s.from = from
+	return nil
+}
+func (s *rsession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	switch {
+	case strings.HasPrefix(to, "bad@"):
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.NoEnhancedCode, Message: "User <" + to + "> unknown"}
+	case strings.HasPrefix(to, "later@"):
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.NoEnhancedCode, Message: "Try again later"}
+	}
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+func (s *rsession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	_, isTLS := s.c.TLSConnectionState()
+	s.r.mu.Lock()
+	s.r.msgs = append(s.r.msgs, s.from+" "+strings.Join(s.rcpts, ",")+"\n"+string(b))
+	s.r.tls = append(s.r.tls, isTLS)
+	s.r.mu.Unlock()
+	return nil
+}
+
+type env struct {
+	s *testenv.Sandbox
+	q *queue.Queue
+	m *moduletest.Proc
+}
+
+func newEnv(t *testing.T, routes string) *env {
+	t.Helper()
+	s := testenv.NewSandbox(t, "courieresmtp")
+	s.WriteConfig(t, "me", "sender.test\n", 0o644)
+	s.WriteConfig(t, "esmtproutes", routes, 0o644)
+	var owner *queue.Owner
+	if privsep.IsRoot() {
+		// courieresmtp becomes the mail user: the queue and the way to it
+		// must be theirs.
+		testenv.OpenWay(t, filepath.Dir(s.Root), s.Layout.LocalstateDir, s.Layout.SysconfDir, s.Layout.LibexecDir)
+		c, err := privsep.MailCredential(s.Layout.MailUser, s.Layout.MailGroup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner = &queue.Owner{UID: int(c.UID), GID: int(c.GID)}
+		os.Chown(s.Layout.LocalstateDir, owner.UID, owner.GID)
+	}
+	q, err := queue.Open(s.Layout.LocalstateDir, queue.Options{Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := moduletest.Start(t, s.Path("courieresmtp"), []string{"PATH=/usr/bin:/bin", "MAXDELS=4", "MAXHOST=4", "MAXRCPT=100", "COURIER_MODULE=esmtp"})
+	t.Cleanup(func() { m.Stop(t) })
+	return &env{s: s, q: q, m: m}
+}
+
+// send queues a message and delivers it to domain, returning the
+// recipients' states.
+func (e *env) send(t *testing.T, domain, data string, rcpts ...string) []queue.RecipientState {
+	t.Helper()
+	env := &queue.Envelope{Sender: "alice@sender.test", ReceivedFrom: "dns; localhost ([127.0.0.1])", Source: "local"}
+	d := module.Delivery{Sender: "alice@sender.test", Host: domain}
+	for i, r := range rcpts {
+		env.Recipients = append(env.Recipients, queue.Recipient{Address: r})
+		d.Recipients = append(d.Recipients, module.Recipient{Index: i, Address: r})
+	}
+	id, err := e.q.Submit(env, strings.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Inode, d.QueueID = id.Inode, id.String()
+	e.m.Deliver(t, d)
+	ctl, err := e.q.Load(id.Inode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctl.Recipients
+}
+
+func replyText(r queue.RecipientState) string {
+	var out []string
+	for _, in := range r.Info {
+		out = append(out, string(in.Code)+" "+in.Text)
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestPerRecipientOutcomes: one receiver, three recipients: accepted
+// (delivered, relayed to a DSN peer), refused with 550 (failed, with the
+// peer's reply recorded for the bounce), deferred with 451.
+func TestPerRecipientOutcomes(t *testing.T) {
+	r := newReceiver(t, true)
+	host, port, _ := net.SplitHostPort(r.addr)
+	e := newEnv(t, "example.test: ["+host+"],"+port+"\n")
+	states := e.send(t, "example.test", "Subject: hi\n\n.leading dot\nbody\n", "good@example.test", "bad@example.test", "later@example.test")
+	want := []queue.Status{queue.StatusDelivered, queue.StatusFailed, queue.StatusDeferred}
+	for i, st := range states {
+		if st.Status != want[i] {
+			t.Errorf("recipient %s: status %v, want %v; info:\n%s", st.Address, st.Status, want[i], replyText(st))
+		}
+	}
+	if !strings.Contains(replyText(states[1]), "R 550 User <bad@example.test> unknown") {
+		t.Errorf("the 550 reply is not recorded:\n%s", replyText(states[1]))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.msgs) != 1 || !strings.HasPrefix(r.msgs[0], "alice@sender.test good@example.test\n") || !strings.Contains(r.msgs[0], "\r\n.leading dot\r\n") {
+		t.Fatalf("received %q", r.msgs)
+	}
+	if !r.tls[0] {
+		t.Error("STARTTLS was offered but not used")
+	}
+}
+
+// TestRouteDemandsTLS: a route with /SECURITY=STARTTLS to a receiver
+// without STARTTLS fails, with the reason recorded, and sends nothing.
+func TestRouteDemandsTLS(t *testing.T) {
+	r := newReceiver(t, false)
+	host, port, _ := net.SplitHostPort(r.addr)
+	e := newEnv(t, "example.test: ["+host+"],"+port+" /SECURITY=STARTTLS\n")
+	st := e.send(t, "example.test", "Subject: secret\n\nx\n", "good@example.test")[0]
+	if st.Status != queue.StatusFailed || !strings.Contains(replyText(st), "does not offer STARTTLS") {
+		t.Errorf("status %v, info:\n%s", st.Status, replyText(st))
+	}
+	if len(r.msgs) != 0 {
+		t.Errorf("sent in clear: %q", r.msgs)
+	}
+}
+
+// TestNoServer: nobody listens: the recipients are deferred with the
+// connection error.
+func TestNoServer(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	host, port, _ := net.SplitHostPort(addr)
+	e := newEnv(t, ": ["+host+"],"+port+"\n")
+	st := e.send(t, "anywhere.test", "Subject: x\n\nx\n", "someone@anywhere.test")[0]
+	if st.Status != queue.StatusDeferred || !strings.Contains(replyText(st), "connection refused") {
+		t.Errorf("status %v, info:\n%s", st.Status, replyText(st))
+	}
+}

@@ -1,0 +1,97 @@
+package esmtp
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Route is where mail for a domain goes (esmtproutes, spec
+// aliases-and-control-files.md §3).
+type Route struct {
+	Domain   string // "" for the default route, ".example.com" for subdomains
+	Relay    string // host name (MX and A looked up) or "[ip]"; "" for the normal DNS lookup
+	Port     int    // 0 for 25
+	Security string // "", "STARTTLS", "REQUIRED" or "SMTPS"
+	File     string
+	Line     int
+}
+
+// ParseRoutes reads an esmtproutes file: "domain: relay[,port]
+// [/SECURITY=...]" lines, "#" comments. Errors name the file and line.
+func ParseRoutes(file string, data []byte) ([]Route, error) {
+	var out []Route
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		dom, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: expected \"domain: relay\" (a colon is missing)", file, n)
+		}
+		r := Route{Domain: strings.ToLower(strings.TrimSpace(dom)), File: file, Line: n}
+		rest = strings.TrimSpace(rest)
+		if i := strings.Index(rest, "/"); i >= 0 {
+			opt := strings.TrimSpace(rest[i+1:])
+			rest = strings.TrimSpace(rest[:i])
+			name, val, _ := strings.Cut(opt, "=")
+			if !strings.EqualFold(name, "SECURITY") {
+				return nil, fmt.Errorf("%s:%d: unknown option /%s (only /SECURITY=STARTTLS, REQUIRED or SMTPS)", file, n, name)
+			}
+			switch v := strings.ToUpper(val); v {
+			case "STARTTLS", "REQUIRED", "SMTPS", "NONE":
+				if v != "NONE" {
+					r.Security = v
+				}
+			default:
+				return nil, fmt.Errorf("%s:%d: /SECURITY=%s: expected STARTTLS, REQUIRED or SMTPS", file, n, val)
+			}
+		}
+		host, port, hasPort := strings.Cut(rest, ",")
+		r.Relay = strings.TrimSpace(host)
+		if hasPort {
+			p, err := strconv.Atoi(strings.TrimSpace(port))
+			if err != nil || p <= 0 || p > 65535 {
+				return nil, fmt.Errorf("%s:%d: port %q is not a port number", file, n, port)
+			}
+			r.Port = p
+		}
+		if strings.HasPrefix(r.Relay, "[") {
+			if !strings.HasSuffix(r.Relay, "]") || net.ParseIP(r.Relay[1:len(r.Relay)-1]) == nil {
+				return nil, fmt.Errorf("%s:%d: %q is not an [IP address]", file, n, r.Relay)
+			}
+		} else if strings.ContainsAny(r.Relay, " \t[]") {
+			return nil, fmt.Errorf("%s:%d: %q is not a host name", file, n, r.Relay)
+		}
+		if r.Security == "SMTPS" && r.Port == 0 {
+			return nil, fmt.Errorf("%s:%d: /SECURITY=SMTPS needs the port (for example ,465)", file, n)
+		}
+		out = append(out, r)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s:%d: %v", file, n+1, err)
+	}
+	return out, nil
+}
+
+// Find returns the first route for domain: exact, then ".parent" entries
+// for subdomains, then the default (""), in file order.
+func Find(routes []Route, domain string) (Route, bool) {
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	for _, r := range routes {
+		switch {
+		case r.Domain == domain,
+			r.Domain == "",
+			strings.HasPrefix(r.Domain, ".") && strings.HasSuffix(domain, r.Domain):
+			return r, true
+		}
+	}
+	return Route{}, false
+}
