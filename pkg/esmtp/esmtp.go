@@ -156,8 +156,8 @@ func all(n int, status queue.Status, info func(i int) []queue.Record) []outcome 
 
 // target is one host to try.
 type target struct {
-	name string // for the log and the DSN's Remote-MTA
-	addr string // ip:port
+	name  string // for the log and the DSN's Remote-MTA
+	addr  string // ip:port
 	smtps bool
 }
 
