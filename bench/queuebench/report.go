@@ -21,7 +21,7 @@ func printTable(w io.Writer, b *bench, rs []*result) {
 func printSMTP(w io.Writer, b *bench, rs []*result) {
 	fmt.Fprintf(w, "\nSMTP load: %d sessions at once for %v, %d messages of %d bytes per session with PIPELINING, %d CPUs\n",
 		b.smtpSessions, b.smtpDuration, b.smtpPer, b.size, runtime.NumCPU())
-	fmt.Fprintf(w, "%-8s %10s %10s %8s %14s %12s %12s\n", "target", "sessions/s", "msgs/s", "errors", "all delivered", "deliv msg/s", "peak RSS MB")
+	fmt.Fprintf(w, "%-8s %10s %10s %8s %14s %12s %12s\n", "target", "sessions/s", "msgs/s", "errors", "all delivered", "deliv msg/s", "peak PSS MB")
 	var ours *smtpResult
 	for _, r := range rs {
 		s := r.smtp

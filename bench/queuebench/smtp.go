@@ -26,7 +26,7 @@ type smtpResult struct {
 	Sessions, Messages, Errors int64
 	Duration                   time.Duration // of the load
 	Drain                      time.Duration // from the start of the load until all are delivered
-	PeakRSS                    int64         // kB, the server processes (target.procs) summed, sampled
+	PeakRSS                    int64         // kB, proportional set size of the server processes (target.procs) summed, sampled
 	FirstError                 string
 }
 
@@ -34,6 +34,11 @@ type smtpResult struct {
 func (b *bench) smtpLoad(t *target, r *result) error {
 	res := &smtpResult{}
 	r.smtp = res
+	// The server may still be starting (the peers' start script returns
+	// before esmtpd listens).
+	if err := waitGreeting(t.smtp, time.Minute); err != nil {
+		return err
+	}
 	base, err := count(t.maildir(smtpUser))
 	if err != nil {
 		return err
@@ -193,8 +198,31 @@ func smtpBody(size int) []byte {
 	return b.Bytes()
 }
 
-// rssOf sums the resident memory (kB) of the processes whose command name
-// matches re.
+// waitGreeting waits until the server at addr answers with its 220.
+func waitGreeting(addr string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			err = expect(bufio.NewReader(c), 220, "greeting")
+			c.Write([]byte("QUIT\r\n"))
+			c.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the SMTP server at %s does not answer: %v", addr, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// rssOf sums the proportional set size (kB; Pss of smaps_rollup: shared
+// pages divided among the processes that share them, so that a hundred
+// processes of one program are not counted a hundred times) of the
+// processes whose command name matches re.
 func rssOf(re *regexp.Regexp) int64 {
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	var sum int64
@@ -203,12 +231,12 @@ func rssOf(re *regexp.Regexp) int64 {
 		if err != nil || !re.MatchString(strings.TrimSpace(string(comm))) {
 			continue
 		}
-		status, err := os.ReadFile(filepath.Join(d, "status"))
+		status, err := os.ReadFile(filepath.Join(d, "smaps_rollup"))
 		if err != nil {
 			continue
 		}
 		for _, l := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			if v, ok := strings.CutPrefix(l, "Pss:"); ok {
 				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 				sum += kb
 			}
