@@ -42,7 +42,8 @@ type target struct {
 type bench struct {
 	procs, per, msgs1, msgs5, size int
 	timeout                        time.Duration
-	queue, smtp                    bool // the tests to run
+	queue, smtp, out               bool // the tests to run
+	outMsgs                        int
 	smtpSessions, smtpPer          int
 	smtpDuration                   time.Duration
 	setup, keep                    bool
@@ -62,6 +63,7 @@ type result struct {
 	fiveTime       time.Duration
 	sendmailErrors int64
 	smtp           *smtpResult // nil: not measured
+	out            *outResult  // nil: not measured
 }
 
 func (r *result) submitRate() float64 { return rate(r.submitted, r.submitTime) }
@@ -104,6 +106,11 @@ func (b *bench) measure(name string) (*result, error) {
 	if b.queue {
 		if err := b.queueTests(t, r); err != nil {
 			return r, err
+		}
+	}
+	if b.out {
+		if err := b.outbound(t, r); err != nil {
+			return r, fmt.Errorf("outbound test: %w", err)
 		}
 	}
 	if b.smtp {
@@ -169,7 +176,10 @@ func (b *bench) submit(t *target, r *result, procs, count int, rcpts []string) e
 	body := message(b.size, rcpts)
 	args := []string{"-oi", "-f", sender}
 	for _, u := range rcpts {
-		args = append(args, u+"@"+domain)
+		if !strings.Contains(u, "@") {
+			u += "@" + domain
+		}
+		args = append(args, u)
 	}
 	env := append(os.Environ(), t.env...)
 	var wg sync.WaitGroup

@@ -55,7 +55,8 @@ func main() {
 	teardown := flag.Bool("teardown", false, "undo at the end what -setup configured")
 	peers := flag.String("peers", "/work/shared/peers", "directory of the peers' scripts")
 	keep := flag.Bool("keep", false, "keep our sandbox tree (its path is printed)")
-	tests := flag.String("tests", "queue,smtp", "tests to run: queue (sendmail and delivery), smtp (SMTP load)")
+	tests := flag.String("tests", "queue,smtp", "tests to run: queue (sendmail and delivery), smtp (SMTP load), out (outbound SMTP to a sink)")
+	outMsgs := flag.Int("out-msgs", 1000, "messages in the outbound test")
 	smtpSessions := flag.Int("smtp-sessions", 200, "SMTP sessions running at once in the SMTP load test")
 	smtpPer := flag.Int("smtp-per", 5, "messages per SMTP session")
 	smtpDuration := flag.Duration("smtp-duration", 60*time.Second, "length of the SMTP load")
@@ -67,15 +68,17 @@ func main() {
 	}
 	b := &bench{procs: *procs, per: *per, msgs1: *msgs1, msgs5: *msgs5, size: *size, timeout: *timeout,
 		setup: *setup, peers: *peers, keep: *keep,
-		smtpSessions: *smtpSessions, smtpPer: *smtpPer, smtpDuration: *smtpDuration}
+		smtpSessions: *smtpSessions, smtpPer: *smtpPer, smtpDuration: *smtpDuration, outMsgs: *outMsgs}
 	for _, t := range strings.Split(*tests, ",") {
 		switch strings.TrimSpace(t) {
 		case "queue":
 			b.queue = true
 		case "smtp":
 			b.smtp = true
+		case "out":
+			b.out = true
 		default:
-			fmt.Fprintf(os.Stderr, "queuebench: unknown test %q (queue, smtp)\n", t)
+			fmt.Fprintf(os.Stderr, "queuebench: unknown test %q (queue, smtp, out)\n", t)
 			os.Exit(2)
 		}
 	}

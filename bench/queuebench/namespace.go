@@ -107,12 +107,13 @@ type resultJSON struct {
 	SubmitTime, SubmitDrain, OneTime, FiveTime int64
 	SendmailErrors                             int64
 	SMTP                                       *smtpResult
+	Out                                        *outResult
 }
 
 func writeResult(path string, rs []*result) error {
 	var out []resultJSON
 	for _, r := range rs {
-		out = append(out, resultJSON{r.name, r.submitted, r.one, r.five, int64(r.submitTime), int64(r.submitDrain), int64(r.oneTime), int64(r.fiveTime), r.sendmailErrors, r.smtp})
+		out = append(out, resultJSON{r.name, r.submitted, r.one, r.five, int64(r.submitTime), int64(r.submitDrain), int64(r.oneTime), int64(r.fiveTime), r.sendmailErrors, r.smtp, r.out})
 	}
 	data, err := json.Marshal(out)
 	if err != nil {
@@ -133,7 +134,7 @@ func readResult(path string) ([]*result, error) {
 	var rs []*result
 	for _, j := range in {
 		rs = append(rs, &result{name: j.Name, submitted: j.Submitted, one: j.One, five: j.Five,
-			submitTime: durationNS(j.SubmitTime), submitDrain: durationNS(j.SubmitDrain), oneTime: durationNS(j.OneTime), fiveTime: durationNS(j.FiveTime), sendmailErrors: j.SendmailErrors, smtp: j.SMTP})
+			submitTime: durationNS(j.SubmitTime), submitDrain: durationNS(j.SubmitDrain), oneTime: durationNS(j.OneTime), fiveTime: durationNS(j.FiveTime), sendmailErrors: j.SendmailErrors, smtp: j.SMTP, out: j.Out})
 	}
 	return rs, nil
 }

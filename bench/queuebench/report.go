@@ -15,6 +15,29 @@ func printTable(w io.Writer, b *bench, rs []*result) {
 	if b.smtp {
 		printSMTP(w, b, rs)
 	}
+	if b.out {
+		printOut(w, b, rs)
+	}
+}
+
+// printOut prints the outbound test's figures.
+func printOut(w io.Writer, b *bench, rs []*result) {
+	fmt.Fprintf(w, "\noutbound SMTP: %d messages of %d bytes submitted by %d sendmail processes, to a sink on %s\n", b.outMsgs, b.size, b.procs, sinkAddr)
+	fmt.Fprintf(w, "%-8s %10s %10s %10s\n", "target", "msgs/s", "seconds", "sessions")
+	var ours *outResult
+	for _, r := range rs {
+		if o := r.out; o != nil {
+			if r.name == "ours" {
+				ours = o
+			}
+			fmt.Fprintf(w, "%-8s %10.1f %10.2f %10d\n", r.name, rate(o.Messages, o.Time), secs(o.Time), o.Sessions)
+		}
+	}
+	for _, r := range rs {
+		if o := r.out; o != nil && ours != nil && o != ours {
+			fmt.Fprintf(w, "ours/%-7s outbound msgs/s %.2fx\n", r.name, ratio(rate(ours.Messages, ours.Time), rate(o.Messages, o.Time)))
+		}
+	}
 }
 
 // printSMTP prints the SMTP load test's figures and ours against each peer.
