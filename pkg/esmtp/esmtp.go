@@ -9,8 +9,11 @@
 //
 // Callers: cmd/courieresmtp, started by the scheduler (module.esmtp).
 //
-// Not yet implemented (issue #7): esmtpauthclient (AUTH to a smarthost),
-// 8-bit to quoted-printable conversion for peers without 8BITMIME (such
+// With an esmtpauthclient line for the host (its name in esmtproutes or
+// the MX record), the module authenticates after STARTTLS with the
+// strongest mechanism both sides know: CRAM-MD5, then PLAIN, then LOGIN.
+//
+// Not yet implemented (issue #7): 8-bit to quoted-printable conversion for peers without 8BITMIME (such
 // mail is deferred, never sent broken), connection reuse across deliveries,
 // certificate verification (ESMTP_TLS_VERIFY_DOMAIN).
 package esmtp
@@ -32,6 +35,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emersion/go-sasl"
+
 	"github.com/gocourier/courier/pkg/address"
 	"github.com/gocourier/courier/pkg/controlfiles"
 	"github.com/gocourier/courier/pkg/layout"
@@ -47,6 +52,7 @@ type Module struct {
 	Queue          *queue.Queue
 	Files          *controlfiles.Files
 	Routes         []Route
+	Logins         map[string]Credential // esmtpauthclient, by lower-case relay name
 	Helo           string
 	ConnectTimeout time.Duration
 	Timeout        time.Duration // each reply (esmtptimeout)
@@ -69,6 +75,13 @@ func New(l layout.Layout, log *slog.Logger) (*Module, error) {
 	m := &Module{Queue: q, Files: files, Log: log, Resolver: net.DefaultResolver, StartTLS: os.Getenv("ESMTP_USE_STARTTLS") != "0"}
 	if data, err := os.ReadFile(l.Config("esmtproutes")); err == nil {
 		if m.Routes, err = ParseRoutes(l.Config("esmtproutes"), data); err != nil {
+			return nil, err
+		}
+	} else if !os.IsNotExist(err) {
+		return nil, err
+	}
+	if data, err := os.ReadFile(l.Config("esmtpauthclient")); err == nil {
+		if m.Logins, err = ParseAuthClient(l.Config("esmtpauthclient"), data); err != nil {
 			return nil, err
 		}
 	} else if !os.IsNotExist(err) {
@@ -322,6 +335,11 @@ func (m *Module) session(ctx context.Context, ctl *queue.Control, d module.Deliv
 			return nil, err
 		}
 	}
+	if cred, ok := m.Logins[strings.ToLower(t.name)]; ok {
+		if err := m.login(c, cred); err != nil {
+			return nil, fmt.Errorf("%s: %w (check %s's line in esmtpauthclient)", peer, err, cred.Relay)
+		}
+	}
 	if tlsNeeded && !c.TLS {
 		return nil, &permanentError{fmt.Sprintf("%s does not offer STARTTLS, and the route to it in esmtproutes demands TLS (/SECURITY=%s); the message was not sent in clear", peer, r.Security)}
 	}
@@ -431,6 +449,23 @@ func (m *Module) session(ctx context.Context, ctl *queue.Control, d module.Deliv
 		}
 	}
 	return out, nil
+}
+
+// login authenticates with the best mechanism the server offers.
+func (m *Module) login(c *smtpclient.Client, cred Credential) error {
+	offered := map[string]bool{}
+	for _, mech := range strings.Fields(strings.ToUpper(c.Ext["AUTH"])) {
+		offered[mech] = true
+	}
+	switch {
+	case offered["CRAM-MD5"]:
+		return c.Auth(smtpclient.CRAMMD5{User: cred.User, Password: cred.Password})
+	case offered["PLAIN"]:
+		return c.Auth(sasl.NewPlainClient("", cred.User, cred.Password))
+	case offered["LOGIN"]:
+		return c.Auth(sasl.NewLoginClient(cred.User, cred.Password))
+	}
+	return fmt.Errorf("no AUTH mechanism in common (the server offers %q; we know CRAM-MD5, PLAIN, LOGIN)", c.Ext["AUTH"])
 }
 
 func hostOf(addr string) string {

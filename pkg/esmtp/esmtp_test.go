@@ -10,8 +10,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/gocourier/courier/pkg/esmtp"
 	"github.com/gocourier/courier/pkg/module"
 	"github.com/gocourier/courier/pkg/module/moduletest"
 	"github.com/gocourier/courier/pkg/privsep"
@@ -24,6 +26,7 @@ import (
 // "bad@" recipients with 550 and defers "later@" with 451.
 type receiver struct {
 	addr string
+	auth string // "user:password" the receiver demands, "" for none
 	mu   sync.Mutex
 	msgs []string // "from rcpt,rcpt\ndata"
 	tls  []bool
@@ -58,15 +61,36 @@ func newReceiver(t *testing.T, withTLS bool) *receiver {
 }
 
 type rsession struct {
-	r     *receiver
-	c     *smtp.Conn
-	from  string
-	rcpts []string
+	r      *receiver
+	c      *smtp.Conn
+	from   string
+	rcpts  []string
+	authed bool
+}
+
+func (s *rsession) AuthMechanisms() []string {
+	if s.r.auth == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *rsession) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user+":"+pass != s.r.auth {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.NoEnhancedCode, Message: "Authentication failed."}
+		}
+		s.authed = true
+		return nil
+	}), nil
 }
 
 func (s *rsession) Reset()        { s.from, s.rcpts = "", nil }
 func (s *rsession) Logout() error { return nil }
 func (s *rsession) Mail(from string, _ *smtp.MailOptions) error {
+	if s.r.auth != "" && !s.authed {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.NoEnhancedCode, Message: "Authentication required."}
+	}
 	s.from = from
 	return nil
 }
@@ -99,9 +123,12 @@ type env struct {
 	m *moduletest.Proc
 }
 
-func newEnv(t *testing.T, routes string) *env {
+func newEnv(t *testing.T, routes string, extra ...string) *env {
 	t.Helper()
 	s := testenv.NewSandbox(t, "courieresmtp")
+	for i := 0; i+1 < len(extra); i += 2 {
+		s.WriteConfig(t, extra[i], extra[i+1], 0o644)
+	}
 	s.WriteConfig(t, "me", "sender.test\n", 0o644)
 	s.WriteConfig(t, "esmtproutes", routes, 0o644)
 	var owner *queue.Owner
@@ -210,4 +237,46 @@ func TestNoServer(t *testing.T) {
 	if st.Status != queue.StatusDeferred || !strings.Contains(replyText(st), "connection refused") {
 		t.Errorf("status %v, info:\n%s", st.Status, replyText(st))
 	}
+}
+
+// TestSmarthostAuth: a smarthost that wants AUTH gets the login of its
+// esmtpauthclient line, after STARTTLS; a wrong password defers the mail
+// with a message that names the file.
+func TestSmarthostAuth(t *testing.T) {
+	r := newReceiver(t, true)
+	r.auth = "relayuser:relay-pw"
+	host, port, _ := net.SplitHostPort(r.addr)
+	route := ": [" + host + "]," + port + "\n"
+	e := newEnv(t, route, "esmtpauthclient", "["+host+"] relayuser relay-pw\n")
+	if st := e.send(t, "far.example", "Subject: via smarthost\n\nx\n", "someone@far.example")[0]; st.Status != queue.StatusDelivered {
+		t.Errorf("with the right login: status %v, info:\n%s", st.Status, replyText(st))
+	}
+	r.mu.Lock()
+	if len(r.msgs) != 1 || !r.tls[0] {
+		t.Errorf("the smarthost got %d messages (TLS %v)", len(r.msgs), r.tls)
+	}
+	r.mu.Unlock()
+	e2 := newEnv(t, route, "esmtpauthclient", "["+host+"] relayuser wrong\n")
+	if st := e2.send(t, "far.example", "Subject: x\n\nx\n", "someone@far.example")[0]; st.Status != queue.StatusDeferred || !strings.Contains(replyText(st), "esmtpauthclient") {
+		t.Errorf("with a wrong password: status %v, info:\n%s", st.Status, replyText(st))
+	}
+}
+
+func TestParseAuthClient(t *testing.T) {
+	if _, err := esmtp.ParseAuthClient("esmtpauthclient", []byte("# x\nrelay.example user\n")); err == nil || !strings.HasPrefix(err.Error(), "esmtpauthclient:2:") {
+		t.Errorf("a short line: %v", err)
+	}
+	m, err := esmtp.ParseAuthClient("esmtpauthclient", []byte("Relay.Example user pw\n"))
+	if err != nil || m["relay.example"].Password != "pw" {
+		t.Errorf("%v %v", m, err)
+	}
+}
+
+func FuzzParseAuthClient(f *testing.F) {
+	f.Add([]byte("relay.example user secret\n# comment\n[192.0.2.1] u p\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := esmtp.ParseAuthClient("fuzz", data); err != nil && !strings.HasPrefix(err.Error(), "fuzz:") {
+			t.Fatalf("error without file:line: %v", err)
+		}
+	})
 }

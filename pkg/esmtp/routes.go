@@ -95,3 +95,37 @@ func Find(routes []Route, domain string) (Route, bool) {
 	}
 	return Route{}, false
 }
+
+// Credential is one line of esmtpauthclient: the login for one relay.
+type Credential struct {
+	Relay, User, Password string
+}
+
+// ParseAuthClient reads esmtpauthclient: "relay userid password" lines,
+// blank-separated, "#" comments (spec aliases-and-control-files.md §4).
+// The relay is the name the route or the MX record gives the host.
+func ParseAuthClient(file string, data []byte) (map[string]Credential, error) {
+	out := map[string]Credential{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("%s:%d: expected \"relay userid password\" (%d fields)", file, n, len(f))
+		}
+		key := strings.ToLower(f[0])
+		if _, dup := out[key]; dup {
+			return nil, fmt.Errorf("%s:%d: %s is listed twice", file, n, f[0])
+		}
+		out[key] = Credential{Relay: f[0], User: f[1], Password: f[2]}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s:%d: %v", file, n+1, err)
+	}
+	return out, nil
+}

@@ -8,7 +8,11 @@ package smtpclient
 
 import (
 	"bufio"
+	"crypto/hmac"
+	"crypto/md5"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/emersion/go-sasl"
 )
 
 // Reply is one SMTP reply: its code and its lines of text.
@@ -268,3 +274,54 @@ func (c *Client) Quit() {
 
 // Close closes the connection without QUIT.
 func (c *Client) Close() { c.conn.Close() }
+
+// Auth authenticates with the SASL client a (RFC 4954): "AUTH <mech>
+// [initial response]", then challenge and response lines until 235.
+func (c *Client) Auth(a sasl.Client) error {
+	mech, ir, err := a.Start()
+	if err != nil {
+		return err
+	}
+	cmd := "AUTH " + mech
+	if ir != nil {
+		enc := base64.StdEncoding.EncodeToString(ir)
+		if enc == "" {
+			enc = "="
+		}
+		cmd += " " + enc
+	}
+	r, err := c.Cmd("%s", cmd)
+	for err == nil && r.Code == 334 {
+		var challenge, resp []byte
+		if challenge, err = base64.StdEncoding.DecodeString(strings.TrimSpace(strings.Join(r.Lines, ""))); err != nil {
+			c.Cmd("*")
+			return fmt.Errorf("AUTH %s: the server's challenge is not base64", mech)
+		}
+		if resp, err = a.Next(challenge); err != nil {
+			c.Cmd("*")
+			return err
+		}
+		r, err = c.Cmd("%s", base64.StdEncoding.EncodeToString(resp))
+	}
+	if err != nil {
+		return err
+	}
+	if r.Code != 235 {
+		return &Error{Reply: r, Stage: "AUTH " + mech}
+	}
+	return nil
+}
+
+// CRAMMD5 is the client side of CRAM-MD5 (RFC 2195), which go-sasl does
+// not provide.
+type CRAMMD5 struct{ User, Password string }
+
+// Start implements sasl.Client.
+func (c CRAMMD5) Start() (string, []byte, error) { return "CRAM-MD5", nil, nil }
+
+// Next implements sasl.Client.
+func (c CRAMMD5) Next(challenge []byte) ([]byte, error) {
+	m := hmac.New(md5.New, []byte(c.Password))
+	m.Write(challenge)
+	return []byte(c.User + " " + hex.EncodeToString(m.Sum(nil))), nil
+}
