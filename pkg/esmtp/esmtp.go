@@ -73,6 +73,16 @@ func New(l layout.Layout, log *slog.Logger) (*Module, error) {
 		return nil, err
 	}
 	m := &Module{Queue: q, Files: files, Log: log, Resolver: net.DefaultResolver, StartTLS: os.Getenv("ESMTP_USE_STARTTLS") != "0"}
+	if dns := os.Getenv("ESMTP_RESOLVER"); dns != "" {
+		// Ours: the DNS server to ask instead of /etc/resolv.conf's.
+		if _, _, err := net.SplitHostPort(dns); err != nil {
+			return nil, fmt.Errorf("ESMTP_RESOLVER=%q: expected address:port of a DNS server", dns)
+		}
+		m.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, dns)
+		}}
+	}
 	if data, err := os.ReadFile(l.Config("esmtproutes")); err == nil {
 		if m.Routes, err = ParseRoutes(l.Config("esmtproutes"), data); err != nil {
 			return nil, err

@@ -125,6 +125,12 @@ type env struct {
 
 func newEnv(t *testing.T, routes string, extra ...string) *env {
 	t.Helper()
+	return newEnvResolver(t, routes, "", extra...)
+}
+
+// newEnvResolver is newEnv with the module asking the DNS server ns.
+func newEnvResolver(t *testing.T, routes, ns string, extra ...string) *env {
+	t.Helper()
 	s := testenv.NewSandbox(t, "courieresmtp")
 	for i := 0; i+1 < len(extra); i += 2 {
 		s.WriteConfig(t, extra[i], extra[i+1], 0o644)
@@ -147,7 +153,7 @@ func newEnv(t *testing.T, routes string, extra ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := moduletest.Start(t, s.Path("courieresmtp"), []string{"PATH=/usr/bin:/bin", "MAXDELS=4", "MAXHOST=4", "MAXRCPT=100", "COURIER_MODULE=esmtp"})
+	m := moduletest.Start(t, s.Path("courieresmtp"), []string{"PATH=/usr/bin:/bin", "MAXDELS=4", "MAXHOST=4", "MAXRCPT=100", "COURIER_MODULE=esmtp", "ESMTP_RESOLVER=" + ns})
 	t.Cleanup(func() { m.Stop(t) })
 	return &env{s: s, q: q, m: m}
 }
