@@ -13,12 +13,15 @@
 // the MX record), the module authenticates after STARTTLS with the
 // strongest mechanism both sides know: CRAM-MD5, then PLAIN, then LOGIN.
 //
-// Not yet implemented (issue #7): 8-bit to quoted-printable conversion for peers without 8BITMIME (such
-// mail is deferred, never sent broken), connection reuse across deliveries,
+// 8-bit mail to a server without 8BITMIME is converted to quoted-printable
+// (pkg/rfc2045); mail that cannot be converted fails with the reason.
+//
+// Not yet implemented (issue #7): connection reuse across deliveries,
 // certificate verification (ESMTP_TLS_VERIFY_DOMAIN).
 package esmtp
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -44,6 +47,7 @@ import (
 	"github.com/gocourier/courier/pkg/module"
 	"github.com/gocourier/courier/pkg/privsep"
 	"github.com/gocourier/courier/pkg/queue"
+	"github.com/gocourier/courier/pkg/rfc2045"
 	"github.com/gocourier/courier/pkg/smtpclient"
 )
 
@@ -358,18 +362,27 @@ func (m *Module) session(ctx context.Context, ctl *queue.Control, d module.Deliv
 		return nil, err
 	}
 	defer data.Close()
-	if ctl.EightBit && !c.Has("8BITMIME") {
-		return all(len(idx), queue.StatusDeferred, func(i int) []queue.Record {
-			return []queue.Record{queue.Info(idx[i], queue.InfoPeer, peer), queue.Info(idx[i], queue.InfoConnError, "the message has 8-bit data and "+t.name+" does not take 8BITMIME; conversion to quoted-printable is not available")}
-		}), nil
+	var body io.Reader = data
+	size := int64(-1)
+	if st, err := data.Stat(); err == nil {
+		size = st.Size()
+	}
+	eightBit := ctl.EightBit
+	if eightBit && !c.Has("8BITMIME") {
+		// RFC 6152 3: convert for a server without 8BITMIME.
+		var buf bytes.Buffer
+		if err := rfc2045.To7bit(&buf, data); err != nil {
+			return nil, &permanentError{fmt.Sprintf("%s does not take 8-bit mail (no 8BITMIME) and the message cannot be converted to 7 bits: %v", peer, err)}
+		}
+		body, size, eightBit = &buf, int64(buf.Len()), false
 	}
 	dsn := c.Has("DSN")
 	params := ""
-	if st, err := data.Stat(); err == nil && c.Has("SIZE") {
-		params += " SIZE=" + strconv.FormatInt(st.Size(), 10)
+	if size >= 0 && c.Has("SIZE") {
+		params += " SIZE=" + strconv.FormatInt(size, 10)
 	}
 	if c.Has("8BITMIME") {
-		if ctl.EightBit {
+		if eightBit {
 			params += " BODY=8BITMIME"
 		} else {
 			params += " BODY=7BIT"
@@ -434,7 +447,7 @@ func (m *Module) session(ctx context.Context, ctl *queue.Control, d module.Deliv
 		return out, nil
 	}
 	c.Timeout = m.DataTimeout
-	dr, err := c.Data(data)
+	dr, err := c.Data(body)
 	if err != nil {
 		var se *smtpclient.Error
 		if !errors.As(err, &se) {

@@ -162,7 +162,13 @@ func newEnvResolver(t *testing.T, routes, ns string, extra ...string) *env {
 // recipients' states.
 func (e *env) send(t *testing.T, domain, data string, rcpts ...string) []queue.RecipientState {
 	t.Helper()
-	env := &queue.Envelope{Sender: "alice@sender.test", ReceivedFrom: "dns; localhost ([127.0.0.1])", Source: "local"}
+	return e.sendEnv(t, domain, data, false, rcpts...)
+}
+
+// sendEnv is send for a message marked 8-bit or not (the 8 record).
+func (e *env) sendEnv(t *testing.T, domain, data string, eightBit bool, rcpts ...string) []queue.RecipientState {
+	t.Helper()
+	env := &queue.Envelope{Sender: "alice@sender.test", ReceivedFrom: "dns; localhost ([127.0.0.1])", Source: "local", EightBit: eightBit}
 	d := module.Delivery{Sender: "alice@sender.test", Host: domain}
 	for i, r := range rcpts {
 		env.Recipients = append(env.Recipients, queue.Recipient{Address: r})
