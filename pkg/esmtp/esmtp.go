@@ -62,6 +62,7 @@ type Module struct {
 	Timeout        time.Duration // each reply (esmtptimeout)
 	DataTimeout    time.Duration
 	StartTLS       bool // ESMTP_USE_STARTTLS
+	idle           pool // open sessions kept for the next message to the same host
 	Log            *slog.Logger
 	Resolver       *net.Resolver
 }
@@ -99,6 +100,9 @@ func New(l layout.Layout, log *slog.Logger) (*Module, error) {
 			return nil, err
 		}
 	} else if !os.IsNotExist(err) {
+		return nil, err
+	}
+	if m.idle.keep, err = files.Duration("esmtptimeoutkeepalive", time.Minute); err != nil {
 		return nil, err
 	}
 	if m.Helo, err = files.Value("esmtphelo", files.Me); err != nil {
@@ -314,6 +318,27 @@ func isLocalIP(ip net.IP) bool {
 // session delivers over one connection. An error means "try the next
 // host" (or, as *permanentError, fail); per-recipient refusals are results.
 func (m *Module) session(ctx context.Context, ctl *queue.Control, d module.Delivery, idx []int, t target, r Route) ([]outcome, error) {
+	tlsNeeded := r.Security == "STARTTLS" || r.Security == "REQUIRED"
+	key := t.addr + " " + t.name + " " + r.Security
+	c := m.idle.get(key)
+	if c == nil {
+		var err error
+		if c, err = m.connect(ctx, t, tlsNeeded); err != nil {
+			return nil, err
+		}
+	}
+	res, err := m.transaction(c, ctl, d, idx, t, r, tlsNeeded)
+	if err != nil {
+		c.Close()
+		return res, err
+	}
+	m.idle.put(key, c)
+	return res, nil
+}
+
+// connect opens a session to t: connection, greeting, EHLO, STARTTLS
+// and AUTH as configured.
+func (m *Module) connect(ctx context.Context, t target, tlsNeeded bool) (*smtpclient.Client, error) {
 	dialer := net.Dialer{Timeout: m.ConnectTimeout}
 	conn, err := dialer.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
@@ -332,28 +357,40 @@ func (m *Module) session(ctx context.Context, ctl *queue.Control, d module.Deliv
 		conn.Close()
 		return nil, err
 	}
-	defer c.Quit()
-	peer := fmt.Sprintf("%s [%s]", t.name, strings.Trim(hostOf(t.addr), "[]"))
-	if err := c.Hello(m.Helo); err != nil {
+	peer := peerName(t)
+	fail := func(err error) (*smtpclient.Client, error) {
+		c.Quit()
 		return nil, err
 	}
-	tlsNeeded := r.Security == "STARTTLS" || r.Security == "REQUIRED"
+	if err := c.Hello(m.Helo); err != nil {
+		return fail(err)
+	}
 	if !c.TLS && c.Has("STARTTLS") && (m.StartTLS || tlsNeeded) {
 		if err := c.StartTLS(&tls.Config{ServerName: t.name, InsecureSkipVerify: true}); err != nil {
 			if tlsNeeded {
-				return nil, &permanentError{fmt.Sprintf("%s: STARTTLS failed and the route demands TLS: %v", peer, err)}
+				return fail(&permanentError{fmt.Sprintf("%s: STARTTLS failed and the route demands TLS: %v", peer, err)})
 			}
-			return nil, err
+			return fail(err)
 		}
 		if err := c.Hello(m.Helo); err != nil {
-			return nil, err
+			return fail(err)
 		}
 	}
 	if cred, ok := m.Logins[strings.ToLower(t.name)]; ok {
 		if err := m.login(c, cred); err != nil {
-			return nil, fmt.Errorf("%s: %w (check %s's line in esmtpauthclient)", peer, err, cred.Relay)
+			return fail(fmt.Errorf("%s: %w (check %s's line in esmtpauthclient)", peer, err, cred.Relay))
 		}
 	}
+	return c, nil
+}
+
+func peerName(t target) string {
+	return fmt.Sprintf("%s [%s]", t.name, strings.Trim(hostOf(t.addr), "[]"))
+}
+
+// transaction sends one message over an open session.
+func (m *Module) transaction(c *smtpclient.Client, ctl *queue.Control, d module.Delivery, idx []int, t target, r Route, tlsNeeded bool) ([]outcome, error) {
+	peer := peerName(t)
 	if tlsNeeded && !c.TLS {
 		return nil, &permanentError{fmt.Sprintf("%s does not offer STARTTLS, and the route to it in esmtproutes demands TLS (/SECURITY=%s); the message was not sent in clear", peer, r.Security)}
 	}
@@ -448,6 +485,7 @@ func (m *Module) session(ctx context.Context, ctl *queue.Control, d module.Deliv
 	}
 	c.Timeout = m.DataTimeout
 	dr, err := c.Data(body)
+	c.Timeout = m.Timeout
 	if err != nil {
 		var se *smtpclient.Error
 		if !errors.As(err, &se) {

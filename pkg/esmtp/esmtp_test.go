@@ -25,17 +25,23 @@ import (
 // receiver is a real SMTP server (go-smtp) on loopback that refuses
 // "bad@" recipients with 550 and defers "later@" with 451.
 type receiver struct {
-	addr string
-	auth string // "user:password" the receiver demands, "" for none
-	mu   sync.Mutex
-	msgs []string // "from rcpt,rcpt\ndata"
-	tls  []bool
+	addr     string
+	auth     string // "user:password" the receiver demands, "" for none
+	mu       sync.Mutex
+	sessions int
+	msgs     []string // "from rcpt,rcpt\ndata"
+	tls      []bool
 }
 
 func newReceiver(t *testing.T, withTLS bool) *receiver {
 	t.Helper()
 	r := &receiver{}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &rsession{r: r, c: c}, nil }))
+	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		r.mu.Lock()
+		r.sessions++
+		r.mu.Unlock()
+		return &rsession{r: r, c: c}, nil
+	}))
 	s.Domain = "receiver.test"
 	s.AllowInsecureAuth = true
 	s.EnableDSN = true
@@ -291,4 +297,22 @@ func FuzzParseAuthClient(f *testing.F) {
 			t.Fatalf("error without file:line: %v", err)
 		}
 	})
+}
+
+// TestConnectionReuse: messages to one host one after the other share a
+// session (esmtptimeoutkeepalive), with RSET between them.
+func TestConnectionReuse(t *testing.T) {
+	r := newReceiver(t, false)
+	host, port, _ := net.SplitHostPort(r.addr)
+	e := newEnv(t, ": ["+host+"],"+port+"\n")
+	for i := 0; i < 5; i++ {
+		if st := e.send(t, "far.example", "Subject: reuse\n\nx\n", "someone@far.example", "bad@far.example")[0]; st.Status != queue.StatusDelivered {
+			t.Fatalf("message %d: status %v, info:\n%s", i, st.Status, replyText(st))
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.msgs) != 5 || r.sessions != 1 {
+		t.Errorf("%d messages over %d sessions, want 5 over 1", len(r.msgs), r.sessions)
+	}
 }
