@@ -34,6 +34,7 @@ type target struct {
 	cred     *syscall.Credential // sendmail's uid and gid, nil: ours (root)
 	maildir  func(string) string // a user's Maildir
 	smtp     string              // address of its SMTP server
+	courier  string              // its courier command (flush)
 	procs    string              // regexp of the SMTP server's process names, for its memory
 	start    func() error
 	stop     func() error

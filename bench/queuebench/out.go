@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -12,9 +13,12 @@ import (
 
 // outResult holds the outbound test's figures.
 type outResult struct {
-	Messages int
-	Time     time.Duration // first submission until the sink has them all
-	Sessions int64         // SMTP sessions the sink saw
+	Messages      int
+	Time          time.Duration // first submission until the sink has them all
+	Sessions      int64         // SMTP sessions the sink saw
+	Queued        int           // messages of the flush test
+	Flush         time.Duration // "courier flush" until the sink has them all
+	FlushSessions int64
 }
 
 // sinkAddr is where the peers' esmtproutes sends remote mail.
@@ -119,5 +123,32 @@ func (b *bench) outbound(t *target, r *result) error {
 	}
 	res.Messages, res.Time, res.Sessions = n, time.Since(start), s.sessions.Load()
 	fmt.Fprintf(os.Stderr, "queuebench: %s: %d messages at the sink in %v over %d sessions\n", t.name, n, res.Time.Round(time.Millisecond), res.Sessions)
+	s.l.Close()
+
+	// The module alone: the messages are queued while the sink is away
+	// (every attempt is refused and deferred), then "courier flush" sends
+	// them all at once.
+	if err := b.submit(t, r, b.procs, n/b.procs, []string{"sink@remote.example"}); err != nil {
+		return err
+	}
+	time.Sleep(10 * time.Second)
+	s2, err := startSink()
+	if err != nil {
+		return err
+	}
+	defer s2.l.Close()
+	start = time.Now()
+	if out, err := exec.Command(t.courier, "flush").CombinedOutput(); err != nil {
+		return fmt.Errorf("%s flush: %v %s", t.courier, err, out)
+	}
+	deadline = time.Now().Add(b.timeout)
+	for s2.messages.Load() < int64(n) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after courier flush the sink has %d of %d messages after %v", s2.messages.Load(), n, b.timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res.Queued, res.Flush, res.FlushSessions = n, time.Since(start), s2.sessions.Load()
+	fmt.Fprintf(os.Stderr, "queuebench: %s: %d queued messages at the sink %v after courier flush, over %d sessions\n", t.name, n, res.Flush.Round(time.Millisecond), res.FlushSessions)
 	return nil
 }

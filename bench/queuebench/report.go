@@ -23,19 +23,22 @@ func printTable(w io.Writer, b *bench, rs []*result) {
 // printOut prints the outbound test's figures.
 func printOut(w io.Writer, b *bench, rs []*result) {
 	fmt.Fprintf(w, "\noutbound SMTP: %d messages of %d bytes submitted by %d sendmail processes, to a sink on %s\n", b.outMsgs, b.size, b.procs, sinkAddr)
-	fmt.Fprintf(w, "%-8s %10s %10s %10s\n", "target", "msgs/s", "seconds", "sessions")
+	fmt.Fprintf(w, "  submitted: from the first sendmail until the sink has them all; flush: queued while the sink was away, from \"courier flush\"\n")
+	fmt.Fprintf(w, "%-8s %14s %10s %10s %12s %10s %10s\n", "target", "submitted/s", "seconds", "sessions", "flushed/s", "seconds", "sessions")
 	var ours *outResult
 	for _, r := range rs {
 		if o := r.out; o != nil {
 			if r.name == "ours" {
 				ours = o
 			}
-			fmt.Fprintf(w, "%-8s %10.1f %10.2f %10d\n", r.name, rate(o.Messages, o.Time), secs(o.Time), o.Sessions)
+			fmt.Fprintf(w, "%-8s %14.1f %10.2f %10d %12.1f %10.2f %10d\n", r.name, rate(o.Messages, o.Time), secs(o.Time), o.Sessions,
+				rate(o.Queued, o.Flush), secs(o.Flush), o.FlushSessions)
 		}
 	}
 	for _, r := range rs {
 		if o := r.out; o != nil && ours != nil && o != ours {
-			fmt.Fprintf(w, "ours/%-7s outbound msgs/s %.2fx\n", r.name, ratio(rate(ours.Messages, ours.Time), rate(o.Messages, o.Time)))
+			fmt.Fprintf(w, "ours/%-7s outbound msgs/s: submitted %.2fx, flushed %.2fx\n", r.name,
+				ratio(rate(ours.Messages, ours.Time), rate(o.Messages, o.Time)), ratio(rate(ours.Queued, ours.Flush), rate(o.Queued, o.Flush)))
 		}
 	}
 }

@@ -31,6 +31,7 @@ func (b *bench) courier() (*target, error) {
 		sendmail: "/usr/sbin/sendmail",
 		maildir:  func(u string) string { return filepath.Join(base, u, "Maildir") },
 		smtp:     "127.0.0.1:2525",
+		courier:  "/usr/sbin/courier",
 		procs:    "^(couriertcpd|courieresmtpd|courierlogger|submit)$",
 		start: func() error {
 			if err := b.script("start-courier.sh"); err != nil {
@@ -204,6 +205,7 @@ func (b *bench) ours() (*target, error) {
 		// owner). Submitting as the mail user costs the same work.
 		t.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		t.sendmail = filepath.Join(cfg["sbindir"], "sendmail")
+		t.courier = filepath.Join(cfg["sbindir"], "courier")
 		if _, err := os.Stat(t.sendmail); err != nil {
 			return fmt.Errorf("no sendmail in the sandbox: %w", err)
 		}

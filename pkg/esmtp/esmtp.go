@@ -16,8 +16,12 @@
 // 8-bit mail to a server without 8BITMIME is converted to quoted-printable
 // (pkg/rfc2045); mail that cannot be converted fails with the reason.
 //
-// Not yet implemented (issue #7): connection reuse across deliveries,
-// certificate verification (ESMTP_TLS_VERIFY_DOMAIN).
+// Sessions stay open for the next message to the same host for
+// esmtptimeoutkeepalive (pool.go).
+//
+// Not yet implemented (issue #7): certificate verification
+// (ESMTP_TLS_VERIFY_DOMAIN, TLS_TRUSTCERTS); STARTTLS is opportunistic and
+// unverified.
 package esmtp
 
 import (
