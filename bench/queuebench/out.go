@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -30,6 +31,18 @@ type sink struct {
 	l        net.Listener
 	messages atomic.Int64
 	sessions atomic.Int64
+	mu       sync.Mutex
+	conns    map[net.Conn]bool
+}
+
+// stop closes the listener and every session, as a server that goes away.
+func (s *sink) stop() {
+	s.l.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.Close()
+	}
 }
 
 func startSink() (*sink, error) {
@@ -37,7 +50,7 @@ func startSink() (*sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the sink cannot listen on %s: %w", sinkAddr, err)
 	}
-	s := &sink{l: l}
+	s := &sink{l: l, conns: map[net.Conn]bool{}}
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -51,7 +64,15 @@ func startSink() (*sink, error) {
 }
 
 func (s *sink) serve(c net.Conn) {
-	defer c.Close()
+	s.mu.Lock()
+	s.conns[c] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
 	s.sessions.Add(1)
 	rd := bufio.NewReader(c)
 	w := bufio.NewWriter(c)
@@ -106,7 +127,7 @@ func (b *bench) outbound(t *target, r *result) error {
 	if err != nil {
 		return err
 	}
-	defer s.l.Close()
+	defer s.stop()
 	res := &outResult{}
 	r.out = res
 	n := b.outMsgs / b.procs * b.procs
@@ -123,7 +144,7 @@ func (b *bench) outbound(t *target, r *result) error {
 	}
 	res.Messages, res.Time, res.Sessions = n, time.Since(start), s.sessions.Load()
 	fmt.Fprintf(os.Stderr, "queuebench: %s: %d messages at the sink in %v over %d sessions\n", t.name, n, res.Time.Round(time.Millisecond), res.Sessions)
-	s.l.Close()
+	s.stop()
 
 	// The module alone: the messages are queued while the sink is away
 	// (every attempt is refused and deferred), then "courier flush" sends
@@ -136,7 +157,7 @@ func (b *bench) outbound(t *target, r *result) error {
 	if err != nil {
 		return err
 	}
-	defer s2.l.Close()
+	defer s2.stop()
 	start = time.Now()
 	if out, err := exec.Command(t.courier, "flush").CombinedOutput(); err != nil {
 		return fmt.Errorf("%s flush: %v %s", t.courier, err, out)
