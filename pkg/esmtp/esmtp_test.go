@@ -2,6 +2,7 @@ package esmtp_test
 
 import (
 	"crypto/tls"
+	"encoding/pem"
 	"io"
 	"net"
 	"os"
@@ -31,6 +32,7 @@ type receiver struct {
 	sessions int
 	msgs     []string // "from rcpt,rcpt\ndata"
 	tls      []bool
+	cert     string // the PEM file of its certificate, with TLS
 }
 
 func newReceiver(t *testing.T, withTLS bool) *receiver {
@@ -47,6 +49,7 @@ func newReceiver(t *testing.T, withTLS bool) *receiver {
 	s.EnableDSN = true
 	if withTLS {
 		pem := filepath.Join(t.TempDir(), "cert.pem")
+		r.cert = pem
 		if err := tlsconf.MakeSelfSigned(pem, "receiver.test"); err != nil {
 			t.Fatal(err)
 		}
@@ -137,6 +140,13 @@ func newEnv(t *testing.T, routes string, extra ...string) *env {
 // newEnvResolver is newEnv with the module asking the DNS server ns.
 func newEnvResolver(t *testing.T, routes, ns string, extra ...string) *env {
 	t.Helper()
+	return newEnvFull(t, routes, ns, nil, extra...)
+}
+
+// newEnvFull is newEnvResolver with more environment variables for the
+// module.
+func newEnvFull(t *testing.T, routes, ns string, environ []string, extra ...string) *env {
+	t.Helper()
 	s := testenv.NewSandbox(t, "courieresmtp")
 	for i := 0; i+1 < len(extra); i += 2 {
 		s.WriteConfig(t, extra[i], extra[i+1], 0o644)
@@ -159,7 +169,7 @@ func newEnvResolver(t *testing.T, routes, ns string, extra ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := moduletest.Start(t, s.Path("courieresmtp"), []string{"PATH=/usr/bin:/bin", "MAXDELS=4", "MAXHOST=4", "MAXRCPT=100", "COURIER_MODULE=esmtp", "ESMTP_RESOLVER=" + ns})
+	m := moduletest.Start(t, s.Path("courieresmtp"), append([]string{"PATH=/usr/bin:/bin", "MAXDELS=4", "MAXHOST=4", "MAXRCPT=100", "COURIER_MODULE=esmtp", "ESMTP_USE_STARTTLS=1", "ESMTP_RESOLVER=" + ns}, environ...))
 	t.Cleanup(func() { m.Stop(t) })
 	return &env{s: s, q: q, m: m}
 }
@@ -228,18 +238,84 @@ func TestPerRecipientOutcomes(t *testing.T) {
 	}
 }
 
-// TestRouteDemandsTLS: a route with /SECURITY=STARTTLS to a receiver
-// without STARTTLS fails, with the reason recorded, and sends nothing.
+// TestRouteDemandsTLS: a route with /SECURITY=STARTTLS or REQUIRED to a
+// receiver without STARTTLS fails, with the reason recorded, and sends
+// nothing.
 func TestRouteDemandsTLS(t *testing.T) {
 	r := newReceiver(t, false)
 	host, port, _ := net.SplitHostPort(r.addr)
-	e := newEnv(t, "example.test: ["+host+"],"+port+" /SECURITY=STARTTLS\n")
-	st := e.send(t, "example.test", "Subject: secret\n\nx\n", "good@example.test")[0]
-	if st.Status != queue.StatusFailed || !strings.Contains(replyText(st), "does not offer STARTTLS") {
-		t.Errorf("status %v, info:\n%s", st.Status, replyText(st))
+	for sec, text := range map[string]string{
+		"STARTTLS": "/SECURITY set, but TLS is not available",
+		"REQUIRED": "/SECURITY=REQUIRED set, but TLS is not available",
+	} {
+		e := newEnv(t, "example.test: ["+host+"],"+port+" /SECURITY="+sec+"\n")
+		st := e.send(t, "example.test", "Subject: secret\n\nx\n", "good@example.test")[0]
+		if st.Status != queue.StatusFailed || !strings.Contains(replyText(st), text) || !strings.Contains(replyText(st), "not sent in clear") {
+			t.Errorf("%s: status %v, info:\n%s", sec, st.Status, replyText(st))
+		}
 	}
 	if len(r.msgs) != 0 {
 		t.Errorf("sent in clear: %q", r.msgs)
+	}
+}
+
+// certOnly writes the certificate of a key+certificate PEM file to a
+// file that the module, running as the mail user, can read.
+func certOnly(t *testing.T, pemFile string) string {
+	t.Helper()
+	data, err := os.ReadFile(pemFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			break
+		}
+		if b.Type == "CERTIFICATE" {
+			out = append(out, pem.EncodeToMemory(b)...)
+		}
+	}
+	dir, err := os.MkdirTemp("", "esmtp-trust-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "trust.pem")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestVerifyDomain: with ESMTP_TLS_VERIFY_DOMAIN=1 the receiver's
+// certificate must chain to TLS_TRUSTCERTS and name the host: a trusted
+// certificate gets the mail over TLS; an untrusted one defers it, and
+// nothing goes in clear.
+func TestVerifyDomain(t *testing.T) {
+	r := newReceiver(t, true)
+	_, port, _ := net.SplitHostPort(r.addr)
+	ns := dnsServer(t, "receiver.test. 60 IN A 127.0.0.1")
+	other := filepath.Join(t.TempDir(), "other.pem")
+	if err := tlsconf.MakeSelfSigned(other, "receiver.test"); err != nil {
+		t.Fatal(err)
+	}
+	trusted, untrusted := certOnly(t, r.cert), certOnly(t, other)
+	route := "verified.test: receiver.test," + port + "\n"
+	e := newEnvFull(t, route, ns, []string{"ESMTP_TLS_VERIFY_DOMAIN=1", "TLS_TRUSTCERTS=" + trusted})
+	if st := e.send(t, "verified.test", "Subject: verified\n\nx\n", "good@verified.test")[0]; st.Status != queue.StatusDelivered {
+		t.Errorf("trusted certificate: status %v, info:\n%s", st.Status, replyText(st))
+	}
+	e2 := newEnvFull(t, route, ns, []string{"ESMTP_TLS_VERIFY_DOMAIN=1", "TLS_TRUSTCERTS=" + untrusted})
+	if st := e2.send(t, "verified.test", "Subject: untrusted\n\nx\n", "good@verified.test")[0]; st.Status != queue.StatusDeferred || !strings.Contains(replyText(st), "certificate") {
+		t.Errorf("untrusted certificate: status %v, info:\n%s", st.Status, replyText(st))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.msgs) != 1 || !r.tls[0] {
+		t.Errorf("received %d messages, TLS %v; want the trusted one over TLS", len(r.msgs), r.tls)
 	}
 }
 
@@ -252,7 +328,7 @@ func TestNoServer(t *testing.T) {
 	host, port, _ := net.SplitHostPort(addr)
 	e := newEnv(t, ": ["+host+"],"+port+"\n")
 	st := e.send(t, "anywhere.test", "Subject: x\n\nx\n", "someone@anywhere.test")[0]
-	if st.Status != queue.StatusDeferred || !strings.Contains(replyText(st), "connection refused") {
+	if st.Status != queue.StatusDeferred || !strings.Contains(replyText(st), "Connection refused") {
 		t.Errorf("status %v, info:\n%s", st.Status, replyText(st))
 	}
 }

@@ -9,20 +9,26 @@ import (
 
 // pool keeps sessions open between deliveries to the same host for
 // esmtptimeoutkeepalive, as the original does, so that a queue of mail
-// for one host goes over a few connections instead of one each.
+// for one host goes over a few connections instead of one each. With
+// esmtptimeoutkeepaliveping, idle sessions get a RSET that often, so that
+// a server's idle timer does not close them.
 type pool struct {
-	mu   sync.Mutex
-	keep time.Duration
-	idle map[string][]idleClient
-	reap bool
+	mu     sync.Mutex
+	keep   time.Duration
+	ping   time.Duration
+	idle   map[string][]*idleClient
+	reap   bool
+	closed bool
 }
 
 type idleClient struct {
-	c     *smtpclient.Client
-	since time.Time
+	c      *smtpclient.Client
+	since  time.Time
+	pinged time.Time
 }
 
-// get returns an idle session for key, reset with RSET, or nil.
+// get returns an idle session for key, after a RSET it answered with 250
+// (a session the server closed meanwhile is dropped), or nil.
 func (p *pool) get(key string) *smtpclient.Client {
 	for {
 		p.mu.Lock()
@@ -38,7 +44,7 @@ func (p *pool) get(key string) *smtpclient.Client {
 			ic.c.Quit()
 			continue
 		}
-		if r, err := ic.c.Cmd("RSET"); err == nil && r.Code == 250 {
+		if ic.c.Reset() == nil {
 			return ic.c
 		}
 		ic.c.Close()
@@ -47,42 +53,93 @@ func (p *pool) get(key string) *smtpclient.Client {
 
 // put keeps c for the next delivery to key.
 func (p *pool) put(key string, c *smtpclient.Client) {
-	if p.keep <= 0 {
+	p.mu.Lock()
+	if p.keep <= 0 || p.closed {
+		p.mu.Unlock()
 		c.Quit()
 		return
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.idle == nil {
-		p.idle = map[string][]idleClient{}
+		p.idle = map[string][]*idleClient{}
 	}
-	p.idle[key] = append(p.idle[key], idleClient{c: c, since: time.Now()})
+	now := time.Now()
+	p.idle[key] = append(p.idle[key], &idleClient{c: c, since: now, pinged: now})
 	if !p.reap {
 		p.reap = true
 		go p.reaper()
 	}
 }
 
-// reaper says QUIT to sessions idle for longer than keep.
+type keyed struct {
+	key string
+	ic  *idleClient
+}
+
+// reaper says QUIT to sessions idle for longer than keep, and RSET to
+// those due a keepalive ping.
 func (p *pool) reaper() {
+	tick := p.keep / 2
+	if p.ping > 0 && p.ping < tick {
+		tick = p.ping
+	}
 	for {
-		time.Sleep(p.keep / 2)
-		var old []*smtpclient.Client
+		time.Sleep(tick)
+		var old []*idleClient
+		var ping []keyed
 		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return
+		}
 		for k, list := range p.idle {
 			kept := list[:0]
 			for _, ic := range list {
-				if time.Since(ic.since) > p.keep {
-					old = append(old, ic.c)
-				} else {
+				switch {
+				case time.Since(ic.since) > p.keep:
+					old = append(old, ic)
+				case p.ping > 0 && time.Since(ic.pinged) >= p.ping:
+					ping = append(ping, keyed{k, ic})
+				default:
 					kept = append(kept, ic)
 				}
 			}
 			p.idle[k] = kept
 		}
 		p.mu.Unlock()
-		for _, c := range old {
-			c.Quit()
+		for _, ic := range old {
+			ic.c.Quit()
+		}
+		// A pinged session is taken out while it talks; it comes back
+		// when the server still answers.
+		for _, kc := range ping {
+			if kc.ic.c.Reset() != nil {
+				kc.ic.c.Close()
+				continue
+			}
+			kc.ic.pinged = time.Now()
+			p.mu.Lock()
+			if p.closed {
+				p.mu.Unlock()
+				kc.ic.c.Quit()
+				continue
+			}
+			p.idle[kc.key] = append(p.idle[kc.key], kc.ic)
+			p.mu.Unlock()
+		}
+	}
+}
+
+// close says QUIT to every idle session, when the module exits.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, list := range idle {
+		for _, ic := range list {
+			ic.c.Quit()
 		}
 	}
 }

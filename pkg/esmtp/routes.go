@@ -16,12 +16,17 @@ type Route struct {
 	Relay    string // host name (MX and A looked up) or "[ip]"; "" for the normal DNS lookup
 	Port     int    // 0 for 25
 	Security string // "", "STARTTLS", "REQUIRED" or "SMTPS"
+	IPv4Only bool   // IPV4ONLY: connect to IPv4 addresses only
+	IPv6Only bool   // IPV6ONLY: connect to IPv6 addresses only
 	File     string
 	Line     int
 }
 
 // ParseRoutes reads an esmtproutes file: "domain: relay[,port]
-// [/SECURITY=...]" lines, "#" comments. Errors name the file and line.
+// [/SECURITY=STARTTLS|REQUIRED|SMTPS] [IPV4ONLY|IPV6ONLY]" lines, "#"
+// comments. Errors name the file and line; unlike the original, which
+// ignores options it does not know, a misspelt option is an error, so a
+// route meant to demand TLS never silently sends in clear.
 func ParseRoutes(file string, data []byte) ([]Route, error) {
 	var out []Route
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -39,19 +44,30 @@ func ParseRoutes(file string, data []byte) ([]Route, error) {
 		r := Route{Domain: strings.ToLower(strings.TrimSpace(dom)), File: file, Line: n}
 		rest = strings.TrimSpace(rest)
 		if i := strings.Index(rest, "/"); i >= 0 {
-			opt := strings.TrimSpace(rest[i+1:])
+			opts := rest[i+1:]
 			rest = strings.TrimSpace(rest[:i])
-			name, val, _ := strings.Cut(opt, "=")
-			if !strings.EqualFold(name, "SECURITY") {
-				return nil, fmt.Errorf("%s:%d: unknown option /%s (only /SECURITY=STARTTLS, REQUIRED or SMTPS)", file, n, name)
-			}
-			switch v := strings.ToUpper(val); v {
-			case "STARTTLS", "REQUIRED", "SMTPS", "NONE":
-				if v != "NONE" {
-					r.Security = v
+			// The original splits the options at blanks and commas.
+			for _, opt := range strings.FieldsFunc(opts, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' || c == '/' }) {
+				name, val, _ := strings.Cut(opt, "=")
+				switch name = strings.ToUpper(name); {
+				case name == "IPV4ONLY" && val == "":
+					r.IPv4Only = true
+				case name == "IPV6ONLY" && val == "":
+					r.IPv6Only = true
+				case name == "SECURITY":
+					switch v := strings.ToUpper(val); v {
+					case "STARTTLS", "REQUIRED", "SMTPS":
+						r.Security = v
+					case "NONE":
+					default:
+						return nil, fmt.Errorf("%s:%d: /SECURITY=%s: expected STARTTLS, REQUIRED or SMTPS", file, n, val)
+					}
+				default:
+					return nil, fmt.Errorf("%s:%d: unknown option /%s (known: SECURITY=STARTTLS, SECURITY=REQUIRED, SECURITY=SMTPS, IPV4ONLY, IPV6ONLY)", file, n, opt)
 				}
-			default:
-				return nil, fmt.Errorf("%s:%d: /SECURITY=%s: expected STARTTLS, REQUIRED or SMTPS", file, n, val)
+			}
+			if r.IPv4Only && r.IPv6Only {
+				return nil, fmt.Errorf("%s:%d: IPV4ONLY and IPV6ONLY together leave no address to connect to", file, n)
 			}
 		}
 		host, port, hasPort := strings.Cut(rest, ",")

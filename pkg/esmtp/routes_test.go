@@ -26,6 +26,10 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("Find(%s) = %+v %v", c.domain, r, ok)
 		}
 	}
+	rs6, err := ParseRoutes("esmtproutes", []byte("v6.test: relay.test /SECURITY=REQUIRED,IPV6ONLY\nv4.test: relay.test / ipv4only\n"))
+	if err != nil || len(rs6) != 2 || !rs6[0].IPv6Only || rs6[0].Security != "REQUIRED" || !rs6[1].IPv4Only {
+		t.Errorf("options: %+v %v", rs6, err)
+	}
 	if _, ok := Find(rs[:3], "example.org"); ok {
 		t.Error(".example.org matched example.org itself")
 	}
@@ -37,6 +41,8 @@ func TestRoutes(t *testing.T) {
 		"example.com: host /FOO=1\n":          "esmtproutes:1:",
 		"example.com: host /SECURITY=SMTPS\n": "esmtproutes:1:",
 		"example.com: bad host\n":             "esmtproutes:1:",
+		"# c\nx.test: h /IPV4ONLY IPV6ONLY\n": "esmtproutes:2:",
+		"x.test: h /SECURITY=STARTTSL\n":      "esmtproutes:1:",
 	} {
 		if _, err := ParseRoutes("esmtproutes", []byte(in)); err == nil || !strings.HasPrefix(err.Error(), where) {
 			t.Errorf("ParseRoutes(%q) = %v, want an error at %s", in, err, where)
