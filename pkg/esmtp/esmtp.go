@@ -221,6 +221,7 @@ type failure struct {
 	msg   string
 	perm  bool
 	reply []string
+	stale bool // no reply to MAIL came, or 421: a kept session the server closed
 }
 
 func (e *failure) Error() string { return e.msg }

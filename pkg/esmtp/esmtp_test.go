@@ -376,7 +376,8 @@ func FuzzParseAuthClient(f *testing.F) {
 }
 
 // TestConnectionReuse: messages to one host one after the other share a
-// session (esmtptimeoutkeepalive), with RSET between them.
+// session (esmtptimeoutkeepalive); after a transaction that every
+// recipient refused, RSET clears it.
 func TestConnectionReuse(t *testing.T) {
 	r := newReceiver(t, false)
 	host, port, _ := net.SplitHostPort(r.addr)
@@ -384,6 +385,9 @@ func TestConnectionReuse(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		if st := e.send(t, "far.example", "Subject: reuse\n\nx\n", "someone@far.example", "bad@far.example")[0]; st.Status != queue.StatusDelivered {
 			t.Fatalf("message %d: status %v, info:\n%s", i, st.Status, replyText(st))
+		}
+		if st := e.send(t, "far.example", "Subject: refused\n\nx\n", "bad@far.example")[0]; st.Status != queue.StatusFailed {
+			t.Fatalf("refused message %d: status %v, info:\n%s", i, st.Status, replyText(st))
 		}
 	}
 	r.mu.Lock()

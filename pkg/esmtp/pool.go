@@ -27,8 +27,11 @@ type idleClient struct {
 	pinged time.Time
 }
 
-// get returns an idle session for key, after a RSET it answered with 250
-// (a session the server closed meanwhile is dropped), or nil.
+// get returns an idle session for key, or nil. A session whose last
+// transaction did not end with the reply after the dot gets a RSET
+// first; the others go straight to MAIL (RFC 5321 4.1.1.4: the end of
+// the data clears the transaction), and the caller retries on a new
+// connection when a kept session turns out closed.
 func (p *pool) get(key string) *smtpclient.Client {
 	for {
 		p.mu.Lock()
@@ -44,7 +47,7 @@ func (p *pool) get(key string) *smtpclient.Client {
 			ic.c.Quit()
 			continue
 		}
-		if ic.c.Reset() == nil {
+		if !ic.c.Dirty || ic.c.Reset() == nil {
 			return ic.c
 		}
 		ic.c.Close()

@@ -41,16 +41,27 @@ var unicodeRefusal = []string{
 // per-recipient refusals are outcomes.
 func (m *Module) session(ctx context.Context, ctl *queue.Control, d module.Delivery, idx []int, t target, r Route) ([]outcome, *failure) {
 	key := t.addr + " " + t.name + " " + r.Security
+	connectTo := strings.ToLower(d.Host)
+	if r.Relay != "" {
+		connectTo = strings.ToLower(r.Relay)
+	}
 	c := m.idle.get(key)
-	if c == nil {
-		var f *failure
-		connectTo := strings.ToLower(d.Host)
-		if r.Relay != "" {
-			connectTo = strings.ToLower(r.Relay)
+	if c != nil {
+		res, f := m.transaction(c, ctl, d, idx, t)
+		if f == nil {
+			m.idle.put(key, c)
+			return res, nil
 		}
-		if c, f = m.connect(ctx, t, r, connectTo); f != nil {
+		c.Close()
+		if !f.stale {
 			return nil, f
 		}
+		// The server closed the kept session meanwhile (RFC 5321 3.8):
+		// nothing was delivered, so a new connection tries again.
+	}
+	c, f := m.connect(ctx, t, r, connectTo)
+	if f != nil {
+		return nil, f
 	}
 	res, f := m.transaction(c, ctl, d, idx, t)
 	if f != nil {
@@ -264,11 +275,20 @@ func (m *Module) transaction(c *smtpclient.Client, ctl *queue.Control, d module.
 			}
 		}
 	}
-	mr, replies, err := c.Transaction(ctl.Sender, params, rcpts, rparams)
+	mr, replies, dr, err := c.TransactionData(ctl.Sender, params, rcpts, rparams)
 	if err != nil {
-		return nil, connectError("MAIL/RCPT", err)
+		f := connectError("MAIL/RCPT", err)
+		f.stale = mr.Code == 0 || mr.Code == 421
+		return nil, f
+	}
+	if mr.Code == 421 {
+		// The server closes the session (a kept one may have timed out).
+		return nil, &failure{msg: "MAIL: " + oneLine(mr), stale: true, reply: strings.Split(mr.String(), "\n")}
 	}
 	if mr.Code != 250 {
+		if dr.Code == 354 {
+			c.Body(nil) // a server that opened DATA without recipients
+		}
 		return all(idx, statusOf(mr.Code), peer, oneLine(mr), func(n int) []queue.Record {
 			return append(append(base(n), queue.Info(n, queue.InfoSent, "MAIL FROM:<"+ctl.Sender+">"+params)), replyRecords(n, mr)...)
 		}), nil
@@ -285,17 +305,30 @@ func (m *Module) transaction(c *smtpclient.Client, ctl *queue.Control, d module.
 		out[i].info = append(out[i].info, replyRecords(n, rr)...)
 		out[i].status, out[i].reply = statusOf(rr.Code), oneLine(rr)
 	}
-	if accepted == 0 {
-		// Nothing to send; RSET before the next transaction clears MAIL.
-		return out, nil
-	}
-	dr, err := c.Data(body)
-	if err != nil {
-		var se *smtpclient.Error
-		if !errors.As(err, &se) {
+	switch {
+	case dr.Code == 354 && accepted == 0:
+		// DATA was pipelined, every recipient refused: end it empty.
+		if _, err := c.Body(nil); err != nil {
 			return nil, connectError("DATA", err)
 		}
-		dr = se.Reply
+		return out, nil
+	case accepted == 0:
+		// Nothing to send; RSET before the next transaction clears MAIL.
+		return out, nil
+	case dr.Code == 354:
+		if dr, err = c.Body(body); err != nil {
+			return nil, connectError("DATA", err)
+		}
+	case dr.Code != 0:
+		// The pipelined DATA was refused.
+	default:
+		if dr, err = c.Data(body); err != nil {
+			var se *smtpclient.Error
+			if !errors.As(err, &se) {
+				return nil, connectError("DATA", err)
+			}
+			dr = se.Reply
+		}
 	}
 	suffix := queue.SuccessRelayedDSN
 	if !dsn {

@@ -27,12 +27,14 @@ type rawReceiver struct {
 	rcpt      map[string]string
 	dataReply string
 	nrcpt     int // RCPT lines to read before replying, when pipelining
+	per       int // messages per session: then 421 to the next MAIL, and close
 
 	mu       sync.Mutex
 	lines    []string // every command line received
 	messages []string
 	sessions int
 	errs     []string
+	dataPipe int // times DATA arrived in the same write as the envelope
 }
 
 func newRawReceiver(t *testing.T, r *rawReceiver) *rawReceiver {
@@ -94,6 +96,7 @@ func (r *rawReceiver) serve(c net.Conn) {
 		return "250 ok"
 	}
 	io.WriteString(c, "220 raw.test ESMTP\r\n")
+	n := 0
 	for {
 		l, ok := read()
 		if !ok {
@@ -114,6 +117,9 @@ func (r *rawReceiver) serve(c net.Conn) {
 				out = "250 raw.test\r\n"
 			}
 			io.WriteString(c, out)
+		case strings.HasPrefix(cmd, "MAIL") && r.per > 0 && n >= r.per:
+			io.WriteString(c, "421 4.7.0 enough for this session\r\n")
+			return
 		case strings.HasPrefix(cmd, "MAIL") && pipelining:
 			// Everything of the envelope arrives before any reply.
 			replies := "250 sender ok\r\n"
@@ -124,6 +130,11 @@ func (r *rawReceiver) serve(c net.Conn) {
 					return
 				}
 				replies += rcptReply(l) + "\r\n"
+			}
+			if peek, _ := rd.Peek(rd.Buffered()); strings.HasPrefix(string(peek), "DATA\r\n") {
+				r.mu.Lock()
+				r.dataPipe++
+				r.mu.Unlock()
 			}
 			io.WriteString(c, replies)
 		case strings.HasPrefix(cmd, "MAIL"):
@@ -143,6 +154,7 @@ func (r *rawReceiver) serve(c net.Conn) {
 				}
 				b.WriteString(l)
 			}
+			n++
 			r.mu.Lock()
 			r.messages = append(r.messages, b.String())
 			r.mu.Unlock()
@@ -243,6 +255,29 @@ func TestPipelinedWire(t *testing.T) {
 	}
 	if len(msgs) != 1 || msgs[0] != "Subject: pipelined\r\n\r\nbody\r\n" {
 		t.Errorf("received %q", msgs)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dataPipe != 1 {
+		t.Errorf("DATA did not come in the envelope's write (RFC 2920)")
+	}
+}
+
+// TestKeptSessionClosed: a server that ends each session after one
+// message with a 421 to the next MAIL loses nothing: the module sends
+// each message on a new connection.
+func TestKeptSessionClosed(t *testing.T) {
+	r := newRawReceiver(t, &rawReceiver{ext: []string{"PIPELINING"}, nrcpt: 1, per: 1})
+	host, port, _ := net.SplitHostPort(r.addr)
+	e := newEnv(t, ": ["+host+"],"+port+"\n")
+	for i := 0; i < 3; i++ {
+		if st := e.send(t, "closing.test", "Subject: x\n\nx\n", "a@closing.test")[0]; st.Status != queue.StatusDelivered {
+			t.Fatalf("message %d: %v; info:\n%s", i, st.Status, replyText(st))
+		}
+	}
+	_, msgs, _, sessions := r.got()
+	if len(msgs) != 3 || sessions != 3 {
+		t.Errorf("%d messages over %d sessions, want 3 over 3", len(msgs), sessions)
 	}
 }
 
