@@ -36,9 +36,10 @@ type Conn struct {
 	net.Conn
 	Env []string // per-connection "NAME=value" (TCPREMOTEIP, access-file variables, ...)
 
-	once   sync.Once
-	id     string
-	notify *net.UnixConn // nil in exec mode
+	once    sync.Once
+	id      string
+	notify  *net.UnixConn // nil in exec mode
+	onClose func()        // OneConnListener's end of service
 }
 
 // Getenv returns a per-connection variable, else the process's own.
@@ -63,7 +64,12 @@ func (c *Conn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		if c.notify != nil {
+			// A failed write means couriertcpd is gone, and with it
+			// the count this would have ended.
 			c.notify.Write([]byte(c.id))
+		}
+		if c.onClose != nil {
+			c.onClose()
 		}
 	})
 	return err
@@ -102,7 +108,9 @@ func Listen() (l *Listener, ok bool, err error) {
 }
 
 // Accept waits for the next connection. When couriertcpd goes away it
-// returns net.ErrClosed.
+// returns an error wrapping net.ErrClosed. A packet that does not carry
+// exactly one usable socket is answered at once as closed, so that
+// couriertcpd does not count a connection the server never had.
 func (l *Listener) Accept() (net.Conn, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -119,25 +127,24 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if n == 0 && oobn == 0 {
 			return nil, net.ErrClosed
 		}
+		id, rest, _ := bytes.Cut(buf[:n], []byte{0})
 		fds, err := rights(oob[:oobn])
-		if err != nil {
-			return nil, err
-		}
-		if len(fds) != 1 {
+		if err != nil || len(fds) != 1 {
 			for _, fd := range fds {
 				unix.Close(fd)
 			}
+			l.sock.Write(id)
 			continue
 		}
 		f := os.NewFile(uintptr(fds[0]), "client")
 		nc, err := net.FileConn(f)
 		f.Close()
 		if err != nil {
+			l.sock.Write(id)
 			continue
 		}
-		parts := bytes.Split(bytes.TrimSuffix(buf[:n], []byte{0}), []byte{0})
-		c := &Conn{Conn: nc, id: string(parts[0]), notify: l.sock}
-		for _, p := range parts[1:] {
+		c := &Conn{Conn: nc, id: string(id), notify: l.sock}
+		for _, p := range bytes.Split(rest, []byte{0}) {
 			if bytes.IndexByte(p, '=') > 0 {
 				c.Env = append(c.Env, string(p))
 			}
@@ -178,9 +185,11 @@ func Stdio() (*Conn, error) {
 
 // OneConnListener yields c once, then blocks until c is closed and
 // returns net.ErrClosed, so that a server loop serves one exec-mode
-// connection and stops.
+// connection and stops. Accept returns c itself.
 func OneConnListener(c *Conn) net.Listener {
-	return &oneConn{c: c, closed: make(chan struct{})}
+	o := &oneConn{c: c, closed: make(chan struct{})}
+	c.onClose = func() { o.Close() }
+	return o
 }
 
 type oneConn struct {
@@ -196,7 +205,7 @@ func (o *oneConn) Accept() (net.Conn, error) {
 	o.c = nil
 	o.mu.Unlock()
 	if c != nil {
-		return &watched{Conn: c, done: o.Close}, nil
+		return c, nil
 	}
 	<-o.closed
 	return nil, net.ErrClosed
@@ -208,18 +217,6 @@ func (o *oneConn) Close() error {
 }
 
 func (o *oneConn) Addr() net.Addr { return pipeAddr{} }
-
-// watched is the exec-mode connection; closing it ends the listener.
-type watched struct {
-	*Conn
-	done func() error
-}
-
-func (w *watched) Close() error {
-	err := w.Conn.Close()
-	w.done()
-	return err
-}
 
 type pipeAddr struct{}
 
