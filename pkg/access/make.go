@@ -3,6 +3,7 @@ package access
 import (
 	"fmt"
 	"io"
+	"strings"
 	"syscall"
 
 	"github.com/gocourier/courier/pkg/config"
@@ -15,22 +16,30 @@ const MakeUsage = `Usage: %[1]s
 
 Compiles the access file named by ACCESSFILE in %[2]s (a file, or a
 directory whose files are read in name order) into ACCESSFILE.dat, then
-tells the running server (PIDFILE) to re-open it.
+tells the running couriertcpd (the one of PIDFILE, if it runs) to re-open
+it. Lines are KEY<TAB>VALUE: KEY an address (192.168.0.1), a prefix of
+whole octets (192.168), an IPv6 address or prefix (:2001:0db8), a CIDR
+network or a range (10.1.0.0/16, 10.0.0.5-10.0.0.9, blank-separated from
+the value), or * for everybody else; VALUE is deny, or allow followed by
+,NAME=value items for the server (allow,RELAYCLIENT).
 `
 
 // MakeSMTPAccess is makesmtpaccess (msa false) and makesmtpaccess-msa:
 // it reads ACCESSFILE and PIDFILE from the esmtpd configuration (and
 // esmtpd-msa's), compiles the access file with umask 022, and signals
 // the couriertcpd of PIDFILE, if one runs, to re-open it (spec
-// couriertcpd.md §4).
+// couriertcpd.md §4). Like makehosteddomains it prints nothing when all
+// goes well, and one line naming the program and the problem otherwise.
 func MakeSMTPAccess(l layout.Layout, msa bool, args []string, stdout, stderr io.Writer) int {
 	name, files := "makesmtpaccess", []string{l.Config("esmtpd")}
 	if msa {
 		name, files = "makesmtpaccess-msa", append(files, l.Config("esmtpd-msa"))
 	}
-	if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-		fmt.Fprintf(stdout, MakeUsage, name, files[len(files)-1])
-		return 0
+	for _, a := range args {
+		if a == "--help" || a == "-help" || a == "-h" {
+			fmt.Fprintf(stdout, MakeUsage, name, strings.Join(files, " and "))
+			return 0
+		}
 	}
 	vf, err := config.ReadVarFiles(files, l.ScriptVars())
 	if err != nil {
@@ -39,17 +48,16 @@ func MakeSMTPAccess(l layout.Layout, msa bool, args []string, stdout, stderr io.
 	}
 	src := vf.Value("ACCESSFILE", "")
 	if src == "" {
-		fmt.Fprintf(stderr, "ERROR: No ACCESSFILE specified in %s\n", files[len(files)-1])
+		fmt.Fprintf(stderr, "ERROR: No ACCESSFILE specified in %s(-msa)\n", files[0])
 		return 1
 	}
 	old := syscall.Umask(0o022)
-	n, err := Compile(src, src+".dat")
+	_, err = Compile(src, src+".dat")
 	syscall.Umask(old)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %s.dat not changed: %v\n", name, src, err)
+		fmt.Fprintf(stderr, "%s: %v (%s.dat is unchanged)\n", name, err, src)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: %s.dat: %d entries\n", name, src, n)
 	if pid := vf.Value("PIDFILE", ""); pid != "" {
 		if running, err := pidfile.Running(pid); err == nil && running {
 			if err := pidfile.Restart(pid); err != nil {

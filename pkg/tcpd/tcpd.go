@@ -317,12 +317,12 @@ func (s *server) handle(ctx context.Context, nc *net.TCPConn) {
 	s.mu.Unlock()
 	var vars []string
 	if db != nil {
-		v, key, found, err := db.Lookup(ip)
+		v, found, err := db.Check(ip, la.IP, la.Port, false)
 		if err != nil {
 			s.log.Error(fmt.Sprintf("access database lookup for %s: %v", ip, err))
 		}
 		if found && v.Deny {
-			s.log.Info(fmt.Sprintf("connection from %s refused by the access database (entry %s)", ip, key))
+			s.log.Info(fmt.Sprintf("connection from %s refused by the access database (entry %s)", ip, v.Key))
 			if s.o.DenyMsg != "" {
 				nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 				nc.Write([]byte(s.o.DenyMsg + "\r\n"))
