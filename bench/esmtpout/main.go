@@ -8,9 +8,11 @@
 // esmtproutes send remote mail), the scheduler starts, and the time until
 // the sink has every message is taken. The sink closes each connection
 // after -per messages (a 421 to the next command), so the figures are for
-// 10 and 100 messages per connection. A client that loses a message to such
-// a close defers it; the tool runs "courier flush" every second while it
-// waits, so deferred messages are retried at once (counted as retries).
+// 10 and 100 messages per connection (and, with 0, for as many as the
+// client sends). A client that loses a message to such a close defers it
+// (the real Courier does: it says RSET and MAIL to a connection the server
+// has closed); the tool runs "courier flush" every second while it waits,
+// so deferred messages are retried soon, and reports how often it did.
 //
 //	ours     this tree, built and installed into a temporary sandbox by
 //	         scripts/sandbox.sh, with esmtproutes ":[127.0.0.1],2526"
@@ -18,7 +20,7 @@
 //	         private mount namespace over a copy of /etc/courier that adds
 //	         the same esmtproutes, so /etc/courier is never changed
 //
-//	go run ./bench/esmtpout [-targets ours,courier] [-msgs 1000] [-per 10,100] [-procs 4] [-size 2048] [-timeout 5m] [-keep]
+//	go run ./bench/esmtpout [-targets ours,courier] [-msgs 1000] [-per 10,100,0] [-procs 4] [-size 2048] [-timeout 5m] [-keep]
 //
 // Runs as root (the real Courier's daemons; our sandbox's mail user).
 // Every daemon it starts is stopped again; it refuses to run when the real
@@ -61,12 +63,15 @@ type run struct {
 	sessions int64
 	closes   int64
 	flushes  int
+	// CPU time of the scheduler (courierd) and the module (courieresmtp)
+	// processes once the sink has every message.
+	cpuScheduler, cpuModule time.Duration
 }
 
 func main() {
 	targets := flag.String("targets", "ours,courier", "targets to measure, in this order")
 	msgs := flag.Int("msgs", 1000, "messages per measurement")
-	perList := flag.String("per", "10,100", "messages per connection the sink allows, comma-separated")
+	perList := flag.String("per", "10,100,0", "messages per connection the sink allows, comma-separated; 0: no limit")
 	procs := flag.Int("procs", 4, "sendmail processes running at once while queueing")
 	size := flag.Int("size", 2048, "message size in bytes")
 	timeout := flag.Duration("timeout", 5*time.Minute, "limit for one measurement")
@@ -79,8 +84,8 @@ func main() {
 	var pers []int
 	for _, p := range strings.Split(*perList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || n <= 0 {
-			fmt.Fprintf(os.Stderr, "esmtpout: -per %q: expected positive numbers separated by commas\n", *perList)
+		if err != nil || n < 0 {
+			fmt.Fprintf(os.Stderr, "esmtpout: -per %q: expected numbers separated by commas (0: no limit)\n", *perList)
 			os.Exit(2)
 		}
 		pers = append(pers, n)
@@ -172,8 +177,13 @@ func measure(t *target, msgs, per, procs int, body []byte, timeout time.Duration
 	}
 	r.time = time.Since(start)
 	r.flow = time.Since(time.Unix(0, s.first.Load()))
+	r.cpuScheduler, r.cpuModule = cpuOf("courierd"), cpuOf("courieresmtp")
 	r.sessions, r.closes = s.sessions.Load(), s.closed.Load()
-	fmt.Fprintf(os.Stderr, "esmtpout: %s: %d messages at the sink %v after the scheduler's start (%v from the first to the last) over %d sessions (at most %d messages each), %d flushes\n", t.name, msgs, r.time.Round(time.Millisecond), r.flow.Round(time.Millisecond), r.sessions, per, r.flushes)
+	limit := "no limit per session"
+	if per > 0 {
+		limit = fmt.Sprintf("at most %d messages each", per)
+	}
+	fmt.Fprintf(os.Stderr, "esmtpout: %s: %d messages at the sink %v after the scheduler's start (%v from the first to the last) over %d sessions (%s), %d flushes; CPU: courierd %v, courieresmtp %v\n", t.name, msgs, r.time.Round(time.Millisecond), r.flow.Round(time.Millisecond), r.sessions, limit, r.flushes, r.cpuScheduler, r.cpuModule)
 	return r, nil
 }
 
