@@ -1,26 +1,3 @@
-// Package smtpd owns courieresmtpd, the SMTP server (spec esmtp.md §1-5),
-// built on github.com/emersion/go-smtp. It runs behind couriertcpd as the
-// mail user, either once per connection (exec mode: the connection on
-// standard input and output, the per-connection variables in the
-// environment) or as one long-running process that couriertcpd hands
-// every connection to (pass mode, pkg/tcpd/handoff). Per-connection
-// settings (RELAYCLIENT, BLOCK, TCPREMOTEIP, ...) are always read from the
-// connection's environment.
-//
-// It decides at RCPT TO what the original's submit decides: BLOCK, the
-// syntax and the local addresses (pkg/submit Check), unknown local users
-// (local.Verifier through authdaemond), the backscatter list (pkg/track),
-// relaying (RELAYCLIENT, AUTH, esmtpacceptmailfor), and queues accepted
-// mail through pkg/submit, which is on disk and fsynced before the 250.
-//
-// Differences from the original that come from go-smtp: replies that
-// go-smtp writes itself (EHLO's list, RSET, NOOP, QUIT, syntax errors,
-// "235 2.0.0 Authentication succeeded", "354 Go ahead") carry go-smtp's
-// texts and enhanced status codes; EHLO lists go-smtp's capabilities
-// (ENHANCEDSTATUSCODES, CHUNKING) rather than XVERP and XEXDATA; MAIL
-// parameters go-smtp does not know (VERP, SECURITY) are refused instead of
-// ignored. Replies this package chooses use the original's codes and
-// texts. AUTH offers PLAIN and LOGIN (CRAM-* are not offered).
 package smtpd
 
 import (
@@ -32,17 +9,21 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/gocourier/courier/pkg/address"
 	"github.com/gocourier/courier/pkg/authlib"
+	"github.com/gocourier/courier/pkg/bofh"
+	"github.com/gocourier/courier/pkg/controlfiles"
 	"github.com/gocourier/courier/pkg/layout"
 	"github.com/gocourier/courier/pkg/local"
-	"github.com/gocourier/courier/pkg/queue"
+	"github.com/gocourier/courier/pkg/logging"
 	"github.com/gocourier/courier/pkg/submit"
 	"github.com/gocourier/courier/pkg/tcpd/handoff"
 	"github.com/gocourier/courier/pkg/track"
@@ -51,342 +32,379 @@ import (
 // Service is the authdaemond service name of SMTP AUTH.
 const Service = "esmtp"
 
-// Daemon is what every session shares.
+// MaxLine bounds a command line and a line of message data.
+const MaxLine = 1 << 20
+
+// Daemon is the configuration every session shares: a snapshot of the
+// control files and of the process's environment, taken by Open.
 type Daemon struct {
 	Layout   layout.Layout
+	Log      *slog.Logger
+	Files    *controlfiles.Files
 	Submit   *submit.Submitter
 	Verifier *local.Verifier
 	Auth     *authlib.Client
 	Track    *track.Tracker
-	TLS      *tls.Config // nil: no certificate, no STARTTLS
-	Me       string
-	Greeting []string
-	MaxRcpts int  // bofh maxrcpts; 0 for none
-	HardMax  bool // maxrcpts ... hard: 5xx instead of 452
-	Log      *slog.Logger
+	Bofh     *bofh.Rules
+	// TLS is the server's TLS configuration (TLS_CERTFILE); nil when no
+	// certificate is readable, and then STARTTLS is not offered.
+	TLS *tls.Config
+	// SMTPS: every connection starts with a TLS handshake (ESMTP_TLS=1,
+	// esmtpd-ssl).
+	SMTPS bool
+	// Banner is the greeting, one element per line (control file
+	// esmtpgreeting, default "<me> ESMTP").
+	Banner []string
+	// SizeLimit is the control file sizelimit (default 10485760, 0 for
+	// none); SIZELIMIT in a connection's environment overrides it.
+	SizeLimit int64
+	// Timeout is how long the server waits for a command or data
+	// (control file esmtptimeout, default 10 minutes).
+	Timeout time.Duration
+	// Resolver answers the BOFHCHECKDNS lookups (ESMTP_RESOLVER names the
+	// DNS server, else the system's).
+	Resolver *net.Resolver
+	// TarpitDelay is the first delay of an error reply under TARPIT=1,
+	// doubled after each one up to 16 times it (the original: 8 s to 128 s).
+	TarpitDelay time.Duration
+	lookupEnv   func(string) (string, bool)
 }
 
-// Main is courieresmtpd.
+// Main is courieresmtpd: pass mode when couriertcpd started it with a
+// hand-off socket, else exec mode on standard input and output.
 func Main(args []string, stdin, stdout, stderr *os.File) int {
-	if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-		fmt.Fprintln(stdout, "Usage: courieresmtpd\n\nThe SMTP server. couriertcpd runs it (see esmtpd); it takes no arguments.")
-		return 0
+	if len(args) > 0 {
+		if args[0] == "--help" || args[0] == "-h" {
+			fmt.Fprint(stdout, `Usage: courieresmtpd
+
+The SMTP server. couriertcpd runs it with the esmtpd configuration in its
+environment (see esmtpd, esmtpd-msa, esmtpd-ssl): either once per connection,
+with the connection on standard input and output, or once for all connections,
+which couriertcpd passes to it. It takes no arguments. SIGHUP rereads the
+control files and the configuration of new connections.
+`)
+			return 0
+		}
+		fmt.Fprintf(stderr, "courieresmtpd: unexpected argument %q (see courieresmtpd --help)\n", args[0])
+		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("program", "courieresmtpd")
-	d, err := Open(layout.Current(), log)
+	log := logging.New(logging.Options{Program: "courieresmtpd", Stderr: true, Writer: stderr, Level: slog.LevelInfo})
+	d, err := Open(layout.Current(), os.LookupEnv, log)
 	if err != nil {
 		log.Error("cannot start: " + err.Error())
 		return 1
 	}
 	l, pass, err := handoff.Listen()
 	if err != nil {
-		log.Error(err.Error())
+		log.Error("cannot read the connections couriertcpd passes: " + err.Error())
 		return 1
 	}
-	var ln net.Listener = l
 	if !pass {
 		c, err := handoff.Stdio()
 		if err != nil {
-			log.Error(err.Error())
+			log.Error("exec mode: " + err.Error())
 			return 1
 		}
-		ln = handoff.OneConnListener(c)
+		return exitCode(log, d.Serve(handoff.OneConnListener(c)))
 	}
-	if os.Getenv("ESMTP_TLS") == "1" {
-		if d.TLS == nil {
-			log.Error("ESMTP_TLS=1 (SMTPS) but there is no certificate: set TLS_CERTFILE to a readable PEM file (mkesmtpdcert makes one)")
-			return 1
-		}
-		ln = tls.NewListener(ln, d.TLS)
-	}
-	srv := d.Server()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, smtp.ErrServerClosed) {
+	srv := &reloader{log: log, cur: new(atomic.Pointer[Daemon])}
+	srv.cur.Store(d)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go srv.reload(hup)
+	return exitCode(log, srv.serve(l))
+}
+
+func exitCode(log *slog.Logger, err error) int {
+	if err != nil {
 		log.Error(err.Error())
 		return 1
 	}
 	return 0
 }
 
-// Open prepares the daemon of the installation l from the environment
-// (the esmtpd configuration) and the control files.
-func Open(l layout.Layout, log *slog.Logger) (*Daemon, error) {
-	sub, err := submit.Open(l)
-	if err != nil {
-		return nil, err
+// reloader serves pass mode with the Daemon of the moment: SIGHUP opens a
+// new one for the connections that follow.
+type reloader struct {
+	log *slog.Logger
+	cur *atomic.Pointer[Daemon]
+}
+
+func (r *reloader) reload(hup <-chan os.Signal) {
+	for range hup {
+		old := r.cur.Load()
+		d, err := Open(old.Layout, old.lookupEnv, r.log)
+		if err != nil {
+			r.log.Error("SIGHUP: the configuration was not reloaded, the old one stays in use: " + err.Error())
+			continue
+		}
+		r.cur.Store(d)
+		r.log.Info("SIGHUP: configuration reloaded")
 	}
-	files := sub.Files()
-	v, err := local.NewVerifier(l, files, os.Environ())
-	if err != nil {
-		return nil, err
-	}
-	d := &Daemon{Layout: l, Submit: sub, Verifier: v, Auth: authlib.NewClient(), Track: track.Open(l.LocalstateDir), Log: log}
-	d.Me = files.Me
-	if g, err := files.Value("esmtpgreeting", ""); err == nil && strings.TrimSpace(g) != "" {
-		d.Greeting = strings.Split(strings.TrimSpace(g), "\n")
-	}
-	if cert := os.Getenv("TLS_CERTFILE"); cert != "" {
-		if _, err := os.Stat(cert); err == nil {
-			kp, err := tls.LoadX509KeyPair(cert, cert)
-			if err != nil {
-				return nil, fmt.Errorf("TLS_CERTFILE=%s: %v", cert, err)
+}
+
+func (r *reloader) serve(l net.Listener) error {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				r.log.Info("couriertcpd closed the hand-off socket: stopping")
+				return nil
 			}
-			d.TLS = &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS12}
+			return fmt.Errorf("accepting a connection from couriertcpd: %w", err)
+		}
+		go r.cur.Load().ServeConn(c)
+	}
+}
+
+// Serve serves every connection of l until l is closed.
+func (d *Daemon) Serve(l net.Listener) error {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		go d.ServeConn(c)
+	}
+}
+
+// ServeConn runs one SMTP session on c (a *handoff.Conn, or any net.Conn
+// whose environment is the process's) and closes it.
+func (d *Daemon) ServeConn(c net.Conn) {
+	cc := d.newConn(c)
+	if cc == nil {
+		return
+	}
+	srv := d.server()
+	srv.Serve(&oneConn{c: cc, done: make(chan struct{})})
+}
+
+// Open prepares the daemon of the installation l. lookupEnv is the
+// process's environment (the esmtpd configuration), os.LookupEnv in
+// courieresmtpd.
+func Open(l layout.Layout, lookupEnv func(string) (string, bool), log *slog.Logger) (*Daemon, error) {
+	rules, err := bofh.Load(l.Config("bofh"))
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{Layout: l, Log: log, Auth: authlib.NewClient(), Track: track.Open(l.LocalstateDir), Bofh: rules,
+		lookupEnv: lookupEnv, TarpitDelay: 8 * time.Second}
+	d.Track.Logger = log
+	procEnv := d.getenv
+	// Submit sees the process's environment with the bofh options as
+	// defaults; the size limit is enforced here, per connection.
+	d.Submit, err = submit.OpenOptions(l, submit.Options{Logger: log, Getenv: func(name string) string {
+		if name == "SIZELIMIT" {
+			return "0"
+		}
+		return procEnv(name)
+	}})
+	if err != nil {
+		return nil, err
+	}
+	d.Files = d.Submit.Files()
+	if d.Verifier, err = local.NewVerifier(l, d.Files, os.Environ()); err != nil {
+		return nil, err
+	}
+	if d.SizeLimit, err = d.Files.Int("sizelimit", 10485760); err != nil {
+		return nil, err
+	}
+	if v := procEnv("SIZELIMIT"); v != "" {
+		if d.SizeLimit, err = strconv.ParseInt(v, 10, 64); err != nil || d.SizeLimit < 0 {
+			return nil, fmt.Errorf("environment variable SIZELIMIT=%q is not a number of bytes", v)
 		}
 	}
-	if d.MaxRcpts, d.HardMax, err = readBofh(l.Config("bofh")); err != nil {
+	if d.Timeout, err = d.Files.Duration("esmtptimeout", 10*time.Minute); err != nil {
 		return nil, err
+	}
+	if d.Banner, err = readBanner(l.Config("esmtpgreeting"), d.Files.Rules.Me.ASCII()); err != nil {
+		return nil, err
+	}
+	if d.TLS, err = loadTLS(procEnv); err != nil {
+		return nil, err
+	}
+	if d.Resolver, err = resolver(procEnv("ESMTP_RESOLVER")); err != nil {
+		return nil, err
+	}
+	if v := procEnv("ESMTP_TLS"); v != "" && v != "0" {
+		if d.TLS == nil {
+			return nil, errors.New("ESMTP_TLS=1 (SMTPS) but there is no certificate: set TLS_CERTFILE to a readable PEM file with the key and the certificate (mkesmtpdcert makes one)")
+		}
+		d.SMTPS = true
 	}
 	return d, nil
 }
 
-// Server is the go-smtp server of the daemon.
-func (d *Daemon) Server() *smtp.Server {
+// getenv reads the process's environment, then the bofh file's "opt"
+// lines, which apply only to variables the environment does not set.
+func (d *Daemon) getenv(name string) string {
+	if v, ok := d.lookupEnv(name); ok {
+		return v
+	}
+	v, _ := d.Bofh.Opt(name)
+	return v
+}
+
+// readBanner reads esmtpgreeting: every line is a line of the 220 reply.
+func readBanner(path, me string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return []string{me + " ESMTP"}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(strings.ReplaceAll(string(data), "\r", ""), "\n"), "\n") {
+		lines = append(lines, strings.TrimRight(l, " \t"))
+	}
+	if len(lines) == 1 && lines[0] == "" {
+		return []string{me + " ESMTP"}, nil
+	}
+	return lines, nil
+}
+
+// resolver is the DNS client of the sender checks: the system's, or the
+// server named by ESMTP_RESOLVER (host:port).
+func resolver(addr string) (*net.Resolver, error) {
+	if addr == "" {
+		return net.DefaultResolver, nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, fmt.Errorf("ESMTP_RESOLVER=%q: expected the address:port of a DNS server, such as 127.0.0.1:53", addr)
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, network, addr)
+	}}, nil
+}
+
+// server is the go-smtp server of one connection. Per-connection servers
+// cost one small allocation and let each connection have its own settings.
+func (d *Daemon) server() *smtp.Server {
 	s := smtp.NewServer(d)
-	s.Domain = d.Me
-	s.TLSConfig = d.TLS
-	s.AllowInsecureAuth = true // which mechanisms are offered before TLS is ESMTPAUTH's business
+	s.Domain = d.Files.Rules.Me.ASCII()
+	if !d.SMTPS {
+		s.TLSConfig = d.TLS
+	}
+	// Which mechanisms are offered before TLS is ESMTPAUTH's business.
+	s.AllowInsecureAuth = true
 	s.EnableDSN = true
-	s.ReadTimeout = 10 * time.Minute
-	s.WriteTimeout = 10 * time.Minute
-	s.MaxLineLength = 2000
+	s.EnableSMTPUTF8 = true
+	s.ReadTimeout = d.Timeout
+	s.WriteTimeout = d.Timeout
+	s.MaxLineLength = MaxLine
 	s.ErrorLog = slogPrinter{d.Log}
 	return s
 }
 
 type slogPrinter struct{ l *slog.Logger }
 
-func (p slogPrinter) Printf(f string, v ...interface{}) { p.l.Warn(fmt.Sprintf(f, v...)) }
-func (p slogPrinter) Println(v ...interface{})          { p.l.Warn(fmt.Sprintln(v...)) }
+func (p slogPrinter) Printf(f string, v ...any) { p.l.Warn(strings.TrimSpace(fmt.Sprintf(f, v...))) }
+func (p slogPrinter) Println(v ...any)          { p.l.Warn(strings.TrimSpace(fmt.Sprintln(v...))) }
 
-// environ is a connection's environment (handoff.Conn).
+// oneConn is a listener that yields one connection, then waits for it to
+// close (so that a per-connection go-smtp server returns).
+type oneConn struct {
+	c    *clientConn
+	done chan struct{}
+	used bool
+}
+
+func (o *oneConn) Accept() (net.Conn, error) {
+	if !o.used {
+		o.used = true
+		o.c.onClose = func() { close(o.done) }
+		return o.c, nil
+	}
+	<-o.done
+	return nil, net.ErrClosed
+}
+func (o *oneConn) Close() error   { return nil }
+func (o *oneConn) Addr() net.Addr { return o.c.LocalAddr() }
+
+// environ is a connection's environment: *handoff.Conn has it.
 type environ interface {
-	Getenv(string) string
 	LookupEnv(string) (string, bool)
 }
 
-// envConn finds the per-connection environment under TLS and exec-mode
-// wrappers.
-func envConn(c net.Conn) environ {
-	for {
-		switch x := c.(type) {
-		case environ:
-			return x
-		case *tls.Conn:
-			c = x.NetConn()
-		default:
-			return osEnv{}
+// clientConn is one client connection as go-smtp sees it: the plain
+// connection (or the TLS connection over it for SMTPS), its environment,
+// and the greeting, which replaces go-smtp's own.
+type clientConn struct {
+	net.Conn
+	raw     net.Conn
+	env     environ
+	tls     *tls.Conn // SMTPS
+	banner  []byte
+	greeted bool
+	onClose func()
+	closed  atomic.Bool
+}
+
+// newConn prepares c; nil when the connection was refused at once (TLS
+// required but not available).
+func (d *Daemon) newConn(c net.Conn) *clientConn {
+	cc := &clientConn{Conn: c, raw: c, env: osEnv{}}
+	if e, ok := c.(environ); ok {
+		cc.env = e
+	}
+	var b strings.Builder
+	for i, l := range d.Banner {
+		sep := "-"
+		if i == len(d.Banner)-1 {
+			sep = " "
+		}
+		b.WriteString("220" + sep + l + "\r\n")
+	}
+	cc.banner = []byte(b.String())
+	if d.SMTPS {
+		cc.tls = tls.Server(c, d.TLS)
+		cc.Conn = cc.tls
+		return cc
+	}
+	if v, _ := cc.env.LookupEnv("ESMTP_TLS_REQUIRED"); v != "" && v != "0" && d.TLS == nil {
+		ip, _ := cc.env.LookupEnv("TCPREMOTEIP")
+		d.Log.Error("connection from " + ip + " closed: ESMTP_TLS_REQUIRED is set but there is no certificate (TLS_CERTFILE)")
+		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "440 TLS not available,  but it's required for this connection.\r\n")
+		c.Close()
+		return nil
+	}
+	return cc
+}
+
+// Write sends the greeting in place of go-smtp's, which is always the
+// first thing it writes.
+func (c *clientConn) Write(b []byte) (int, error) {
+	if !c.greeted {
+		c.greeted = true
+		if len(b) >= 4 && string(b[:4]) == "220 " {
+			if _, err := c.Conn.Write(c.banner); err != nil {
+				return 0, err
+			}
+			return len(b), nil
 		}
 	}
+	return c.Conn.Write(b)
+}
+
+func (c *clientConn) Close() error {
+	err := c.Conn.Close()
+	if c.tls != nil {
+		// Closing the TLS connection closes the raw one too; a
+		// *handoff.Conn must see its own Close to tell couriertcpd.
+		c.raw.Close()
+	}
+	if c.closed.CompareAndSwap(false, true) && c.onClose != nil {
+		c.onClose()
+	}
+	return err
 }
 
 type osEnv struct{}
 
-func (osEnv) Getenv(n string) string            { return os.Getenv(n) }
 func (osEnv) LookupEnv(n string) (string, bool) { return os.LookupEnv(n) }
-
-// NewSession implements smtp.Backend.
-func (d *Daemon) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	env := envConn(c.Conn())
-	s := &session{d: d, c: c, env: env, ip: env.Getenv("TCPREMOTEIP")}
-	if s.ip == "" {
-		if a, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
-			s.ip = a.IP.String()
-		}
-	}
-	return s, nil
-}
-
-// session is one SMTP connection.
-type session struct {
-	d   *Daemon
-	c   *smtp.Conn
-	env environ
-	ip  string
-
-	authUser, authMech string
-	from               string
-	mailOpts           *smtp.MailOptions
-	rcpts              []queue.Recipient
-}
-
-func (s *session) relayClient() bool {
-	_, set := s.env.LookupEnv("RELAYCLIENT")
-	return set || s.authUser != ""
-}
-
-func reply(code int, text string) *smtp.SMTPError {
-	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.NoEnhancedCode, Message: text}
-}
-
-// replyLine turns "550 text" into an SMTP error.
-func replyLine(line string) *smtp.SMTPError {
-	if len(line) >= 4 {
-		if code, err := strconv.Atoi(line[:3]); err == nil && code >= 400 && code < 600 {
-			return reply(code, strings.TrimSpace(line[4:]))
-		}
-	}
-	return reply(550, line)
-}
-
-func (s *session) authRequired() error {
-	if s.authUser == "" && s.env.Getenv("AUTH_REQUIRED") == "1" {
-		return reply(535, "Authentication required.")
-	}
-	return nil
-}
-
-func (s *session) tlsRequired() error {
-	if _, ok := s.c.TLSConnectionState(); !ok && s.env.Getenv("ESMTP_TLS_REQUIRED") == "1" {
-		return reply(400, "STARTTLS is required first.")
-	}
-	return nil
-}
-
-// Mail implements smtp.Session.
-func (s *session) Mail(from string, opts *smtp.MailOptions) error {
-	if err := s.tlsRequired(); err != nil {
-		return err
-	}
-	if err := s.authRequired(); err != nil {
-		return err
-	}
-	if opts != nil && opts.Size > 0 {
-		if lim := s.d.Submit.SizeLimit(); lim > 0 && opts.Size > lim {
-			return reply(534, "SIZE=Message too big.")
-		}
-	}
-	if from != "" {
-		if _, err := address.ParseAddress(from, false); err != nil {
-			return reply(513, "Syntax error.")
-		}
-	}
-	s.from, s.mailOpts, s.rcpts = from, opts, nil
-	return nil
-}
-
-// Rcpt implements smtp.Session.
-func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
-	if b := s.env.Getenv("BLOCK"); b != "" {
-		s.d.Log.Info(fmt.Sprintf("RCPT TO:<%s> from %s refused: BLOCK is set (access file or block list)", to, s.ip))
-		return replyLine(b)
-	}
-	if s.d.MaxRcpts > 0 && len(s.rcpts) >= s.d.MaxRcpts {
-		if s.d.HardMax {
-			return reply(513, "Too many recipients.")
-		}
-		return reply(452, "Too many recipients.")
-	}
-	res, err := s.d.Submit.Check("esmtp", to)
-	if err != nil {
-		var se *submit.Error
-		if errors.As(err, &se) {
-			return reply(se.Code, se.Text)
-		}
-		s.d.Log.Error(fmt.Sprintf("RCPT TO:<%s> from %s: %v", to, s.ip, err))
-		return reply(432, "Service temporarily unavailable.")
-	}
-	if res.Local {
-		if !res.Alias {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if r := s.d.Verifier.Verify(ctx, res.Address); r != "" {
-				return replyLine(r)
-			}
-		}
-	} else if !s.relayClient() {
-		a, perr := address.ParseAddress(res.Address, false)
-		if perr != nil || !s.d.Submit.Files().Rules.AcceptsMailFor(a.Domain) {
-			s.d.Log.Info(fmt.Sprintf("RCPT TO:<%s> from %s refused: relaying denied (no RELAYCLIENT, no AUTH)", to, s.ip))
-			return reply(513, "Relaying denied.")
-		}
-	}
-	if kind, listed := s.d.Track.Lookup(res.Address, time.Now()); listed {
-		if kind == track.Failed {
-			return reply(556, "Address unavailable.")
-		}
-		return reply(456, "Address temporarily unavailable.")
-	}
-	r := queue.Recipient{Address: to}
-	if opts != nil {
-		for _, n := range opts.Notify {
-			nn, err := address.ParseNotify(string(n))
-			if err == nil {
-				r.Notify |= nn
-			}
-		}
-		if opts.OriginalRecipient != "" {
-			r.ORCPT = strings.ToLower(string(opts.OriginalRecipientType)) + ";" + opts.OriginalRecipient
-		}
-	}
-	s.rcpts = append(s.rcpts, r)
-	return nil
-}
-
-// Data implements smtp.Session: the message is queued, and the reply is
-// the original's "250 Ok. <time>.<pid>" part of the queue id.
-func (s *session) Data(r io.Reader) error {
-	env := queue.Envelope{Sender: s.from, Recipients: s.rcpts, Source: "smtp", AuthUser: s.authUser}
-	if s.relayClient() {
-		env.Source = "authsmtp"
-	}
-	helo := s.c.Hostname()
-	host := s.env.Getenv("TCPREMOTEHOST")
-	if host != "" && host != "softdnserr" {
-		env.ReceivedFrom = fmt.Sprintf("dns; %s (%s [%s])", helo, host, s.ip)
-	} else {
-		env.ReceivedFrom = fmt.Sprintf("dns; %s ([%s])", helo, s.ip)
-	}
-	if o := s.mailOpts; o != nil {
-		env.EightBit = o.Body == smtp.Body8BitMIME
-		env.EnvID = o.EnvelopeID
-		switch o.Return {
-		case smtp.DSNReturnFull:
-			env.Ret = "F"
-		case smtp.DSNReturnHeaders:
-			env.Ret = "H"
-		}
-	}
-	with := "ESMTP"
-	var info []string
-	if s.authUser != "" {
-		info = append(info, "AUTH: "+s.authMech+" "+s.authUser)
-	}
-	if cs, ok := s.c.TLSConnectionState(); ok {
-		info = append(info, "TLS: "+describeTLS(cs))
-		with += "S"
-	}
-	if s.authUser != "" {
-		with += "A"
-	}
-	trace := &submit.Trace{With: with, Ident: strings.Join(info, ", ")}
-	id, err := s.d.Submit.Submit(&submit.Message{Module: "esmtp", Envelope: env, Trace: trace, AddHeaders: true}, r)
-	if err != nil {
-		var se *submit.Error
-		if errors.As(err, &se) {
-			return reply(se.Code, se.Text)
-		}
-		s.d.Log.Error(fmt.Sprintf("message from %s (<%s>) not queued: %v", s.ip, s.from, err))
-		return reply(432, "Service temporarily unavailable.")
-	}
-	s.d.Log.Info(fmt.Sprintf("queued %s from %s <%s>, %d recipients", id, s.ip, s.from, len(s.rcpts)))
-	return reply(250, "Ok. "+id.Short())
-}
-
-// Reset implements smtp.Session.
-func (s *session) Reset() { s.from, s.mailOpts, s.rcpts = "", nil, nil }
-
-// Logout implements smtp.Session.
-func (s *session) Logout() error { return nil }
-
-// describeTLS is the TLS part of the Received line, in the original's
-// style: "TLS1.3,256bits,AES_256_GCM_SHA384".
-func describeTLS(cs tls.ConnectionState) string {
-	v := strings.ReplaceAll(tls.VersionName(cs.Version), " ", "")
-	name := tls.CipherSuiteName(cs.CipherSuite)
-	bits := "128"
-	if strings.Contains(name, "256") || strings.Contains(name, "CHACHA20") {
-		bits = "256"
-	}
-	name = strings.TrimPrefix(strings.TrimPrefix(name, "TLS_"), "ECDHE_")
-	return v + "," + bits + "bits," + strings.ReplaceAll(name, "_WITH_", "_")
-}

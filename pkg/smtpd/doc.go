@@ -1,0 +1,65 @@
+// Package smtpd owns courieresmtpd, the SMTP server (spec esmtp.md §1-5;
+// RFC 5321, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 2920 PIPELINING, RFC 3461
+// DSN, RFC 3207 STARTTLS, RFC 4954 AUTH, RFC 8314 implicit TLS), built on
+// github.com/emersion/go-smtp. couriertcpd runs it as the mail user, either
+// once per connection (exec mode: the connection on standard input and
+// output, the per-connection variables in the environment) or as one
+// long-running process that couriertcpd hands every connection to (pass
+// mode, pkg/tcpd/handoff). Every per-connection decision (RELAYCLIENT,
+// BLOCK, TCPREMOTEIP, SIZELIMIT, AUTH_REQUIRED, ...) reads the connection's
+// environment, then the process's (the esmtpd configuration files), then
+// the "opt" lines of the bofh control file.
+//
+// Callers: cmd/courieresmtpd (Main).
+//
+// At MAIL FROM it applies ESMTP_TLS_REQUIRED, AUTH_REQUIRED, the size limit
+// (534 SIZE=Message too big.), the sender's syntax and the bofh rules
+// badfrom, freemail and (BOFHCHECKDNS) the sender domain's DNS with badmx.
+// At RCPT TO, as the original's submit does: BLOCK, maxrcpts, the syntax and
+// aliases (pkg/submit Check), the percent hack (esmtppercentrelay), relaying
+// (RELAYCLIENT, AUTH, local domains and esmtpacceptmailfor, else 513
+// Relaying denied.), unknown local users (local.Verifier, 550 User <addr>
+// unknown), the backscatter list (pkg/track, 556/456) and spam traps. After
+// DATA the message is queued with pkg/submit, on disk and fsynced before
+// "250 Ok. <time>.<pid>". AUTH PLAIN, LOGIN, CRAM-MD5, CRAM-SHA1 and
+// CRAM-SHA256 are checked by authdaemond (service "esmtp").
+//
+// SMTP smuggling (bare LF or bare CR around a dot) cannot end a message:
+// go-smtp's DATA reader ends it only at CR LF "." CR LF, and every other
+// byte sequence stays message text.
+//
+// Differences from the original, most of them because go-smtp writes
+// those replies itself:
+//   - the EHLO reply is go-smtp's: "250-Hello <helo>", then PIPELINING,
+//     8BITMIME, ENHANCEDSTATUSCODES, CHUNKING, STARTTLS (before TLS, when a
+//     certificate is configured), AUTH <mechanisms> (when ESMTPAUTH or,
+//     under TLS, ESMTPAUTH_TLS names any), SMTPUTF8, DSN, SIZE (no number);
+//     the original's "250-<me> Ok.", XVERP=Courier, XEXDATA and
+//     XSECURITY=NONE,STARTTLS are missing, STARTTLS stays offered after a
+//     MAIL command, and AUTH EXTERNAL is never offered;
+//   - replies go-smtp writes carry its texts and enhanced status codes:
+//     "250 2.0.0 Roger, accepting mail from <...>" after MAIL, "250 2.0.0
+//     I'll make sure <...> gets this" after RCPT, "250 2.0.0 Session reset",
+//     "354 Go ahead...", "235 2.0.0 Authentication succeeded", "221 2.0.0
+//     Bye", 252 for VRFY and 502 for EXPN whatever BOFHNOVRFY and BOFHNOEXPN
+//     say, 501/500 for syntax errors and unknown commands, "501 Negotiation
+//     cancelled" when a client answers an AUTH challenge with "*", "503
+//     Already authenticated" for a second AUTH, and a connection is closed
+//     after more than three syntax errors;
+//   - MAIL and RCPT parameters go-smtp does not know (VERP, SECURITY and
+//     any other) are refused ("500 5.5.4 Unknown MAIL FROM argument")
+//     instead of ignored, and RCPT TO:<Postmaster> without a domain is a
+//     501 (the original answers 513 Syntax error. too);
+//   - the Received line always says ESMTP (with A, S, and the UTF8 prefix as
+//     the original): go-smtp does not say whether the client sent HELO or
+//     EHLO, so HELO clients are not recorded as "SMTP"; for implicit TLS
+//     (SMTPS) the line says "TLS: ..." where the original, which learns it
+//     from couriertls, says "SSL: ...";
+//   - BOFHCHECKHELO and the SPF options (BOFHSPF*) are not applied;
+//   - a command or message line longer than 1 MiB closes the connection
+//     (go-smtp's line limit), where the original accepts any length in DATA;
+//   - relaying: addresses in local domains (locals, hosted domains) are
+//     accepted without RELAYCLIENT like those of esmtpacceptmailfor; the
+//     original accepts only esmtpacceptmailfor's (and me when that file is
+//     missing), so hosted domains had to be listed twice there.
+package smtpd
