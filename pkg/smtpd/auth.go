@@ -91,7 +91,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return check(user, func(ctx context.Context) (*authlib.Account, error) {
 			return s.auth.CRAM(ctx, Service, hash, challenge, resp)
 		})
-	}, fail: func() error { return s.refuse(errAuthFailed, cmd, "a CRAM response must not come with the AUTH command") }}, nil
+	}, fail: func() error {
+		return s.refuse(errAuthFailed, cmd, "a CRAM response must not come with the AUTH command")
+	}}, nil
 }
 
 // loginServer is the server side of the LOGIN mechanism, which go-sasl

@@ -44,6 +44,7 @@ const accessSource = "127.0.0.1\tallow,RELAYCLIENT\n" +
 // (alice and bob) and "solo" (bob), a bofh file, an access database, a
 // certificate, and the queue.
 type env struct {
+	seen map[uint64]bool // messages message has returned
 	s    *testenv.Sandbox
 	q    *queue.Queue
 	dat  string // the compiled access file
@@ -54,7 +55,7 @@ type env struct {
 func newEnv(t testing.TB, bofh string) *env {
 	t.Helper()
 	s := testenv.NewSandbox(t, "authdaemond", "makeuserdb", "makehosteddomains", "makealiases", "couriertcpd", "courieresmtpd")
-	e := &env{s: s}
+	e := &env{s: s, seen: map[uint64]bool{}}
 	t.Setenv("GORACE", "atexit_sleep_ms=0")
 	home := s.WritableDir(t, "home") // also opens the way to the tree for the mail user
 	s.WriteConfig(t, "me", "mx.example.test\n", 0o644)
@@ -98,16 +99,12 @@ func newEnv(t testing.TB, bofh string) *env {
 		t.Fatal(err)
 	}
 	e.q = q
+	e.chownQueue(t)
 	if os.Geteuid() == 0 {
-		mail, err := privsep.LookupUser(s.Layout.MailUser)
-		if err != nil {
-			t.Fatal(err)
-		}
 		gid, err := privsep.LookupGroup(s.Layout.MailGroup)
 		if err != nil {
 			t.Fatal(err)
 		}
-		filepath.Walk(s.Layout.LocalstateDir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, int(mail.UID), int(gid)) })
 		os.Chown(e.cert, 0, int(gid))
 		os.Chmod(e.cert, 0o640)
 	}
@@ -313,11 +310,13 @@ func (e *env) messages(t testing.TB) []*queue.Control {
 }
 
 // message finds the queued message whose id ends with short (the part of
-// the 250 reply), and its data.
+// the 250 reply, which messages of the same second share) that it has not
+// returned before, and its data.
 func (e *env) message(t testing.TB, short string) (*queue.Control, string) {
 	t.Helper()
 	for _, c := range e.messages(t) {
-		if strings.HasSuffix(c.ID.String(), short) {
+		if strings.HasSuffix(c.ID.String(), short) && !e.seen[c.ID.Inode] {
+			e.seen[c.ID.Inode] = true
 			data, err := os.ReadFile(e.q.DataPath(c.ID.Inode))
 			if err != nil {
 				t.Fatal(err)
@@ -337,4 +336,72 @@ func queueID(t testing.TB, reply string) string {
 		t.Fatalf("DATA reply %q, want 250 Ok. <id>", reply)
 	}
 	return id
+}
+
+// startTLS upgrades the dialogue after "STARTTLS" and a new EHLO.
+func (d *dialogue) startTLS(cfg *tls.Config) {
+	d.t.Helper()
+	if r := d.cmd("STARTTLS"); !strings.HasPrefix(r, "220 ") {
+		d.t.Fatalf("STARTTLS: %q", r)
+	}
+	tc := tls.Client(d.c, cfg)
+	if err := tc.Handshake(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.c, d.rd = tc, bufio.NewReader(tc)
+	if r := d.cmd("EHLO client.example"); !strings.HasPrefix(r, "250") {
+		d.t.Fatalf("EHLO after STARTTLS: %q", r)
+	}
+}
+
+// hello reads the greeting and sends EHLO.
+func (d *dialogue) hello() {
+	d.t.Helper()
+	if r := d.reply(); !strings.HasPrefix(r, "220") {
+		d.t.Fatalf("greeting %q", r)
+	}
+	if r := d.cmd("EHLO client.example"); !strings.HasPrefix(r, "250") {
+		d.t.Fatalf("EHLO: %q", r)
+	}
+}
+
+// expect sends a command and fails unless the reply is want (or starts with
+// it when want ends in "*").
+func (d *dialogue) expect(line, want string) string {
+	d.t.Helper()
+	r := d.cmd(line)
+	if p, ok := strings.CutSuffix(want, "*"); ok && strings.HasPrefix(r, p) || r == want {
+		return r
+	}
+	d.t.Errorf("%s: reply %q, want %q", line, r, want)
+	return r
+}
+
+// data sends DATA, the message (CRLF line ends, dot-stuffed by the caller)
+// and the final dot, and returns the reply.
+func (d *dialogue) data(msg string) string {
+	d.t.Helper()
+	if r := d.cmd("DATA"); !strings.HasPrefix(r, "354") {
+		d.t.Fatalf("DATA: %q", r)
+	}
+	d.send(msg + ".\r\n")
+	return d.reply()
+}
+
+// chownQueue gives the queue (and the track files the test wrote) to the
+// mail user, as root.
+func (e *env) chownQueue(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return
+	}
+	mail, err := privsep.LookupUser(e.s.Layout.MailUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, err := privsep.LookupGroup(e.s.Layout.MailGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filepath.Walk(e.s.Layout.LocalstateDir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, int(mail.UID), int(gid)) })
 }

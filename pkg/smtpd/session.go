@@ -431,7 +431,11 @@ func (s *session) Data(r io.Reader) error {
 		s.d.Log.Error("message not queued: "+err.Error(), "relay", s.ip, "from", "<"+s.from+">")
 		return reply(432, "Service temporarily unavailable.")
 	}
-	s.d.Log.Info("message queued", "id", id.String(), "relay", s.ip, "from", "<"+s.from+">", "rcpts", len(s.rcpts), "bytes", lr.n, "auth", s.authUser)
+	attrs := []any{"id", id.String(), "relay", s.ip, "from", "<" + s.from + ">", "rcpts", len(s.rcpts), "bytes", lr.n}
+	if s.authUser != "" {
+		attrs = append(attrs, "auth", s.authUser)
+	}
+	s.d.Log.Info("message queued", attrs...)
 	return reply(250, "Ok. "+id.Short())
 }
 
