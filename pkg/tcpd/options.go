@@ -212,6 +212,9 @@ func ParseArgs(args []string) (*Options, error) {
 		return nil, errors.New("missing PORTLIST and PROGRAM (see couriertcpd --help)")
 	}
 	ports, o.Program, o.Args = args[i], args[i+1], args[i+2:]
+	if o.Program == "" {
+		return nil, errors.New("PROGRAM is empty: name the program to run for each connection")
+	}
 	if o.AccessLocal && o.Access == "" {
 		return nil, errors.New("-accesslocal requires -access")
 	}

@@ -689,3 +689,39 @@ func FuzzParseArgs(f *testing.F) {
 		}
 	})
 }
+
+// TestWildcard: without an address couriertcpd listens on the IPv6
+// wildcard, which takes IPv4 clients too: they appear IPv4-mapped, IPv6
+// ones as they are, each looked up in the access file in its own form.
+func TestWildcard(t *testing.T) {
+	v6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		testenv.Skip(t, "no IPv6 loopback: "+err.Error())
+	}
+	v6.Close()
+	db := accessDB(t, "127.0.0.1\tallow,V4\n:0000:0000:0000:0000:0000:0000:0000:0001\tallow,V6\n")
+	bin := testenv.Build(t, "couriertcpd")
+	port := freePort(t)
+	log := &testenv.SyncBuffer{}
+	cmd := exec.Command(bin, "-nodnslookup", "-noidentlookup", "-access="+db, port, passServer(t))
+	cmd.Env = append(os.Environ(), "TCPD_TEST_SERVER=1")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	testenv.WaitFor(t, "couriertcpd to listen", func() bool { return strings.Contains(log.String(), "listening on [::]:"+port) })
+	if env := session(t, "127.0.0.1:"+port, "127.0.0.1"); env["TCPREMOTEIP"] != "::ffff:127.0.0.1" || env["TCPLOCALIP"] != "::ffff:127.0.0.1" || env["V4"] != "" {
+		t.Errorf("IPv4 client: %v", env)
+	} else if _, ok := env["V4"]; !ok {
+		t.Errorf("IPv4 client without its access entry: %v", env)
+	}
+	if env := session(t, "[::1]:"+port, "::1"); env["TCPREMOTEIP"] != "::1" || env["TCPLOCALIP"] != "::1" || env["TCPLOCALPORT"] != port {
+		t.Errorf("IPv6 client: %v", env)
+	} else if _, ok := env["V6"]; !ok {
+		t.Errorf("IPv6 client without its access entry: %v", env)
+	}
+}
