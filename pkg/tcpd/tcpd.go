@@ -10,6 +10,20 @@
 // Callers: cmd/couriertcpd; the supervisor and the esmtpd/imapd/pop3d
 // wrappers build its command line (pkg/services).
 //
+// DNS questions (TCPREMOTEHOST, TCPLOCALHOST, -block, -allow) go straight
+// to the servers of /etc/resolv.conf, as the original's own resolver
+// does, or to the one named by TCPD_RESOLVER=ADDRESS:PORT (ours).
+//
+// Where this couriertcpd knowingly differs from tcpd.c: a PTR name whose
+// addresses do not include the client gives TCPREMOTEHOST=softdnserr, as
+// the spec says (tcpd.c leaves it unset); "-block=zone,VAR,*" without a
+// TXT record sets VAR to "Blacklisted by zone" (tcpd.c: a literal "*");
+// an IPv4-mapped client is asked about in the block lists in its IPv4
+// form only (tcpd.c also asks with the 32 nibbles of the mapped address);
+// -listen sets the listen backlog (tcpd.c checks it and then ignores
+// it); a missing -access database stops couriertcpd from starting (tcpd.c
+// goes on without one).
+//
 // Not implemented: the PROXY protocol options -haproxy and -proxy (newer
 // than Debian's 1.0.16; refused with an error naming them).
 package tcpd

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/gocourier/courier/pkg/access"
 	"github.com/gocourier/courier/pkg/privsep"
 	"github.com/gocourier/courier/pkg/tcpd"
@@ -188,14 +190,16 @@ func accessDB(t *testing.T, src string) string {
 // standard error on the connection.
 func TestExecMode(t *testing.T) {
 	db := accessDB(t, "127.0.0.1\tallow,RELAYCLIENT,SIZELIMIT=1000,MSG=\"a, b\"\n")
-	d := start(t, nil, []string{"-nodnslookup", "-noidentlookup", "-access=" + db, "-stderr=socket"}, "/bin/sh", "-c", "env; echo oops >&2")
+	d := start(t, nil, []string{"-nodnslookup", "-noidentlookup", "-access=" + db, "-stderr=socket"}, "/bin/sh", "-c", "env; echo oops >&2; read x; echo got $x")
 	c := dial(t, d.addr, "127.0.0.1")
+	time.Sleep(100 * time.Millisecond) // the program's read must wait for the line (a blocking socket)
+	fmt.Fprintln(c, "hello")
 	out, _ := io.ReadAll(c)
 	c.Close()
 	_, lport, _ := net.SplitHostPort(c.LocalAddr().String())
 	_, port, _ := net.SplitHostPort(d.addr)
 	for _, want := range []string{"TCPREMOTEIP=::ffff:127.0.0.1\n", "TCPREMOTEPORT=" + lport + "\n", "TCPLOCALIP=::ffff:127.0.0.1\n",
-		"TCPLOCALPORT=" + port + "\n", "RELAYCLIENT=\n", "SIZELIMIT=1000\n", "MSG=a, b\n", "TCPD_TEST_SERVER=1\n", "oops\n"} {
+		"TCPLOCALPORT=" + port + "\n", "RELAYCLIENT=\n", "SIZELIMIT=1000\n", "MSG=a, b\n", "TCPD_TEST_SERVER=1\n", "oops\n", "got hello\n"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the program's output lacks %q:\n%s", want, out)
 		}
@@ -540,7 +544,27 @@ func TestLikeTheOriginal(t *testing.T) {
 	if _, err := access.Compile(src, src+".dat"); err != nil {
 		t.Fatal(err)
 	}
-	opts := []string{"-nodnslookup", "-noidentlookup", "-maxprocs=10", "-denymsg=421 not you"}
+	t.Run("nodnslookup", func(t *testing.T) { sideBySide(t, dir, src, "-nodnslookup") })
+	// With DNS lookups both ask the servers of /etc/resolv.conf (not
+	// /etc/hosts) about 127.0.0.x, when they answer.
+	t.Run("dnslookup", func(t *testing.T) {
+		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+		if err != nil || len(cc.Servers) == 0 {
+			testenv.Skip(t, "no DNS server in /etc/resolv.conf")
+		}
+		m := new(dns.Msg)
+		m.SetQuestion("1.0.0.127.in-addr.arpa.", dns.TypePTR)
+		if _, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, net.JoinHostPort(cc.Servers[0], cc.Port)); err != nil {
+			testenv.Skip(t, "the DNS server of /etc/resolv.conf does not answer: "+err.Error())
+		}
+		sideBySide(t, dir, src)
+	})
+}
+
+// sideBySide runs both couriertcpds with the access file src (src.dat
+// ours, dir/real.dat the original's) and extra options, and compares.
+func sideBySide(t *testing.T, dir, src string, extra ...string) {
+	opts := append([]string{"-noidentlookup", "-maxprocs=10", "-denymsg=421 not you"}, extra...)
 	port := freePort(t)
 	real := exec.Command("/usr/sbin/couriertcpd", append(append([]string{}, opts...), "-access="+filepath.Join(dir, "real.dat"), "-address=127.0.0.1", port, "/usr/bin/env")...)
 	real.Env = []string{"PATH=/usr/bin:/bin", "KEEP=1"}
@@ -563,6 +587,10 @@ func TestLikeTheOriginal(t *testing.T) {
 		return err == nil
 	})
 	ours := start(t, []string{"KEEP=1"}, append(opts, "-access="+src+".dat"), "/usr/bin/env")
+	defer func() {
+		ours.cmd.Process.Signal(syscall.SIGTERM)
+		ours.cmd.Wait()
+	}()
 	tcpVars := func(addr, from string) (map[string]string, string) {
 		c := dial(t, addr, from)
 		defer c.Close()
