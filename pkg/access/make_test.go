@@ -69,6 +69,25 @@ func TestMakeSMTPAccess(t *testing.T) {
 		t.Error("a failed run changed smtpaccess.dat")
 	}
 
+	// A couriertcpd runs with PIDFILE: makesmtpaccess makes it re-open
+	// the database (SIGHUP), as "couriertcpd -pid=$PIDFILE -restart" does.
+	os.Remove(s.Layout.Config("smtpaccess/local"))
+	tcpd := s.Install(t, "couriertcpd")
+	logf := filepath.Join(s.Root, "tcpd.log")
+	port := freePort(t)
+	pid := filepath.Join(s.Layout.RunDir, "esmtpd.pid")
+	if out, err := exec.Command(tcpd, "-pid="+pid, "-stderr="+logf, "-nodnslookup", "-noidentlookup", "-access="+dat, "-address=127.0.0.1", port, "/bin/true").CombinedOutput(); err != nil {
+		t.Fatalf("couriertcpd: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(tcpd, "-pid="+pid, "-stop").Run() })
+	if out, errOut, code := testenv.Run(t, exec.Command(bin)); code != 0 || out != "" || errOut != "" {
+		t.Fatalf("makesmtpaccess with couriertcpd running: %d %q %q", code, out, errOut)
+	}
+	testenv.WaitFor(t, "couriertcpd to re-open smtpaccess.dat", func() bool {
+		b, _ := os.ReadFile(logf)
+		return strings.Contains(string(b), "SIGHUP: re-opened the access database "+dat)
+	})
+
 	out, _, code = testenv.Run(t, exec.Command(msa, "--help"))
 	if code != 0 || !strings.HasPrefix(out, "Usage: makesmtpaccess-msa\n") || !strings.Contains(out, "esmtpd-msa") {
 		t.Errorf("--help: %d %q", code, out)
@@ -82,4 +101,15 @@ func parseIP(t *testing.T, s string) net.IP {
 		t.Fatalf("bad test address %q", s)
 	}
 	return ip
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
 }

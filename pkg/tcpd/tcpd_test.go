@@ -68,7 +68,7 @@ type daemon struct {
 }
 
 // freePort returns a TCP port free on 127.0.0.1 at the moment.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,7 +81,7 @@ func freePort(t *testing.T) string {
 
 // start runs couriertcpd (in the foreground, as the supervisor does) on
 // 127.0.0.1 with args before the port and program args after it.
-func start(t *testing.T, env []string, args []string, program ...string) *daemon {
+func start(t testing.TB, env []string, args []string, program ...string) *daemon {
 	t.Helper()
 	bin := testenv.Build(t, "couriertcpd")
 	port := freePort(t)
@@ -108,7 +108,7 @@ func start(t *testing.T, env []string, args []string, program ...string) *daemon
 }
 
 // passServer is the test binary copied under a pass-mode server's name.
-func passServer(t *testing.T) string {
+func passServer(t testing.TB) string {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -126,7 +126,7 @@ func passServer(t *testing.T) string {
 	return p
 }
 
-func publicDir(t *testing.T) string {
+func publicDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "tcpdtest-")
 	if err != nil {
@@ -138,7 +138,7 @@ func publicDir(t *testing.T) string {
 }
 
 // dial connects from the address from (one of 127.0.0.0/8).
-func dial(t *testing.T, addr, from string) net.Conn {
+func dial(t testing.TB, addr, from string) net.Conn {
 	t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
 	c, err := d.Dial("tcp", addr)
@@ -752,4 +752,66 @@ func TestWildcard(t *testing.T) {
 	} else if _, ok := env["V6"]; !ok {
 		t.Errorf("IPv6 client without its access entry: %v", env)
 	}
+}
+
+// BenchmarkPassMode measures whole connections through couriertcpd in
+// pass mode: connect, receive the environment from the server, close.
+func BenchmarkPassMode(b *testing.B) {
+	benchConnections(b, nil, passServer(b))
+}
+
+// BenchmarkExecMode is the same with a program run per connection.
+func BenchmarkExecMode(b *testing.B) {
+	benchConnections(b, []string{"-exec"}, "/bin/echo", "end")
+}
+
+func benchConnections(b *testing.B, args []string, program ...string) {
+	args = append([]string{"-nodnslookup", "-noidentlookup", "-maxprocs=400", "-maxperip=400", "-maxperc=400"}, args...)
+	d := start(b, nil, args, program...)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c := dial(b, d.addr, "127.0.0.1")
+			r := bufio.NewReader(c)
+			if line, err := r.ReadString('\n'); err != nil || line == "" {
+				b.Errorf("nothing from the server: %v", err)
+			}
+			readEnv(r)
+			fmt.Fprintln(c, "bye")
+			c.Close()
+		}
+	})
+}
+
+// BenchmarkRealExecMode is BenchmarkExecMode against the original
+// couriertcpd, for comparison.
+func BenchmarkRealExecMode(b *testing.B) {
+	testenv.NeedPackage(b, "courier-mta", "/usr/sbin/couriertcpd")
+	port := freePort(b)
+	cmd := exec.Command("/usr/sbin/couriertcpd", "-nodnslookup", "-noidentlookup", "-maxprocs=400", "-maxperip=400", "-maxperc=400", "-address=127.0.0.1", port, "/bin/echo", "end")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	addr := "127.0.0.1:" + port
+	testenv.WaitFor(b, "the real couriertcpd to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c := dial(b, addr, "127.0.0.1")
+			if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "end\n" {
+				b.Errorf("from the server: %q %v", line, err)
+			}
+			c.Close()
+		}
+	})
 }
