@@ -10,7 +10,10 @@
 // environment, then the process's (the esmtpd configuration files), then
 // the "opt" lines of the bofh control file.
 //
-// Callers: cmd/courieresmtpd (Main).
+// Callers: cmd/courieresmtpd (Main). In pass mode SIGHUP rereads the
+// configuration for new connections; SIGTERM stops taking connections and
+// lets the messages being received finish (at most 9 seconds: couriertcpd
+// waits 10).
 //
 // At MAIL FROM it applies ESMTP_TLS_REQUIRED, AUTH_REQUIRED, the size limit
 // (534 SIZE=Message too big.), the sender's syntax and the bofh rules

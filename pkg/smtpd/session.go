@@ -392,6 +392,8 @@ func (l *limitReader) Read(p []byte) (int, error) {
 // Data implements smtp.Session: the message is queued, and the reply is
 // the original's "250 Ok. <time>.<pid>" part of the queue id.
 func (s *session) Data(r io.Reader) error {
+	s.d.busy.Add(1)
+	defer s.d.busy.Add(-1)
 	cmd := "DATA"
 	lr := &limitReader{r: r, limit: s.sizeLimit()}
 	if s.spam {

@@ -68,6 +68,9 @@ type Daemon struct {
 	// doubled after each one up to 16 times it (the original: 8 s to 128 s).
 	TarpitDelay time.Duration
 	lookupEnv   func(string) (string, bool)
+	// busy counts the messages being received (DATA to its reply), across
+	// reloads, so that SIGTERM lets them finish.
+	busy *atomic.Int64
 }
 
 // Main is courieresmtpd: pass mode when couriertcpd started it with a
@@ -99,6 +102,25 @@ control files and the configuration of new connections.
 		log.Error("cannot read the connections couriertcpd passes: " + err.Error())
 		return 1
 	}
+	// SIGTERM (couriertcpd stopping): no new connections, and the
+	// messages being received may finish.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
+	stopped := make(chan struct{})
+	var stopping atomic.Bool
+	go func() {
+		sig := <-term
+		stopping.Store(true)
+		if l != nil {
+			l.Close()
+		}
+		n := d.drain(9 * time.Second)
+		log.Info(fmt.Sprintf("%v: stopping (%d messages still being received were cut off)", sig, n))
+		close(stopped)
+		if !pass {
+			os.Exit(0)
+		}
+	}()
 	if !pass {
 		c, err := handoff.Stdio()
 		if err != nil {
@@ -112,7 +134,12 @@ control files and the configuration of new connections.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go srv.reload(hup)
-	return exitCode(log, srv.serve(l))
+	err = srv.serve(l, &stopping)
+	if errors.Is(err, errStopped) {
+		<-stopped
+		return 0
+	}
+	return exitCode(log, err)
 }
 
 func exitCode(log *slog.Logger, err error) int {
@@ -138,15 +165,25 @@ func (r *reloader) reload(hup <-chan os.Signal) {
 			r.log.Error("SIGHUP: the configuration was not reloaded, the old one stays in use: " + err.Error())
 			continue
 		}
+		d.busy = old.busy
 		r.cur.Store(d)
 		r.log.Info("SIGHUP: configuration reloaded")
+		// The old alias databases are closed once the sessions that were
+		// using them have most likely ended (a straggler reopens them).
+		time.AfterFunc(time.Minute, func() { old.Submit.Close() })
 	}
 }
 
-func (r *reloader) serve(l net.Listener) error {
+// errStopped: the listener was closed for SIGTERM.
+var errStopped = errors.New("stopped")
+
+func (r *reloader) serve(l net.Listener, stopping *atomic.Bool) error {
 	for {
 		c, err := l.Accept()
 		if err != nil {
+			if stopping.Load() {
+				return errStopped
+			}
 			if errors.Is(err, net.ErrClosed) {
 				r.log.Info("couriertcpd closed the hand-off socket: stopping")
 				return nil
@@ -182,6 +219,16 @@ func (d *Daemon) ServeConn(c net.Conn) {
 	srv.Serve(&oneConn{c: cc, done: make(chan struct{})})
 }
 
+// drain waits until no message is being received, at most timeout, and
+// returns how many still are.
+func (d *Daemon) drain(timeout time.Duration) int64 {
+	end := time.Now().Add(timeout)
+	for d.busy.Load() > 0 && time.Now().Before(end) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return d.busy.Load()
+}
+
 // Open prepares the daemon of the installation l. lookupEnv is the
 // process's environment (the esmtpd configuration), os.LookupEnv in
 // courieresmtpd.
@@ -191,7 +238,7 @@ func Open(l layout.Layout, lookupEnv func(string) (string, bool), log *slog.Logg
 		return nil, err
 	}
 	d := &Daemon{Layout: l, Log: log, Auth: authlib.NewClient(), Track: track.Open(l.LocalstateDir), Bofh: rules,
-		lookupEnv: lookupEnv, TarpitDelay: 8 * time.Second}
+		lookupEnv: lookupEnv, TarpitDelay: 8 * time.Second, busy: new(atomic.Int64)}
 	d.Track.Logger = log
 	procEnv := d.getenv
 	// Submit sees the process's environment with the bofh options as

@@ -349,6 +349,33 @@ func TestServices(t *testing.T) {
 	})
 }
 
+// TestTerm: SIGTERM lets a message being received finish (couriertcpd
+// waits 10 seconds for its server).
+func TestTerm(t *testing.T) {
+	e := newEnv(t, "")
+	d := e.start(t, nil)
+	c := newDialogue(t, "127.0.0.2", d.addr)
+	c.hello()
+	c.expect("MAIL FROM:<sender@remote.example>", "250 *")
+	c.expect("RCPT TO:<bob@example.test>", "250 *")
+	c.expect("DATA", "354 *")
+	c.send("Subject: cut?\r\n\r\nfirst half\r\n")
+	time.Sleep(200 * time.Millisecond) // the server is inside DATA
+	pid := serverPID(t, d)
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	c.send("second half\r\n.\r\n")
+	_, data := e.message(t, queueID(t, c.reply()))
+	if !strings.HasSuffix(data, "first half\nsecond half\n") {
+		t.Errorf("message %q", data)
+	}
+	testenv.WaitFor(t, "courieresmtpd to stop", func() bool {
+		return strings.Contains(d.log.String(), "terminated: stopping (0 messages still being received were cut off)")
+	})
+}
+
 // serverPID is the pass-mode courieresmtpd under a couriertcpd.
 func serverPID(t *testing.T, d *daemon) int {
 	t.Helper()
