@@ -218,6 +218,7 @@ func TestRules(t *testing.T) {
 		m := hmac.New(md5.New, []byte(password))
 		m.Write(chal)
 		c.expect(b64("alice@example.test "+hex.EncodeToString(m.Sum(nil))), "235 *")
+		c.expect("AUTH PLAIN", "503 *") // go-smtp's "Already authenticated"
 		c.expect("MAIL FROM:<alice@example.test>", "250 *")
 		c.expect("RCPT TO:<someone@elsewhere.example>", "250 *")
 		ctl, data := e.message(t, queueID(t, c.data(msg)))
@@ -228,6 +229,21 @@ func TestRules(t *testing.T) {
 		if !strings.HasPrefix(data, rcvd) || !strings.Contains(data, "\n  by mx.example.test with ESMTPSA\n") {
 			t.Errorf("Received line of an authenticated message:\n%s", data[:min(300, len(data))])
 		}
+	})
+
+	t.Run("AUTH LOGIN and PLAIN", func(t *testing.T) {
+		c := newDialogue(t, "127.0.0.2", d.addr)
+		c.hello()
+		c.startTLS(e.tlsConfig())
+		c.expect("AUTH LOGIN "+b64("bob@example.test"), "334 UGFzc3dvcmQ6")
+		c.expect(b64(password), "235 *")
+		p := newDialogue(t, "127.0.0.2", d.addr)
+		p.hello()
+		p.startTLS(e.tlsConfig())
+		p.expect("AUTH PLAIN", "334 ")
+		p.expect(plain("bob@example.test", password), "235 *")
+		p.expect("MAIL FROM:<bob@example.test>", "250 *")
+		p.expect("RCPT TO:<someone@elsewhere.example>", "250 *")
 	})
 
 	t.Run("ESMTP_TLS_REQUIRED", func(t *testing.T) {
@@ -245,6 +261,16 @@ func TestRules(t *testing.T) {
 		c.expect("RCPT TO:<bob@example..test>", "513 *")
 		c.expect(`RCPT TO:<"bob smith"@elsewhere.example>`, "250 *")
 		c.expect("RCPT TO:<.xalias/x@mx.example.test>", "550 *")
+		// The percent hack, for a domain in esmtppercentrelay only.
+		p := newDialogue(t, "127.0.0.2", d.addr)
+		p.hello()
+		p.expect("MAIL FROM:<sender@remote.example>", "250 *")
+		p.expect("RCPT TO:<someone%elsewhere.example@example.test>", "550 User <someone%elsewhere.example@example.test> unknown")
+		p.expect("RCPT TO:<someone%backup.example@example.test>", "250 *")
+		ctl, _ := e.message(t, queueID(t, p.data(msg)))
+		if len(ctl.Recipients) != 1 || ctl.Recipients[0].Address != "someone@backup.example" {
+			t.Errorf("percent hack recipients %+v", ctl.Recipients)
+		}
 	})
 }
 
