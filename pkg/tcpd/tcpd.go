@@ -415,6 +415,11 @@ func (s *server) handle(ctx context.Context, nc *net.TCPConn) {
 	env = append(env, "TCPREMOTEIP="+remoteIP, "TCPREMOTEPORT="+strconv.Itoa(ra.Port))
 	env = append(env, s.lookups(ctx, ra, la, remoteIP, vars)...)
 	env = append(env, "TCPLOCALIP="+envIP(la.IP), "TCPLOCALPORT="+strconv.Itoa(la.Port))
+	if ctx.Err() != nil { // stopping: the lookups were cut short
+		nc.Close()
+		s.uncount(c)
+		return
+	}
 	for _, name := range s.o.Drop {
 		if v, _ := lookupEnv(env, name); v != "" {
 			s.log.Warn("dropped blocked connection from " + remoteIP)

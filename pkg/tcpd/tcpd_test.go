@@ -815,3 +815,21 @@ func BenchmarkRealExecMode(b *testing.B) {
 		}
 	})
 }
+
+// TestCouriertls: "couriertls -server -tcpd [options] PROGRAM" (the -ssl
+// wrappers' command) runs PROGRAM itself, here in pass mode; -exec keeps
+// a pass-mode server in exec mode.
+func TestCouriertls(t *testing.T) {
+	server := passServer(t)
+	d := start(t, nil, []string{"-nodnslookup", "-noidentlookup"}, "/usr/bin/couriertls", "-server", "-tcpd", "-user=courier", server)
+	if env := session(t, d.addr, "127.0.0.1"); env["TCPREMOTEIP"] != "::ffff:127.0.0.1" {
+		t.Errorf("through couriertls: %v", env)
+	}
+	if !strings.Contains(d.log.String(), "for "+server+" (pass mode)") {
+		t.Errorf("log: %s", d.log)
+	}
+	e := start(t, nil, []string{"-nodnslookup", "-noidentlookup", "-exec"}, server)
+	if !strings.Contains(e.log.String(), "for "+server+" (exec mode)") {
+		t.Errorf("log: %s", e.log)
+	}
+}
