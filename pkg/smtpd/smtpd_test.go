@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/gocourier/courier/pkg/privsep"
 	"github.com/gocourier/courier/test/testenv"
 )
 
@@ -352,6 +353,37 @@ func TestServices(t *testing.T) {
 		c = newDialogue(t, "127.0.0.2", d.addr)
 		if r := c.reply(); r != "220-first line\n220 mx.example.test welcomes you" {
 			t.Errorf("multi-line greeting %q", r)
+		}
+	})
+
+	t.Run("privileges", func(t *testing.T) {
+		testenv.NeedRoot(t)
+		d := e.start(t, nil)
+		mail, err := privsep.LookupUser(e.s.Layout.MailUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks, err := privsep.ReadTasks(serverPID(t, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			if task.UID != [4]uint32{mail.UID, mail.UID, mail.UID, mail.UID} {
+				t.Errorf("courieresmtpd thread %d has uids %v, want only the mail user's %d", task.TID, task.UID, mail.UID)
+			}
+		}
+	})
+
+	t.Run("SMTPUTF8", func(t *testing.T) {
+		d := e.start(t, nil)
+		c := newDialogue(t, "127.0.0.2", d.addr)
+		c.hello()
+		c.expect("MAIL FROM:<jöran@remote.example>", "517 Syntax error.") // UTF-8 only with SMTPUTF8
+		c.expect("MAIL FROM:<jöran@bücher.example> SMTPUTF8", "250 *")
+		c.expect("RCPT TO:<bob@example.test>", "250 *")
+		ctl, data := e.message(t, queueID(t, c.data("Subject: grüße\r\n\r\nhallo\r\n")))
+		if !ctl.SMTPUTF8 || ctl.Sender != "jöran@bücher.example" || !strings.Contains(data, "\n  by mx.example.test with UTF8SMTP\n") {
+			t.Errorf("SMTPUTF8 message: m %v sender %q\n%s", ctl.SMTPUTF8, ctl.Sender, data)
 		}
 	})
 
