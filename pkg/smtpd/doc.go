@@ -53,11 +53,11 @@
 //     any other) are refused ("500 5.5.4 Unknown MAIL FROM argument")
 //     instead of ignored, and RCPT TO:<Postmaster> without a domain is a
 //     501 (the original answers 513 Syntax error. too);
-//   - the Received line always says ESMTP (with A, S, and the UTF8 prefix as
-//     the original): go-smtp does not say whether the client sent HELO or
-//     EHLO, so HELO clients are not recorded as "SMTP"; for implicit TLS
-//     (SMTPS) the line says "TLS: ..." where the original, which learns it
-//     from couriertls, says "SSL: ...";
+//   - for implicit TLS (SMTPS) the Received line says "TLS: ..." where the
+//     original, which learns it from couriertls, says "SSL: ...", and a
+//     client that says HELO again after STARTTLS is still recorded by the
+//     first greeting's kind (go-smtp does not tell HELO from EHLO, so the
+//     server watches for the first one in the bytes it reads);
 //   - BOFHCHECKHELO and the SPF options (BOFHSPF*) are not applied;
 //   - a command or message line longer than 1 MiB closes the connection
 //     (go-smtp's line limit), where the original accepts any length in DATA;

@@ -441,9 +441,13 @@ func (s *session) Data(r io.Reader) error {
 	return reply(250, "Ok. "+id.Short())
 }
 
-// with is the Received line's protocol: ESMTP, with A after AUTH, S under
-// TLS, and the UTF8 prefix for an SMTPUTF8 transaction (RFC 3848, RFC 6531).
+// with is the Received line's protocol (RFC 3848, RFC 6531): SMTP after
+// HELO; after EHLO ESMTP, with S under TLS, A after AUTH, and the UTF8
+// prefix for an SMTPUTF8 transaction.
 func (s *session) with() string {
+	if !s.cc.ehlo {
+		return "SMTP"
+	}
 	w := "ESMTP"
 	if _, ok := s.tlsState(); ok {
 		w += "S"

@@ -390,6 +390,38 @@ type clientConn struct {
 	greeted bool
 	onClose func()
 	closed  atomic.Bool
+
+	// The first HELO or EHLO command, seen in the bytes go-smtp reads
+	// (go-smtp does not say which one the client used): ehlo says it
+	// was EHLO, for the Received line's "with".
+	heloSeen bool
+	ehlo     bool
+	head     []byte
+}
+
+// Read watches the client's commands until its first HELO or EHLO.
+func (c *clientConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if !c.heloSeen {
+		c.sniff(b[:n])
+	}
+	return n, err
+}
+
+func (c *clientConn) sniff(p []byte) {
+	for _, ch := range p {
+		if ch == '\n' {
+			c.head = c.head[:0]
+			continue
+		}
+		if len(c.head) < 5 {
+			c.head = append(c.head, ch)
+			if v := strings.ToUpper(string(c.head)); v == "HELO " || v == "EHLO " {
+				c.heloSeen, c.ehlo, c.head = true, v == "EHLO ", nil
+				return
+			}
+		}
+	}
 }
 
 // newConn prepares c; nil when the connection was refused at once (TLS

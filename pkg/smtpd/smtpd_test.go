@@ -387,6 +387,19 @@ func TestServices(t *testing.T) {
 		}
 	})
 
+	t.Run("HELO", func(t *testing.T) {
+		d := e.start(t, nil)
+		c := newDialogue(t, "127.0.0.2", d.addr)
+		c.reply()
+		c.expect("HELO old.client", "250 *")
+		c.expect("MAIL FROM:<sender@remote.example>", "250 *")
+		c.expect("RCPT TO:<bob@example.test>", "250 *")
+		_, data := e.message(t, queueID(t, c.data("Subject: helo\r\n\r\nhi\r\n")))
+		if !strings.HasPrefix(data, "Received: from old.client ([::ffff:127.0.0.2])\n  by mx.example.test with SMTP\n") {
+			t.Errorf("Received line after HELO:\n%s", data)
+		}
+	})
+
 	t.Run("SIGHUP", func(t *testing.T) {
 		d := e.start(t, nil)
 		c := newDialogue(t, "127.0.0.2", d.addr)
