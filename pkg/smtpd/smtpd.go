@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -240,6 +241,7 @@ func Open(l layout.Layout, lookupEnv func(string) (string, bool), log *slog.Logg
 	d := &Daemon{Layout: l, Log: log, Auth: authlib.NewClient(), Track: track.Open(l.LocalstateDir), Bofh: rules,
 		lookupEnv: lookupEnv, TarpitDelay: 8 * time.Second, busy: new(atomic.Int64)}
 	d.Track.Logger = log
+	d.Auth.Socket = filepath.Join(l.AuthdaemonVar, "socket")
 	procEnv := d.getenv
 	// Submit sees the process's environment with the bofh options as
 	// defaults; the size limit is enforced here, per connection.
