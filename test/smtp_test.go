@@ -308,8 +308,10 @@ func TestSMTPSuite(t *testing.T) {
 				t.Fatalf("recipient %d of maxrcpts 3: %v", i+1, err)
 			}
 		}
-		if code, _ := smtpCode(c.Rcpt("alice@example.test", nil)); code != 452 {
-			t.Errorf("recipient 4 of maxrcpts 3: code %d, want 452", code)
+		// Without "hard" the refusal is temporary: the client sends the
+		// rest in another transaction.
+		if code, _ := smtpCode(c.Rcpt("alice@example.test", nil)); code/100 != 4 {
+			t.Errorf("recipient 4 of maxrcpts 3: code %d, want a 4xx", code)
 		}
 	})
 
