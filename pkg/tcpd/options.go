@@ -71,7 +71,7 @@ on every IPv6 and IPv4 address.
 
 In exec mode PROGRAM runs once per connection with the connection as its
 standard input and output. In pass mode (the default for the suite's own
-courieresmtpd, imapd, imaplogin, pop3d and pop3login) PROGRAM runs once
+courieresmtpd, imapd, imaplogin, courierpop3d, courierpop3login, pop3d and pop3login) PROGRAM runs once
 and couriertcpd hands it every connection over a unix socket.
 "couriertls -server -tcpd PROGRAM ..." runs PROGRAM, which does TLS
 itself. The environment of PROGRAM holds TCPREMOTEIP, TCPREMOTEPORT,

@@ -53,7 +53,7 @@ import (
 )
 
 // passServers are the servers that take connections passed (pass mode).
-var passServers = map[string]bool{"courieresmtpd": true, "imapd": true, "imaplogin": true, "pop3d": true, "pop3login": true}
+var passServers = map[string]bool{"courieresmtpd": true, "imapd": true, "imaplogin": true, "pop3d": true, "pop3login": true, "courierpop3d": true, "courierpop3login": true}
 
 // Main runs couriertcpd and returns its exit status.
 func Main(args []string, stdout, stderr io.Writer) int {

@@ -20,6 +20,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -174,14 +175,43 @@ func (l *Listener) Close() error { return l.sock.Close() }
 func (l *Listener) Addr() net.Addr { return l.sock.LocalAddr() }
 
 // Stdio is exec mode: the connection on standard input and output, with
-// the per-connection variables in the process environment.
+// the per-connection variables in the process environment. Standard input
+// is usually the socket couriertcpd accepted; when it is a pipe (a
+// pre-authenticated server run through ssh or a mail client's tunnel),
+// the session reads standard input and writes standard output.
 func Stdio() (*Conn, error) {
-	c, err := net.FileConn(os.Stdin)
-	if err != nil {
-		return nil, fmt.Errorf("standard input is not a network connection (run me from couriertcpd): %w", err)
+	if c, err := net.FileConn(os.Stdin); err == nil {
+		return &Conn{Conn: c}, nil
 	}
-	return &Conn{Conn: c}, nil
+	return &Conn{Conn: &pipeConn{r: os.Stdin, w: os.Stdout}}, nil
 }
+
+// pipeConn is a connection made of two pipes (or files).
+type pipeConn struct {
+	r, w *os.File
+}
+
+func (p *pipeConn) Read(b []byte) (int, error)  { return p.r.Read(b) }
+func (p *pipeConn) Write(b []byte) (int, error) { return p.w.Write(b) }
+func (p *pipeConn) Close() error {
+	err := p.r.Close()
+	if e := p.w.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+func (p *pipeConn) LocalAddr() net.Addr  { return pipeAddr{} }
+func (p *pipeConn) RemoteAddr() net.Addr { return pipeAddr{} }
+
+// SetDeadline sets both deadlines; a pipe that cannot have one (a
+// regular file) has none.
+func (p *pipeConn) SetDeadline(t time.Time) error {
+	p.r.SetReadDeadline(t)
+	p.w.SetWriteDeadline(t)
+	return nil
+}
+func (p *pipeConn) SetReadDeadline(t time.Time) error  { p.r.SetReadDeadline(t); return nil }
+func (p *pipeConn) SetWriteDeadline(t time.Time) error { p.w.SetWriteDeadline(t); return nil }
 
 // OneConnListener yields c once, then blocks until c is closed and
 // returns net.ErrClosed, so that a server loop serves one exec-mode
@@ -245,9 +275,15 @@ type Sender struct {
 	sock *net.UnixConn
 }
 
+// Filer is a connection whose descriptor can be passed: *net.TCPConn and
+// *net.UnixConn (the login stage passes both).
+type Filer interface {
+	File() (*os.File, error)
+}
+
 // Send hands c with its environment to the server. The caller closes its
 // own copy of c afterwards.
-func (s *Sender) Send(id uint64, env []string, c *net.TCPConn) error {
+func (s *Sender) Send(id uint64, env []string, c Filer) error {
 	f, err := c.File()
 	if err != nil {
 		return err
