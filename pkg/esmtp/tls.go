@@ -2,11 +2,9 @@ package esmtp
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/gocourier/courier/pkg/tlsconf"
 )
 
 // tlsConfig is the client configuration for a session with host (an MX
@@ -32,44 +30,9 @@ func (m *Module) tlsConfig(host string, security, verify bool) (*tls.Config, *fa
 		}
 		return &tls.Config{ServerName: name}, nil // the system's roots
 	}
-	pool, err := loadPool(path)
+	pool, err := tlsconf.LoadPool(path)
 	if err != nil {
 		return nil, temporary("%s=%s: %v", variable, path, err)
 	}
 	return &tls.Config{ServerName: name, RootCAs: pool}, nil
-}
-
-// loadPool reads PEM certificates from a file, or from every file of a
-// directory (as OpenSSL's CApath).
-func loadPool(path string) (*x509.CertPool, error) {
-	files := []string{path}
-	if st, err := os.Stat(path); err != nil {
-		return nil, err
-	} else if st.IsDir() {
-		ents, err := os.ReadDir(path)
-		if err != nil {
-			return nil, err
-		}
-		files = files[:0]
-		for _, e := range ents {
-			if !e.IsDir() {
-				files = append(files, filepath.Join(path, e.Name()))
-			}
-		}
-	}
-	pool := x509.NewCertPool()
-	n := 0
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		if pool.AppendCertsFromPEM(data) {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("no PEM certificate found")
-	}
-	return pool, nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/gocourier/courier/pkg/logging"
 	"github.com/gocourier/courier/pkg/submit"
 	"github.com/gocourier/courier/pkg/tcpd/handoff"
+	"github.com/gocourier/courier/pkg/tlsconf"
 	"github.com/gocourier/courier/pkg/track"
 )
 
@@ -272,13 +273,14 @@ func Open(l layout.Layout, lookupEnv func(string) (string, bool), log *slog.Logg
 	if d.Banner, err = readBanner(l.Config("esmtpgreeting"), d.Files.Rules.Me.ASCII()); err != nil {
 		return nil, err
 	}
-	if d.TLS, err = loadTLS(procEnv); err != nil {
+	smtps := procEnv("ESMTP_TLS") != "" && procEnv("ESMTP_TLS") != "0"
+	if d.TLS, err = tlsconf.Server(procEnv, !smtps); err != nil {
 		return nil, err
 	}
 	if d.Resolver, err = resolver(procEnv("ESMTP_RESOLVER")); err != nil {
 		return nil, err
 	}
-	if v := procEnv("ESMTP_TLS"); v != "" && v != "0" {
+	if smtps {
 		if d.TLS == nil {
 			return nil, errors.New("ESMTP_TLS=1 (SMTPS) but there is no certificate: set TLS_CERTFILE to a readable PEM file with the key and the certificate (mkesmtpdcert makes one)")
 		}

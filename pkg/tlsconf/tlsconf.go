@@ -1,9 +1,12 @@
-// Package tlsconf owns the suite's TLS certificates: mkesmtpdcert's
-// self-signed certificate (the original runs openssl with esmtpd.cnf; we
-// make it with crypto/x509, so no openssl is needed).
+// Package tlsconf owns the suite's TLS settings: the servers'
+// configuration from the original's TLS_* variables (Server), the trusted
+// certificates of TLS_TRUSTCERTS (LoadPool), and the self-signed
+// certificates of mkesmtpdcert, mkimapdcert and mkpop3dcert (the original
+// runs openssl with esmtpd.cnf; we make them with crypto/x509, so no
+// openssl is needed).
 //
-// Callers: cmd/mkesmtpdcert; courieresmtpd loads TLS_CERTFILE with
-// crypto/tls directly.
+// Callers: courieresmtpd and the IMAP and POP3 login stages (Server), the
+// outbound module (LoadPool), the mk*cert programs.
 package tlsconf
 
 import (
