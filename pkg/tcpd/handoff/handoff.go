@@ -59,6 +59,9 @@ func (c *Conn) LookupEnv(name string) (string, bool) {
 	return os.LookupEnv(name)
 }
 
+// ID is the connection's id in pass mode ("" in exec mode).
+func (c *Conn) ID() string { return c.id }
+
 // Close closes the connection and, in pass mode, tells couriertcpd that
 // it is gone (once, however often Close is called).
 func (c *Conn) Close() error {
