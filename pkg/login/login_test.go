@@ -414,4 +414,3 @@ func (r *rig) dialWhenAllowed(t *testing.T) *client {
 	t.Cleanup(func() { cl.c.Close() })
 	return cl
 }
-

@@ -42,7 +42,7 @@ type root struct {
 	mu      sync.Mutex
 	conns   map[uint64]*handoff.Conn // the root's copy of each live connection
 	owner   map[uint64]*worker       // the server a handed-over connection went to
-	workers map[[2]uint32]*worker // by uid, gid
+	workers map[[2]uint32]*worker    // by uid, gid
 	stage   *handoff.Sender
 	nextID  uint64
 	oneConn bool          // exec mode: stop when the connection ends

@@ -225,4 +225,3 @@ func (s *stage) forget(id uint64) {
 func decodeBase64(s string) ([]byte, error) {
 	return base64.StdEncoding.DecodeString(strings.TrimSpace(s))
 }
-
