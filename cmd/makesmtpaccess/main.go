@@ -1,5 +1,6 @@
-// Command makesmtpaccess (also makesmtpaccess-msa) compiles the SMTP
-// access file (see pkg/access).
+// Command makesmtpaccess (also makesmtpaccess-msa and makeimapaccess,
+// chosen by the name it is run as) compiles an access file (see
+// pkg/access).
 package main
 
 import (
@@ -11,6 +12,11 @@ import (
 )
 
 func main() {
-	msa := filepath.Base(os.Args[0]) == "makesmtpaccess-msa"
-	os.Exit(access.MakeSMTPAccess(layout.Current(), msa, os.Args[1:], os.Stdout, os.Stderr))
+	switch filepath.Base(os.Args[0]) {
+	case "makeimapaccess":
+		os.Exit(access.MakeIMAPAccess(layout.Current(), os.Args[1:], os.Stdout, os.Stderr))
+	case "makesmtpaccess-msa":
+		os.Exit(access.MakeSMTPAccess(layout.Current(), true, os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(access.MakeSMTPAccess(layout.Current(), false, os.Args[1:], os.Stdout, os.Stderr))
 }

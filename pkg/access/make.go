@@ -11,11 +11,12 @@ import (
 	"github.com/gocourier/courier/pkg/logging/pidfile"
 )
 
-// MakeUsage is the help text of makesmtpaccess and makesmtpaccess-msa.
+// MakeUsage is the help text of makesmtpaccess, makesmtpaccess-msa and
+// makeimapaccess.
 const MakeUsage = `Usage: %[1]s
 
-Compiles the access file named by ACCESSFILE in %[2]s (a file, or a
-directory whose files are read in name order) into ACCESSFILE.dat, then
+Compiles the access file named by %[3]s in %[2]s (a file, or a
+directory whose files are read in name order) into %[3]s.dat, then
 tells the running couriertcpd (the one of PIDFILE, if it runs) to re-open
 it. Lines are KEY<TAB>VALUE: KEY an address (192.168.0.1), a prefix of
 whole octets (192.168), an IPv6 address or prefix (:2001:0db8), a CIDR
@@ -35,9 +36,20 @@ func MakeSMTPAccess(l layout.Layout, msa bool, args []string, stdout, stderr io.
 	if msa {
 		name, files = "makesmtpaccess-msa", append(files, l.Config("esmtpd-msa"))
 	}
+	return makeAccess(l, name, files, "ACCESSFILE", "", args, stdout, stderr)
+}
+
+// MakeIMAPAccess is makeimapaccess: MakeSMTPAccess for IMAPACCESSFILE
+// (${sysconfdir}/imapaccess when unset) and PIDFILE of the imapd
+// configuration.
+func MakeIMAPAccess(l layout.Layout, args []string, stdout, stderr io.Writer) int {
+	return makeAccess(l, "makeimapaccess", []string{l.Config("imapd")}, "IMAPACCESSFILE", l.Config("imapaccess"), args, stdout, stderr)
+}
+
+func makeAccess(l layout.Layout, name string, files []string, srcVar, defSrc string, args []string, stdout, stderr io.Writer) int {
 	for _, a := range args {
 		if a == "--help" || a == "-help" || a == "-h" {
-			fmt.Fprintf(stdout, MakeUsage, name, strings.Join(files, " and "))
+			fmt.Fprintf(stdout, MakeUsage, name, strings.Join(files, " and "), srcVar)
 			return 0
 		}
 	}
@@ -46,9 +58,10 @@ func MakeSMTPAccess(l layout.Layout, msa bool, args []string, stdout, stderr io.
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
-	src := vf.Value("ACCESSFILE", "")
+	src := vf.Value(srcVar, defSrc)
 	if src == "" {
-		fmt.Fprintf(stderr, "ERROR: No ACCESSFILE specified in %s(-msa)\n", files[0])
+		// The original's words, "(-msa)" included.
+		fmt.Fprintf(stderr, "ERROR: No %s specified in %s(-msa)\n", srcVar, files[0])
 		return 1
 	}
 	old := syscall.Umask(0o022)

@@ -147,16 +147,6 @@ func (c *Context) mailUser(vf *config.VarFile) (string, string) {
 	return u, g
 }
 
-// tlsProgram returns the program named by COURIERTLS (its first word),
-// which the -ssl services cannot run without.
-func tlsProgram(vf *config.VarFile) []string {
-	f := strings.Fields(vf.Value("COURIERTLS", ""))
-	if len(f) == 0 || !filepath.IsAbs(f[0]) {
-		return nil
-	}
-	return f[:1]
-}
-
 // listen describes where couriertcpd listens: -address applies to the
 // ports of the list that do not name their own address, and "0" (or
 // nothing) means every address.
@@ -314,7 +304,6 @@ func (f tcpdFamily) build(c *Context, vf *config.VarFile) (Command, error) {
 	if f.ssl {
 		l.expand("", "COURIERTLS", "")
 		l.lit("-server", "-tcpd", "-user="+c.Layout.MailUser)
-		needs = append(needs, tlsProgram(vf)...)
 	}
 	l.lit(login, server)
 	l.expand("", "MAILDIRPATH", "")

@@ -37,6 +37,12 @@ const Validity = 365 * 24 * time.Hour
 // certificate for commonName, both in one PEM file at path, mode 0600. It
 // refuses to replace an existing file.
 func MakeSelfSigned(path, commonName string) error {
+	return makeSelfSigned(path, commonName, "ESMTP STARTTLS")
+}
+
+// makeSelfSigned is MakeSelfSigned for one service ("ESMTP STARTTLS",
+// "IMAP SSL", "POP3 SSL", as the original's .cnf files name them).
+func makeSelfSigned(path, commonName, service string) error {
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("%s already exists; remove it first to make a new one", path)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -53,7 +59,7 @@ func MakeSelfSigned(path, commonName string) error {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: commonName, OrganizationalUnit: []string{"Automatically-generated ESMTP STARTTLS key"}},
+		Subject:      pkix.Name{CommonName: commonName, OrganizationalUnit: []string{"Automatically-generated " + service + " key"}},
 		DNSNames:     []string{commonName},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(Validity),
@@ -79,18 +85,35 @@ func MakeSelfSigned(path, commonName string) error {
 	return err
 }
 
-// MkesmtpdcertMain is mkesmtpdcert: the certificate goes to TLS_CERTFILE
-// of the esmtpd configuration, for the host name in the me control file.
-func MkesmtpdcertMain(l layout.Layout, args []string, stdout, stderr *os.File) int {
+// certPrograms are the mk*cert programs: the configuration file whose
+// TLS_CERTFILE they fill, its default, and the service in the key's name.
+var certPrograms = map[string]struct{ config, file, service string }{
+	"mkesmtpdcert": {"esmtpd", "esmtpd.pem", "ESMTP STARTTLS"},
+	"mkimapdcert":  {"imapd-ssl", "imapd.pem", "IMAP SSL"},
+	"mkpop3dcert":  {"pop3d-ssl", "pop3d.pem", "POP3 SSL"},
+}
+
+// MkcertMain is mkesmtpdcert, mkimapdcert and mkpop3dcert (prog): the
+// certificate goes to TLS_CERTFILE of the service's configuration, for the
+// host name in the me control file.
+func MkcertMain(l layout.Layout, prog string, args []string, stdout, stderr *os.File) int {
+	p, ok := certPrograms[prog]
+	if !ok {
+		prog, p = "mkesmtpdcert", certPrograms["mkesmtpdcert"]
+	}
 	if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-		fmt.Fprintf(stdout, "Usage: mkesmtpdcert\n\nMakes a self-signed certificate for STARTTLS and SMTPS in TLS_CERTFILE of\n%s, named after the me control file. An existing file is never replaced.\n", l.Config("esmtpd"))
+		fmt.Fprintf(stdout, "Usage: %s\n\nMakes a self-signed certificate for %s in TLS_CERTFILE of\n%s, named after the me control file. An existing file is never replaced.\n", prog, p.service, l.Config(p.config))
 		return 0
 	}
-	path := l.Config("esmtpd.pem")
-	if vf, err := config.ReadVarFiles([]string{l.Config("esmtpd")}, l.ScriptVars()); err == nil {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q (%s takes none)\n", prog, args[0], prog)
+		return 2
+	}
+	path := l.Config(p.file)
+	if vf, err := config.ReadVarFiles([]string{l.Config(p.config)}, l.ScriptVars()); err == nil {
 		path = vf.Value("TLS_CERTFILE", path)
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintln(stderr, "mkesmtpdcert:", err)
+		fmt.Fprintln(stderr, prog+":", err)
 		return 1
 	}
 	name := "localhost"
@@ -98,13 +121,13 @@ func MkesmtpdcertMain(l layout.Layout, args []string, stdout, stderr *os.File) i
 		name = f.Me
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		fmt.Fprintln(stderr, "mkesmtpdcert:", err)
+		fmt.Fprintln(stderr, prog+":", err)
 		return 1
 	}
-	if err := MakeSelfSigned(path, name); err != nil {
-		fmt.Fprintln(stderr, "mkesmtpdcert:", err)
+	if err := makeSelfSigned(path, name, p.service); err != nil {
+		fmt.Fprintln(stderr, prog+":", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "mkesmtpdcert: %s: a self-signed certificate for %s, valid for a year\n", path, name)
+	fmt.Fprintf(stdout, "%s: %s: a self-signed certificate for %s, valid for a year\n", prog, path, name)
 	return 0
 }
