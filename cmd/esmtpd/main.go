@@ -1,6 +1,8 @@
-// Command esmtpd (also esmtpd-msa and esmtpd-ssl, chosen by the name it is
-// run as) starts, stops and restarts one SMTP service outside courierd, as
-// the original wrapper scripts do.
+// Command esmtpd (also esmtpd-msa, esmtpd-ssl, imapd-ssl, pop3d and
+// pop3d-ssl, chosen by the name it is run as) starts, stops and restarts
+// one service outside courierd, as the original wrapper scripts do. The
+// imapd wrapper is the imapd program itself ("imapd start"), which has the
+// same name as the server.
 package main
 
 import (
@@ -14,7 +16,7 @@ import (
 func main() {
 	name := filepath.Base(os.Args[0])
 	switch name {
-	case "esmtpd", "esmtpd-msa", "esmtpd-ssl":
+	case "esmtpd", "esmtpd-msa", "esmtpd-ssl", "imapd-ssl", "pop3d", "pop3d-ssl":
 	default:
 		name = "esmtpd"
 	}
