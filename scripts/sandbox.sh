@@ -74,6 +74,23 @@ fi
 setvar esmtpd-msa ESMTPDSTART YES
 [ -e "$etc/esmtpd.pem" ] && setvar esmtpd-ssl ESMTPDSSLSTART YES
 setvar esmtpd BOFHCHECKDNS 0
+# IMAP and POP3: the (empty) IMAP access database and the certificates of
+# STARTTLS/STLS and ports 10993/10995; the -ssl servers run only with one.
+if [ -x "$cfg_sbindir/makeimapaccess" ]; then
+	mkdir -p "$etc/imapaccess"
+	"$cfg_sbindir/makeimapaccess" >/dev/null
+fi
+for svc in imapd pop3d; do
+	if [ -x "$cfg_sbindir/mk${svc}cert" ] && [ ! -e "$etc/$svc.pem" ]; then
+		"$cfg_sbindir/mk${svc}cert" >/dev/null 2>&1
+		# As root the login stage runs as the mail user, which reads the key.
+		if [ "$(id -u)" = 0 ] && [ -e "$etc/$svc.pem" ]; then
+			chgrp "$cfg_mailgroup" "$etc/$svc.pem" && chmod 0640 "$etc/$svc.pem"
+		fi
+	fi
+done
+[ -e "$etc/imapd.pem" ] || setvar imapd-ssl IMAPDSSLSTART NO
+[ -e "$etc/pop3d.pem" ] || setvar pop3d-ssl POP3DSSLSTART NO
 # As root the scheduler runs as the mail user, which owns the queue.
 [ "$(id -u)" = 0 ] && chown -R "$cfg_mailuser:$cfg_mailgroup" "$cfg_localstatedir"
 
@@ -109,8 +126,10 @@ MSG
 [ -x "$cfg_sbindir/courieresmtpd" ] && echo "  SMTP         127.0.0.1:10025  swaks --server 127.0.0.1:10025 --to $demo"
 [ -x "$cfg_sbindir/courieresmtpd" ] && [ -e "$etc/esmtpd.pem" ] && echo "  SMTPS        127.0.0.1:10465  swaks --server 127.0.0.1:10465 --tls-on-connect --to $demo"
 [ -x "$cfg_sbindir/courieresmtpd" ] && echo "  submission   127.0.0.1:10587  swaks --server 127.0.0.1:10587 --tls --to $demo --auth-user $demo --auth-password $pw"
-[ -x "$cfg_sbindir/imapd" ] && echo "  IMAP         127.0.0.1:10143  curl -s --url imap://127.0.0.1:10143/INBOX --user $demo:$pw"
-[ -x "$cfg_sbindir/pop3d" ] && echo "  POP3         127.0.0.1:10110  curl -s --url pop3://127.0.0.1:10110/ --user $demo:$pw"
+[ -x "$cfg_bindir/imapd" ] && echo "  IMAP         127.0.0.1:10143  curl -s --url imap://127.0.0.1:10143/INBOX --user $demo:$pw"
+[ -x "$cfg_bindir/imapd" ] && [ -e "$etc/imapd.pem" ] && echo "  IMAPS        127.0.0.1:10993  curl -sk --url imaps://127.0.0.1:10993/INBOX --user $demo:$pw"
+[ -x "$cfg_libexecdir/courierpop3d" ] && echo "  POP3         127.0.0.1:10110  curl -s --url pop3://127.0.0.1:10110/ --user $demo:$pw"
+[ -x "$cfg_libexecdir/courierpop3d" ] && [ -e "$etc/pop3d.pem" ] && echo "  POP3S        127.0.0.1:10995  curl -sk --url pop3s://127.0.0.1:10995/ --user $demo:$pw"
 echo "Ctrl-C stops everything."
 echo
 exec "$cfg_sbindir/courierd"
