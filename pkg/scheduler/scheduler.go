@@ -509,6 +509,13 @@ func (s *Scheduler) passDone(m *message) {
 	}
 	m.ctl = ctl
 	s.track(before, ctl, now)
+	if ctl.Done() && !s.needDSN(ctl, DSNFinal) {
+		// Every result is on disk in the control file: a record of the
+		// pass would be removed with it. After a crash before the
+		// removal, recovery finds the message done and removes it.
+		s.remove(m)
+		return
+	}
 	recs := []queue.Record{queue.PassComplete(now)}
 	if !ctl.Done() && !now.Before(ctl.Expires) {
 		// queuetime is over: every recipient still deferred fails with
