@@ -41,7 +41,11 @@
 //     UIDDB.Sync) and the keywords in courierimapkeywords/ (§5:
 //     Dir.ReadKeywords, Dir.SetKeywords).
 //
-// Not here yet: courierimapacl and courierimaphieracl (§6; RenameFolder
-// carries hierarchy ACL files along) and POP3's courierpop3dsizelist
-// (spec/imap-pop3.md §4).
+//   - IMAP's access control lists in courierimapacl (§6: ParseACL,
+//     Dir.ReadACL, Dir.WriteACL); copies and moves between folders with
+//     the quota kept (Dir.LinkMessage, Dir.MoveMessage).
+//   - POP3's courierpop3dsizelist (spec/imap-pop3.md §4: POP3List).
+//
+// Not here yet: courierimaphieracl (§6; RenameFolder carries hierarchy ACL
+// files along).
 package maildir

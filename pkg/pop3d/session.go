@@ -224,8 +224,9 @@ func (s *Session) scan() error {
 }
 
 // measure returns a message's size with CRLF line ends (RFC 1939 §5:
-// "octets"; a last line without a newline gets one) and whether its
-// header holds 8-bit bytes.
+// "octets") and whether its header holds 8-bit bytes. Like Courier 1.0's
+// pop3d, the CRLF sent after a last line without a newline is not
+// counted, so that both servers record the same sizes in the list.
 func (s *Session) measure(m *message) (int64, bool) {
 	f, err := os.Open(filepath.Join(s.dir.Path, "cur", m.file))
 	if err != nil {
@@ -235,13 +236,11 @@ func (s *Session) measure(m *message) (int64, bool) {
 	br := bufio.NewReaderSize(f, 32<<10)
 	var size int64
 	inHeader, utf8 := true, false
-	last := byte('\n')
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			size += int64(len(line))
-			last = line[len(line)-1]
-			if last == '\n' {
+			if line[len(line)-1] == '\n' {
 				size++
 			}
 			if inHeader {
@@ -258,9 +257,6 @@ func (s *Session) measure(m *message) (int64, bool) {
 		if err != nil {
 			break
 		}
-	}
-	if size > 0 && last != '\n' {
-		size += 2
 	}
 	return size, utf8
 }

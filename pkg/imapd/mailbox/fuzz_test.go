@@ -1,0 +1,61 @@
+package mailbox
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// FuzzParseModSeq checks the courierimapmodseq parser: an error naming
+// the file and line, or a store that is written back to the same bytes.
+func FuzzParseModSeq(f *testing.F) {
+	f.Add([]byte("courierimapmodseq 1 795317723 1795317723000005 1795317723000000\n1 1795317723000000 00000000000000ff\n3 1795317723000005 0123456789abcdef\nx 2 1795317723000004\n"))
+	f.Add([]byte("courierimapmodseq 1 1 1 0\n"))
+	f.Add([]byte("courierimapmodseq 1 1 5 0\nx 1 3\n2 4 0000000000000000\n"))
+	f.Add([]byte("courierimapmodseq 2 1 1 0\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		db, err := parseModSeq("courierimapmodseq", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "courierimapmodseq:") {
+				t.Fatalf("error without file:line: %v", err)
+			}
+			return
+		}
+		out := db.format()
+		again, err := parseModSeq("courierimapmodseq", out)
+		if err != nil {
+			t.Fatalf("written store does not parse: %v\n%s", err, out)
+		}
+		if !bytes.Equal(again.format(), out) {
+			t.Fatalf("store changes when written twice:\n%s\n%s", out, again.format())
+		}
+		for _, m := range db.Msgs {
+			if m.ModSeq == 0 || m.ModSeq > db.Highest {
+				t.Fatalf("modseq %d outside 1..%d", m.ModSeq, db.Highest)
+			}
+		}
+	})
+}
+
+// FuzzParseSubscriptions checks the courierimapsubscribed parser: every
+// name returned is a line of the file without control characters.
+func FuzzParseSubscriptions(f *testing.F) {
+	f.Add([]byte("INBOX.Sent\nINBOX.Café\n"))
+	f.Add([]byte("INBOX.x\n\n\xff\n"))
+	f.Add([]byte("no newline"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		names, err := ParseSubscriptions("courierimapsubscribed", data)
+		if err != nil && !strings.HasPrefix(err.Error(), "courierimapsubscribed:") {
+			t.Fatalf("error without file:line: %v", err)
+		}
+		lines := map[string]bool{}
+		for _, l := range strings.Split(string(data), "\n") {
+			lines[l] = true
+		}
+		for _, n := range names {
+			if n == "" || !lines[n] || strings.ContainsAny(n, "\x00\r\n") {
+				t.Fatalf("bad name %q from %q", n, data)
+			}
+		}
+	})
+}

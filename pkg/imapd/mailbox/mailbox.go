@@ -1,0 +1,855 @@
+package mailbox
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/gocourier/courier/pkg/maildir"
+)
+
+// Mailbox is a selected mailbox: a snapshot of its messages with stable
+// sequence numbers, brought up to date by Refresh. Its methods are safe
+// for concurrent use, but a session uses one Mailbox from one goroutine.
+type Mailbox struct {
+	// Name is the canonical IMAP name ("INBOX", "INBOX.Sent").
+	Name string
+	// UIDValidity of the mailbox (RFC 9051 §2.3.1.1).
+	UIDValidity uint32
+	// ReadOnly: selected with EXAMINE; Store, Expunge and Move fail.
+	ReadOnly bool
+
+	s *Store
+	f *folder
+
+	mu       sync.Mutex
+	msgs     []Msg
+	uniques  []string // unique part of each message's file name, as msgs
+	keywords [][]string
+	index    map[uint32]int
+	uidNext  uint32
+	highest  uint64
+	floor    uint64
+	expunged []expungedUID
+	recent   map[uint32]bool // UIDs this session's scans gave out
+	copied   map[uint32]bool // copied in this session: expunged, not moved to Trash
+}
+
+// Msg is one message of a selected mailbox.
+type Msg struct {
+	UID uint32
+	// File is the message's path as of the last Refresh; another session
+	// may rename it (flag changes) at any time: use Mailbox.Open.
+	File string
+	// Flags are the system flags and keywords, without \Recent.
+	Flags []imap.Flag
+	// Recent: this session was the first to see the message (Courier's
+	// rule: it moved the message from new/ or first gave it a UID).
+	Recent bool
+	// ModSeq is the message's mod-sequence (RFC 7162 §3.1).
+	ModSeq uint64
+}
+
+// Changes is what Refresh found, for the untagged responses.
+type Changes struct {
+	// Expunged are the sequence numbers of the messages gone, highest
+	// first, so that each can be sent as it is (RFC 9051 §7.5.1: a later
+	// EXPUNGE counts the ones sent before it).
+	Expunged []uint32
+	// ExpungedUIDs are their UIDs, ascending (QRESYNC VANISHED).
+	ExpungedUIDs []uint32
+	// Added is the number of messages appended to the end of the
+	// sequence; Exists the message count after all changes (EXISTS).
+	Added  int
+	Exists int
+	// Recent counts the messages flagged \Recent.
+	Recent int
+	// Updated are the UIDs of messages whose flags or keywords changed
+	// (FETCH FLAGS, with MODSEQ under CONDSTORE), ascending.
+	Updated []uint32
+}
+
+// Select opens a mailbox (RFC 9051 §6.3.2, §6.3.3): it moves new mail into
+// cur/ (those messages are \Recent for this session), brings the UID map,
+// keywords and modseqs up to date, and returns the snapshot.
+func (s *Store) Select(name string, readOnly bool) (*Mailbox, error) {
+	f, _, err := s.open(name)
+	if err != nil {
+		return nil, err
+	}
+	m := &Mailbox{Name: f.name, ReadOnly: readOnly, s: s, f: f, index: map[uint32]int{}, recent: map[uint32]bool{}, copied: map[uint32]bool{}}
+	st, err := s.scan(f, true)
+	if err != nil {
+		return nil, err
+	}
+	m.UIDValidity = st.uidValidity
+	m.apply(st)
+	return m, nil
+}
+
+// Close forgets the snapshot. A Mailbox is not used after Close.
+func (m *Mailbox) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.msgs, m.index, m.uniques, m.keywords = nil, nil, nil, nil
+	return nil
+}
+
+// Messages returns the messages in sequence order (ascending UIDs).
+func (m *Mailbox) Messages() []Msg {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Msg, len(m.msgs))
+	for i, msg := range m.msgs {
+		out[i] = msg
+		out[i].Flags = slices.Clone(msg.Flags)
+	}
+	return out
+}
+
+// UIDNext is the next UID the mailbox will give out (RFC 9051 §2.3.1.1).
+func (m *Mailbox) UIDNext() uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.uidNext
+}
+
+// HighestModSeq is the highest mod-sequence of the snapshot (RFC 7162
+// §3.1.2.1).
+func (m *Mailbox) HighestModSeq() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.highest
+}
+
+// Keywords returns every keyword set on a message of the snapshot, sorted
+// (for the FLAGS and PERMANENTFLAGS responses).
+func (m *Mailbox) Keywords() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, set := range m.keywords {
+		for _, k := range set {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Refresh rescans the mailbox and reports what changed since the last
+// snapshot: messages expunged by anyone, new messages, and flag changes
+// by anyone including this session's Store. The session calls it on NOOP,
+// CHECK, IDLE wake-ups and after commands, when it may send untagged
+// responses.
+func (m *Mailbox) Refresh() (Changes, error) {
+	st, err := m.s.scan(m.f, true)
+	if err != nil {
+		return Changes{}, err
+	}
+	if st.uidValidity != m.UIDValidity {
+		return Changes{}, ErrUIDValidityChanged
+	}
+	return m.apply(st), nil
+}
+
+// apply merges a scan into the snapshot.
+func (m *Mailbox) apply(st *state) Changes {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, uid := range st.fresh {
+		m.recent[uid] = true
+	}
+	var ch Changes
+	for i := len(m.msgs) - 1; i >= 0; i-- {
+		if _, ok := st.find(m.msgs[i].UID); !ok {
+			ch.Expunged = append(ch.Expunged, uint32(i+1))
+			ch.ExpungedUIDs = append(ch.ExpungedUIDs, m.msgs[i].UID)
+		}
+	}
+	slices.Reverse(ch.ExpungedUIDs)
+	var last uint32
+	msgs := make([]Msg, 0, len(st.entries))
+	uniques := make([]string, 0, len(st.entries))
+	keywords := make([][]string, 0, len(st.entries))
+	for _, old := range m.msgs {
+		e, ok := st.find(old.UID)
+		if !ok {
+			continue
+		}
+		if e.modseq != old.ModSeq {
+			ch.Updated = append(ch.Updated, old.UID)
+		}
+		msgs = append(msgs, m.message(e))
+		uniques = append(uniques, e.unique)
+		keywords = append(keywords, e.keywords)
+		last = old.UID
+	}
+	for _, e := range st.entries {
+		if e.uid <= last {
+			continue
+		}
+		msgs = append(msgs, m.message(&e))
+		uniques = append(uniques, e.unique)
+		keywords = append(keywords, e.keywords)
+		ch.Added++
+	}
+	m.msgs, m.uniques, m.keywords = msgs, uniques, keywords
+	m.index = make(map[uint32]int, len(msgs))
+	for i, msg := range msgs {
+		m.index[msg.UID] = i
+		if msg.Recent {
+			ch.Recent++
+		}
+	}
+	m.uidNext = st.uidNext
+	m.highest = st.ms.Highest
+	m.floor = st.ms.Floor
+	m.expunged = slices.Clone(st.ms.Expunged)
+	ch.Exists = len(msgs)
+	return ch
+}
+
+func (m *Mailbox) message(e *entry) Msg {
+	return Msg{
+		UID:    e.uid,
+		File:   filepath.Join(m.f.path, "cur", e.file),
+		Flags:  imapFlags(e.flags, e.keywords),
+		Recent: m.recent[e.uid],
+		ModSeq: e.modseq,
+	}
+}
+
+// ChangedSince returns the UIDs of the snapshot whose modseq is above
+// modseq (RFC 7162 §3.1.4 CHANGEDSINCE), ascending.
+func (m *Mailbox) ChangedSince(modseq uint64) []uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []uint32
+	for _, msg := range m.msgs {
+		if msg.ModSeq > modseq {
+			out = append(out, msg.UID)
+		}
+	}
+	return out
+}
+
+// VanishedSince returns the UIDs expunged after modseq (RFC 7162
+// §3.2.5.1 VANISHED (EARLIER)). When the store no longer remembers that
+// far back, it returns every UID below UIDNEXT that is not in the
+// mailbox: a superset, which the RFC allows, since clients ignore UIDs
+// they do not have.
+func (m *Mailbox) VanishedSince(modseq uint64) imap.UIDSet {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var set imap.UIDSet
+	if modseq >= m.floor {
+		var uids []imap.UID
+		for _, e := range m.expunged {
+			if e.ModSeq > modseq {
+				if _, live := m.index[e.UID]; !live {
+					uids = append(uids, imap.UID(e.UID))
+				}
+			}
+		}
+		sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+		set.AddNum(uids...)
+		return set
+	}
+	next := uint32(1)
+	for _, msg := range m.msgs {
+		if msg.UID > next {
+			set.AddRange(imap.UID(next), imap.UID(msg.UID-1))
+		}
+		next = msg.UID + 1
+	}
+	if m.uidNext > next {
+		set.AddRange(imap.UID(next), imap.UID(m.uidNext-1))
+	}
+	return set
+}
+
+// uniqueOf returns the unique name of a message of the snapshot.
+func (m *Mailbox) uniqueOf(uid uint32) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i, ok := m.index[uid]
+	if !ok {
+		return "", false
+	}
+	return m.uniques[i], true
+}
+
+// dir is the maildir.Dir of the mailbox.
+func (m *Mailbox) dir() *maildir.Dir {
+	return &maildir.Dir{Path: m.f.path, Root: m.s.Root, Quota: m.s.quotaOverride()}
+}
+
+// Open opens a message for reading, wherever another session renamed it.
+func (m *Mailbox) Open(uid uint32) (*os.File, error) {
+	u, ok := m.uniqueOf(uid)
+	if !ok {
+		return nil, fmt.Errorf("uid %d: %w", uid, maildir.ErrNoMessage)
+	}
+	f, _, err := m.dir().Open(u)
+	return f, err
+}
+
+// InternalDate is the message's modification time, as Courier reports
+// INTERNALDATE (fetch.c).
+func (m *Mailbox) InternalDate(uid uint32) (time.Time, error) {
+	f, err := m.Open(uid)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return st.ModTime(), nil
+}
+
+// Size is RFC822.SIZE: the size of the message with CRLF line ends, as
+// FETCH sends it. A ",W=" in the name gives it; otherwise the file is
+// read once (the result is cached for the life of the process, message
+// files never change).
+func (m *Mailbox) Size(uid uint32) (int64, error) {
+	u, ok := m.uniqueOf(uid)
+	if !ok {
+		return 0, fmt.Errorf("uid %d: %w", uid, maildir.ErrNoMessage)
+	}
+	return messageSize(m.dir(), u)
+}
+
+// Store changes the flags of the messages uids of the snapshot (RFC 9051
+// §6.4.6): system flags are renames of the file (Dir.SetFlags; \Recent is
+// ignored), keywords go to courierimapkeywords (Dir.SetKeywords). Messages
+// whose modseq is above unchangedSince (when not 0) are left alone and
+// returned in failedModified (RFC 7162 §3.1.3). changed lists the messages
+// whose flags did change; all of them share one new modseq. The new
+// flags reach the snapshot with the next Refresh.
+func (m *Mailbox) Store(uids []uint32, op imap.StoreFlagsOp, flags []imap.Flag, unchangedSince uint64) (changed, failedModified []uint32, err error) {
+	if m.ReadOnly {
+		return nil, nil, ErrReadOnly
+	}
+	letters, kws := splitFlags(flags)
+	if !m.s.keywordsEnabled() {
+		kws = nil
+	}
+	unlock, err := m.s.lock(m.f)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
+	st, err := m.s.scanLocked(m.f, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.claim(st)
+	d := m.dir()
+	states := map[uint32]uint64{}
+	var errs []error
+	for _, uid := range uids {
+		e, ok := st.find(uid)
+		if !ok || !m.has(uid) {
+			continue
+		}
+		if unchangedSince > 0 && e.modseq > unchangedSince {
+			failedModified = append(failedModified, uid)
+			continue
+		}
+		newFlags, newKws := applyOp(op, e.flags, e.keywords, letters, kws, m.s.keywordsEnabled())
+		flagsChanged, kwChanged := newFlags != e.flags, !slices.Equal(newKws, e.keywords)
+		if !flagsChanged && !kwChanged {
+			continue
+		}
+		if flagsChanged {
+			if _, err := d.SetFlags(e.file, newFlags); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		if kwChanged {
+			if err := d.SetKeywords(e.unique, newKws); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		states[uid] = stateHash(newFlags, newKws)
+		changed = append(changed, uid)
+	}
+	if err := st.bump(m.f.path, states, nil); err != nil {
+		errs = append(errs, err)
+	}
+	return changed, failedModified, errors.Join(errs...)
+}
+
+// claim records the UIDs a scan made by a command gave out as \Recent
+// for this session (they join the snapshot with the next Refresh).
+func (m *Mailbox) claim(st *state) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, uid := range st.fresh {
+		m.recent[uid] = true
+	}
+}
+
+func (m *Mailbox) has(uid uint32) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.index[uid]
+	return ok
+}
+
+// Expunge removes the messages flagged \Deleted (RFC 9051 §6.4.3), or
+// only those of them in uids (UID EXPUNGE, RFC 9051 §6.4.9), among the
+// messages of the snapshot. With IMAP_MOVE_EXPUNGE_TO_TRASH=1 they move to
+// the Trash folder instead, losing \Deleted and \Draft, except messages
+// this session copied somewhere (imapd.c do_expunge). The snapshot loses
+// them with the next Refresh, which reports them.
+func (m *Mailbox) Expunge(uids []uint32) ([]uint32, error) {
+	if m.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	var want map[uint32]bool
+	if uids != nil {
+		want = make(map[uint32]bool, len(uids))
+		for _, u := range uids {
+			want[u] = true
+		}
+	}
+	var trash *maildir.Dir
+	if m.s.Getenv("IMAP_MOVE_EXPUNGE_TO_TRASH") == "1" && m.f.name != m.s.TrashName() {
+		// Courier creates the Trash folder when it is missing.
+		if err := m.s.Create(m.s.TrashName()); err != nil && !errors.Is(err, ErrExists) {
+			return nil, err
+		}
+		_, d, err := m.s.open(m.s.TrashName())
+		if err != nil {
+			return nil, err
+		}
+		trash = d
+	}
+	unlock, err := m.s.lock(m.f)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := m.s.scanLocked(m.f, true)
+	if err != nil {
+		return nil, err
+	}
+	m.claim(st)
+	d := m.dir()
+	var gone []uint32
+	var errs []error
+	for _, e := range st.entries {
+		if !e.flags.Has(maildir.FlagTrashed) || want != nil && !want[e.uid] || !m.has(e.uid) {
+			continue
+		}
+		m.mu.Lock()
+		copied := m.copied[e.uid]
+		m.mu.Unlock()
+		if trash != nil && !copied {
+			if _, err := d.MoveMessage(e.file, trash, e.flags.Without("TD")); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if len(e.keywords) > 0 {
+				if err := trash.SetKeywords(e.unique, e.keywords); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		} else if err := d.Remove(e.file); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		gone = append(gone, e.uid)
+	}
+	if err := st.bump(m.f.path, nil, slices.Clone(gone)); err != nil {
+		errs = append(errs, err)
+	}
+	return gone, errors.Join(errs...)
+}
+
+// Copy copies messages of the snapshot into the mailbox dest (RFC 9051
+// §6.4.7) with their flags and keywords, as hard links where the file
+// system allows. It returns the destination's UIDVALIDITY and the source
+// and destination UIDs for COPYUID (RFC 4315). Nothing is left behind
+// when it fails; an over-quota failure matches maildir.ErrOverQuota.
+func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst []uint32, err error) {
+	df, dd, err := m.s.open(dest)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	srcDir := m.dir()
+	type item struct {
+		uid      uint32
+		unique   string
+		keywords []string
+	}
+	var items []item
+	m.mu.Lock()
+	for _, uid := range uids {
+		i, ok := m.index[uid]
+		if !ok {
+			continue
+		}
+		items = append(items, item{uid: uid, unique: m.uniques[i], keywords: m.keywords[i]})
+	}
+	m.mu.Unlock()
+	unlock, err := m.s.lock(df)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer unlock()
+	var made []string
+	abort := func() { dd.Remove(made...) }
+	for _, it := range items {
+		msg, err := srcDir.Find(it.unique)
+		if errors.Is(err, maildir.ErrNoMessage) {
+			continue // expunged by another session meanwhile
+		}
+		if err != nil {
+			abort()
+			return 0, nil, nil, err
+		}
+		name, err := dd.LinkMessage(srcDir.MessagePath(msg), msg.Flags())
+		if err != nil {
+			abort()
+			return 0, nil, nil, err
+		}
+		made = append(made, name)
+		if len(it.keywords) > 0 && m.s.keywordsEnabled() {
+			if err := dd.SetKeywords(name, it.keywords); err != nil {
+				abort()
+				return 0, nil, nil, err
+			}
+		}
+		src = append(src, it.uid)
+	}
+	if len(made) == 0 {
+		return 0, nil, nil, nil
+	}
+	uidValidity, dst, err = m.s.assignUIDsLocked(df, made)
+	if err != nil {
+		abort()
+		return 0, nil, nil, err
+	}
+	m.mu.Lock()
+	for _, uid := range src {
+		m.copied[uid] = true
+	}
+	m.mu.Unlock()
+	return uidValidity, src, dst, nil
+}
+
+// Move moves messages of the snapshot into the mailbox dest (RFC 6851):
+// each file is renamed into the destination's cur/ (no copy), given the
+// next UIDs there, and recorded as expunged here; the snapshot loses them
+// with the next Refresh, which reports them. Moving into the mailbox
+// itself copies and expunges.
+func (m *Mailbox) Move(uids []uint32, dest string) (uidValidity uint32, src, dst []uint32, err error) {
+	if m.ReadOnly {
+		return 0, nil, nil, ErrReadOnly
+	}
+	df, dd, err := m.s.open(dest)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if df.path == m.f.path {
+		uidValidity, src, dst, err = m.Copy(uids, dest)
+		if err != nil || len(src) == 0 {
+			return uidValidity, src, dst, err
+		}
+		return uidValidity, src, dst, m.remove(src)
+	}
+	// Lock both folders in one order, so that two sessions moving in
+	// opposite directions cannot deadlock.
+	first, second := m.f, df
+	if df.path < m.f.path {
+		first, second = df, m.f
+	}
+	unlock1, err := m.s.lock(first)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer unlock1()
+	unlock2, err := m.s.lock(second)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer unlock2()
+	st, err := m.s.scanLocked(m.f, true)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	m.claim(st)
+	d := m.dir()
+	var made []string
+	var errs []error
+	for _, uid := range uids {
+		e, ok := st.find(uid)
+		if !ok || !m.has(uid) {
+			continue
+		}
+		name, err := d.MoveMessage(e.file, dd, e.flags)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(e.keywords) > 0 {
+			if err := dd.SetKeywords(e.unique, e.keywords); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		made = append(made, name)
+		src = append(src, uid)
+	}
+	if len(made) > 0 {
+		uidValidity, dst, err = m.s.assignUIDsLocked(df, made)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if err := st.bump(m.f.path, nil, slices.Clone(src)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return uidValidity, src, dst, errors.Join(errs...)
+}
+
+// remove deletes messages of the snapshot and records them as expunged.
+func (m *Mailbox) remove(uids []uint32) error {
+	unlock, err := m.s.lock(m.f)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := m.s.scanLocked(m.f, true)
+	if err != nil {
+		return err
+	}
+	m.claim(st)
+	var files []string
+	var gone []uint32
+	for _, uid := range uids {
+		if e, ok := st.find(uid); ok {
+			files = append(files, e.file)
+			gone = append(gone, uid)
+		}
+	}
+	err = m.dir().Remove(files...)
+	return errors.Join(err, st.bump(m.f.path, nil, gone))
+}
+
+// Append stores a message into the mailbox name (RFC 9051 §6.3.12) with
+// the flags given and date as its internal date (the zero time: now), and
+// returns its UIDVALIDITY and UID for APPENDUID (RFC 4315). An
+// over-quota failure matches maildir.ErrOverQuota (NO [OVERQUOTA]).
+func (s *Store) Append(name string, r io.Reader, flags []imap.Flag, date time.Time) (uidValidity, uid uint32, err error) {
+	f, d, err := s.open(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	letters, kws := splitFlags(flags)
+	p, err := d.Create(r, maildir.DeliverOptions{ModTime: date})
+	if err != nil {
+		return 0, 0, err
+	}
+	unlock, err := s.lock(f)
+	if err != nil {
+		p.Abort()
+		return 0, 0, err
+	}
+	defer unlock()
+	path, err := p.CommitCur(letters.With(""))
+	if err != nil {
+		p.Abort()
+		return 0, 0, err
+	}
+	file := filepath.Base(path)
+	if len(kws) > 0 && s.keywordsEnabled() {
+		if err := d.SetKeywords(file, kws); err != nil {
+			d.Remove(file)
+			return 0, 0, err
+		}
+	}
+	uidv, uids, err := s.assignUIDsLocked(f, []string{file})
+	if err != nil {
+		d.Remove(file)
+		return 0, 0, err
+	}
+	return uidv, uids[0], nil
+}
+
+// imapFlags converts flag letters and keywords to IMAP flags.
+func imapFlags(letters maildir.Flags, keywords []string) []imap.Flag {
+	var out []imap.Flag
+	for i := 0; i < len(letters); i++ {
+		switch letters[i] {
+		case maildir.FlagDraft:
+			out = append(out, imap.FlagDraft)
+		case maildir.FlagFlagged:
+			out = append(out, imap.FlagFlagged)
+		case maildir.FlagReplied:
+			out = append(out, imap.FlagAnswered)
+		case maildir.FlagSeen:
+			out = append(out, imap.FlagSeen)
+		case maildir.FlagTrashed:
+			out = append(out, imap.FlagDeleted)
+		}
+	}
+	for _, k := range keywords {
+		out = append(out, imap.Flag(k))
+	}
+	return out
+}
+
+// splitFlags turns IMAP flags into maildir letters and keywords. \Recent
+// and unknown system flags are dropped; keywords are normalized as
+// courierimapkeywords keeps them (sorted, without duplicates).
+func splitFlags(flags []imap.Flag) (maildir.Flags, []string) {
+	var letters []byte
+	var kws []string
+	for _, f := range flags {
+		if strings.HasPrefix(string(f), `\`) {
+			switch strings.ToLower(string(f)) {
+			case `\draft`:
+				letters = append(letters, maildir.FlagDraft)
+			case `\flagged`:
+				letters = append(letters, maildir.FlagFlagged)
+			case `\answered`:
+				letters = append(letters, maildir.FlagReplied)
+			case `\seen`:
+				letters = append(letters, maildir.FlagSeen)
+			case `\deleted`:
+				letters = append(letters, maildir.FlagTrashed)
+			}
+			continue
+		}
+		kws = addKeyword(kws, string(f))
+	}
+	return maildir.Flags("").With(string(letters)), normalize(kws)
+}
+
+// addKeyword adds k unless a keyword equal but for case is there:
+// keywords are case-insensitive (RFC 9051 §2.3.2).
+func addKeyword(set []string, k string) []string {
+	for _, have := range set {
+		if strings.EqualFold(have, k) {
+			return set
+		}
+	}
+	return append(set, k)
+}
+
+func normalize(set []string) []string {
+	sort.Strings(set)
+	return slices.Compact(set)
+}
+
+// applyOp computes a message's new flags and keywords for a STORE.
+// The system flags in letters are the six IMAP ones; other letters a
+// message has (P, lower-case ones of other software) stay.
+func applyOp(op imap.StoreFlagsOp, have maildir.Flags, haveKw []string, letters maildir.Flags, kws []string, keywords bool) (maildir.Flags, []string) {
+	newKw := slices.Clone(haveKw)
+	switch op {
+	case imap.StoreFlagsSet:
+		have = have.Without("DFRST").With(string(letters))
+		if keywords {
+			newKw = slices.Clone(kws)
+		}
+	case imap.StoreFlagsAdd:
+		have = have.With(string(letters))
+		for _, k := range kws {
+			newKw = addKeyword(newKw, k)
+		}
+	case imap.StoreFlagsDel:
+		have = have.Without(string(letters))
+		newKw = slices.DeleteFunc(newKw, func(h string) bool {
+			for _, k := range kws {
+				if strings.EqualFold(h, k) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	return have, normalize(newKw)
+}
+
+// sizes caches RFC822.SIZE by message path and unique name.
+var (
+	sizesMu sync.Mutex
+	sizes   = map[string]int64{}
+)
+
+const maxCachedSizes = 200000
+
+// messageSize returns the CRLF size of a message of d.
+func messageSize(d *maildir.Dir, unique string) (int64, error) {
+	if n, err := maildir.ParseName(unique); err == nil && n.VSize >= 0 {
+		return n.VSize, nil
+	}
+	key := d.Path + "/" + unique
+	sizesMu.Lock()
+	v, ok := sizes[key]
+	sizesMu.Unlock()
+	if ok {
+		return v, nil
+	}
+	f, _, err := d.Open(unique)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	size, err := crlfSize(f)
+	if err != nil {
+		return 0, err
+	}
+	sizesMu.Lock()
+	if len(sizes) >= maxCachedSizes {
+		clear(sizes)
+	}
+	sizes[key] = size
+	sizesMu.Unlock()
+	return size, nil
+}
+
+// crlfSize counts the bytes of r with every bare LF made CRLF.
+func crlfSize(r io.Reader) (int64, error) {
+	buf := make([]byte, 64*1024)
+	var size int64
+	prevCR := false
+	for {
+		n, err := r.Read(buf)
+		for _, c := range buf[:n] {
+			if c == '\n' && !prevCR {
+				size++
+			}
+			prevCR = c == '\r'
+		}
+		size += int64(n)
+		if err == io.EOF {
+			return size, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+func sortUIDs(u []uint32) { slices.Sort(u) }

@@ -1,0 +1,84 @@
+package mailbox
+
+import (
+	"github.com/gocourier/courier/pkg/maildir"
+)
+
+// Status is the STATUS of a mailbox (RFC 9051 §6.3.11; SIZE RFC 8438;
+// HIGHESTMODSEQ RFC 7162 §3.1.2.2; DELETED RFC 9051).
+type Status struct {
+	Messages      uint32
+	Recent        uint32
+	Unseen        uint32
+	Deleted       uint32
+	UIDNext       uint32
+	UIDValidity   uint32
+	HighestModSeq uint64
+	// Size is the sum of RFC822.SIZE; only filled when asked for, since
+	// it may mean reading every message once.
+	Size int64
+}
+
+// Status reports on a mailbox without selecting it. As Courier's STATUS
+// (imapd.c, imapscan_maildir with leavenew), messages in new/ stay there
+// and count as recent and unseen, and UIDNEXT counts them as if they had
+// their UIDs already. When some are waiting, the modseq store is bumped
+// once, so that the HIGHESTMODSEQ reported is below the modseq they will
+// get when a session takes them.
+func (s *Store) Status(name string, withSize bool) (Status, error) {
+	f, d, err := s.open(name)
+	if err != nil {
+		return Status{}, err
+	}
+	unlock, err := s.lock(f)
+	if err != nil {
+		return Status{}, err
+	}
+	st, err := s.scanLocked(f, false)
+	if err == nil && len(st.waiting) > 0 {
+		st.ms.Highest++
+		err = writeModSeq(f.path, st.ms)
+	}
+	unlock()
+	if err != nil {
+		return Status{}, err
+	}
+	out := Status{
+		Messages:      uint32(len(st.entries) + len(st.waiting)),
+		Recent:        uint32(len(st.fresh) + len(st.waiting)),
+		UIDNext:       st.uidNext + uint32(len(st.waiting)),
+		UIDValidity:   st.uidValidity,
+		HighestModSeq: st.ms.Highest,
+	}
+	for _, e := range st.entries {
+		if !e.flags.Has(maildir.FlagSeen) {
+			out.Unseen++
+		}
+		if e.flags.Has(maildir.FlagTrashed) {
+			out.Deleted++
+		}
+	}
+	for _, w := range st.waiting {
+		n, _ := maildir.ParseName(w)
+		if !n.Flags().Has(maildir.FlagSeen) {
+			out.Unseen++
+		}
+		if n.Flags().Has(maildir.FlagTrashed) {
+			out.Deleted++
+		}
+	}
+	if withSize {
+		for _, e := range st.entries {
+			if n, err := messageSize(d, e.unique); err == nil {
+				out.Size += n
+			}
+		}
+		for _, w := range st.waiting {
+			n, _ := maildir.ParseName(w)
+			if size, err := messageSize(d, n.Unique); err == nil {
+				out.Size += size
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,123 @@
+package maildir
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzParseACL checks the courierimapacl parser: an error naming the file
+// and line, or entries that are written back to the same bytes.
+func FuzzParseACL(f *testing.F) {
+	f.Add([]byte("owner aceilrstwx\nadministrators aceilrstwx\n"))
+	f.Add([]byte("-anyone w\nuser=bob  lr\n"))
+	f.Add([]byte("owner ACL\n"))
+	f.Add([]byte("owner"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		acl, err := ParseACL(ACLFile, data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), ACLFile+":") {
+				t.Fatalf("error without file:line: %v", err)
+			}
+			return
+		}
+		out := FormatACL(acl)
+		again, err := ParseACL(ACLFile, out)
+		if err != nil || !bytes.Equal(FormatACL(again), out) {
+			t.Fatalf("written ACL does not parse back: %v\n%q", err, out)
+		}
+	})
+}
+
+func TestACLFile(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	if err := Make(root, 0o700, 0o700, false); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := OpenDir(root)
+	if _, ok, err := d.ReadACL(); ok || err != nil {
+		t.Fatalf("no file: %v %v", ok, err)
+	}
+	acl := []ACLEntry{{"owner", ACLAll}, {"user=bob", "lr"}}
+	if err := d.WriteACL(acl); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := d.ReadACL()
+	if err != nil || !ok || len(got) != 2 || got[1] != acl[1] {
+		t.Fatalf("read back %+v %v", got, err)
+	}
+	if err := d.WriteACL([]ACLEntry{{"a b", "r"}}); err == nil {
+		t.Fatal("identifier with a space stored")
+	}
+}
+
+func TestLinkAndMoveMessage(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	if err := Make(root, 0o700, 0o700, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetQuota(root, QuotaSpec{Bytes: 100, Messages: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"A", "Trash"} {
+		if err := CreateFolder(root, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inbox, _ := OpenDir(root)
+	a, _ := OpenFolder(root, "A")
+	trash, _ := OpenFolder(root, "Trash")
+	p, err := inbox.Deliver(strings.NewReader("0123456789\n"), DeliverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, err := a.LinkMessage(p, "S")
+	if err != nil || !strings.HasSuffix(name, ":2,S") {
+		t.Fatalf("link %q %v", name, err)
+	}
+	st1, _ := os.Stat(p)
+	st2, _ := os.Stat(filepath.Join(a.Path, "cur", name))
+	if !os.SameFile(st1, st2) {
+		t.Fatal("not a hard link")
+	}
+	usage := func() Usage {
+		st, _, err := GetQuota(root, QuotaSpec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Usage
+	}
+	if u := usage(); u != (Usage{22, 2}) {
+		t.Fatalf("usage after link %+v", u)
+	}
+	moved, err := a.MoveMessage(name, trash, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := usage(); u != (Usage{11, 1}) {
+		t.Fatalf("usage after move to Trash %+v", u)
+	}
+	if _, err := a.Find(name); !errors.Is(err, ErrNoMessage) {
+		t.Fatalf("source still there: %v", err)
+	}
+	if _, err := trash.MoveMessage(moved, a, "S"); err != nil {
+		t.Fatal(err)
+	}
+	if u := usage(); u != (Usage{22, 2}) {
+		t.Fatalf("usage after move back %+v", u)
+	}
+	// Over quota: 3 messages allowed.
+	if _, err := a.LinkMessage(p, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.LinkMessage(p, ""); !errors.Is(err, ErrOverQuota) {
+		t.Fatalf("fourth copy: %v", err)
+	}
+	// T messages are outside the quota.
+	if _, err := a.LinkMessage(p, "T"); err != nil {
+		t.Fatalf("copy flagged T: %v", err)
+	}
+}

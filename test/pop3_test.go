@@ -1,0 +1,297 @@
+package test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gocourier/courier/pkg/privsep"
+	"github.com/gocourier/courier/test/testenv"
+)
+
+// pop3Suite is the mail suite with pop3d and pop3d-ssl on free loopback
+// ports.
+type pop3Suite struct {
+	*mailSuite
+	pop3, pop3s string
+}
+
+var pop3Programs = []string{"couriertcpd", "courierpop3login", "courierpop3d", "mkesmtpdcert", "courierlogger"}
+
+const pop3Password = "Pop-pw7"
+
+func newPOP3Suite(t *testing.T, accounts []string) *pop3Suite {
+	t.Helper()
+	s := &pop3Suite{mailSuite: newMailSuite(t, accounts, nil, pop3Programs...)}
+	s.pop3, s.pop3s = freeAddr(t), freeAddr(t)
+	add := func(name, vars string) {
+		b, err := os.ReadFile(s.Layout.Config(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.WriteConfig(t, name, string(b)+vars, 0o644)
+	}
+	_, port, _ := net.SplitHostPort(s.pop3)
+	add("pop3d", fmt.Sprintf("MAILUSER=%s\nMAILGROUP=%s\nADDRESS=127.0.0.1\nPORT=%s\nPOP3DSTART=YES\n", s.Layout.MailUser, s.Layout.MailGroup, port))
+	_, port, _ = net.SplitHostPort(s.pop3s)
+	add("pop3d-ssl", "SSLADDRESS=127.0.0.1\nSSLPORT="+port+"\nPOP3DSSLSTART=YES\n")
+	// mkpop3dcert is a name of mkesmtpdcert (programs.tab).
+	if err := os.Link(s.Path("mkesmtpdcert"), s.Path("mkpop3dcert")); err != nil {
+		t.Fatal(err)
+	}
+	s.run(t, "mkpop3dcert")
+	if os.Geteuid() == 0 {
+		// The login stage, as the mail user, reads the key.
+		gid, err := privsep.LookupGroup(s.Layout.MailGroup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pem := s.Layout.Config("pop3d.pem")
+		os.Chown(pem, 0, int(gid))
+		os.Chmod(pem, 0o640)
+	}
+	return s
+}
+
+func (s *pop3Suite) start(t *testing.T) {
+	t.Helper()
+	s.mailSuite.start(t)
+	for _, a := range []string{s.pop3, s.pop3s} {
+		s.waitFor(t, "a listener on "+a, func() bool {
+			c, err := net.DialTimeout("tcp", a, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	}
+}
+
+// setOption adds options=... to an account's userdb line.
+func (s *pop3Suite) setOption(t *testing.T, account, options string) {
+	t.Helper()
+	b, err := os.ReadFile(s.Layout.Config("userdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if strings.HasPrefix(l, account+"@example.test\t") {
+			l += "|options=" + options
+		}
+		out = append(out, l)
+	}
+	s.WriteConfig(t, "userdb", strings.Join(out, "\n")+"\n", 0o600)
+	s.run(t, "makeuserdb")
+}
+
+// popConn is a line-level POP3 client.
+type popConn struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialPOP(t *testing.T, addr string, implicitTLS bool) *popConn {
+	t.Helper()
+	var c net.Conn
+	var err error
+	if implicitTLS {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	} else {
+		c, err = net.DialTimeout("tcp", addr, 10*time.Second)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	p := &popConn{t: t, c: c, r: bufio.NewReader(c)}
+	if g := p.line(); g != "+OK Hello there." {
+		t.Fatalf("greeting %q", g)
+	}
+	return p
+}
+
+func (p *popConn) line() string {
+	p.t.Helper()
+	p.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	l, err := p.r.ReadString('\n')
+	if err != nil {
+		p.t.Fatalf("reading a reply: %v", err)
+	}
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+func (p *popConn) cmd(line string) string {
+	p.t.Helper()
+	fmt.Fprintf(p.c, "%s\r\n", line)
+	return p.line()
+}
+
+func (p *popConn) expect(line, want string) {
+	p.t.Helper()
+	if got := p.cmd(line); got != want {
+		p.t.Fatalf("%s: %q, want %q", line, got, want)
+	}
+}
+
+func (p *popConn) multi() []string {
+	p.t.Helper()
+	var out []string
+	for l := p.line(); l != "."; l = p.line() {
+		out = append(out, l)
+	}
+	return out
+}
+
+func TestPOP3Suite(t *testing.T) {
+	s := newPOP3Suite(t, []string{"pop1:" + pop3Password, "pop2:" + pop3Password, "popoff:" + pop3Password})
+	s.setOption(t, "popoff", "disablepop3=1")
+	s.start(t)
+	for i := 1; i <= 3; i++ {
+		s.sendmail(t, fmt.Sprintf("Subject: pop test %d\n\nbody %d\n", i, i), "pop1@example.test")
+	}
+	s.waitFor(t, "three deliveries to pop1", func() bool { return len(s.maildir(t, "pop1")) == 3 })
+
+	t.Run("login failures", func(t *testing.T) {
+		p := dialPOP(t, s.pop3, false)
+		p.expect("PASS x", "-ERR USER/PASS required.")
+		p.expect("USER pop1@example.test", "+OK Password required.")
+		start := time.Now()
+		p.expect("PASS wrong", "-ERR Login failed.")
+		if d := time.Since(start); d < 4*time.Second {
+			t.Errorf("a failed login was answered after %v, want the original's 5 s", d)
+		}
+		p.expect("AUTH PLAIN !!!garbage", "-ERR Authentication failed.")
+		p.expect("AUTH LOGIN", "+ "+base64.StdEncoding.EncodeToString([]byte("Username:")))
+		p.expect("*", "-ERR Authentication aborted.")
+		p.expect("AUTH", "-ERR Invalid command.")
+		p.expect("RETR 1", "-ERR Invalid command.")
+		p.expect(strings.Repeat("x", 5000), "-ERR Command line too long.")
+		p.expect("USER popoff@example.test", "+OK Password required.")
+		p.expect("PASS "+pop3Password, "-ERR POP3 access disabled for this account.")
+	})
+
+	t.Run("session", func(t *testing.T) {
+		p := dialPOP(t, s.pop3, false)
+		p.expect("CAPA", "+OK Here's what I can do:")
+		if capa := strings.Join(p.multi(), ","); !strings.HasPrefix(capa, "STLS,TOP,USER,") {
+			t.Fatalf("CAPA before login: %s", capa)
+		}
+		p.expect("USER pop1@example.test", "+OK Password required.")
+		p.expect("PASS "+pop3Password, "+OK logged in.")
+		if os.Geteuid() == 0 {
+			checkServerUID(t, s, "courierpop3d", s.owner.UID)
+		}
+		if got := p.cmd("STAT"); !strings.HasPrefix(got, "+OK 3 ") {
+			t.Fatalf("STAT: %q", got)
+		}
+		p.expect("UIDL", "+OK")
+		uidl := p.multi()
+		if len(uidl) != 3 || !strings.HasPrefix(uidl[0], "1 UID1-") {
+			t.Fatalf("UIDL: %q", uidl)
+		}
+		if got := p.cmd("RETR 2"); !strings.HasSuffix(got, " octets follow.") {
+			t.Fatalf("RETR 2: %q", got)
+		}
+		if msg := strings.Join(p.multi(), "\n"); !strings.Contains(msg, "Subject: pop test ") || !strings.Contains(msg, "Delivered-To: pop1@example.test") {
+			t.Fatalf("RETR 2:\n%s", msg)
+		}
+		p.expect("DELE 1", "+OK Deleted.")
+		p.expect("QUIT", "+OK Bye-bye.")
+		s.waitFor(t, "the deletion", func() bool { return len(s.maildir(t, "pop1")) == 2 })
+	})
+
+	t.Run("STLS and AUTH", func(t *testing.T) {
+		p := dialPOP(t, s.pop3, false)
+		p.expect("USER pop1@example.test", "+OK Password required.")
+		p.expect("STLS", "+OK Begin SSL/TLS negotiation now.")
+		tc := tls.Client(p.c, &tls.Config{InsecureSkipVerify: true})
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		p.c, p.r = tc, bufio.NewReader(tc)
+		p.expect("CAPA", "+OK Here's what I can do:")
+		if capa := strings.Join(p.multi(), ","); !strings.HasPrefix(capa, "SASL LOGIN PLAIN,TOP,") {
+			t.Fatalf("CAPA after STLS: %s", capa)
+		}
+		p.expect("STLS", "-ERR TLS support not available.")
+		// The USER given before TLS is forgotten.
+		p.expect("PASS "+pop3Password, "-ERR USER/PASS required.")
+		plain := base64.StdEncoding.EncodeToString([]byte("\x00pop1@example.test\x00" + pop3Password))
+		p.expect("AUTH PLAIN "+plain, "+OK logged in.")
+		if got := p.cmd("STAT"); !strings.HasPrefix(got, "+OK 2 ") {
+			t.Fatalf("STAT: %q", got)
+		}
+		p.expect("QUIT", "+OK Bye-bye.")
+	})
+
+	t.Run("POP3S", func(t *testing.T) {
+		p := dialPOP(t, s.pop3s, true)
+		p.expect("AUTH LOGIN", "+ "+base64.StdEncoding.EncodeToString([]byte("Username:")))
+		p.expect(base64.StdEncoding.EncodeToString([]byte("pop1@example.test")), "+ "+base64.StdEncoding.EncodeToString([]byte("Password:")))
+		p.expect(base64.StdEncoding.EncodeToString([]byte(pop3Password)), "+OK logged in.")
+		// Message 1 was deleted: the first one left has UID 2.
+		if got := p.cmd("UIDL 1"); !strings.HasPrefix(got, "+OK 1 UID2-") {
+			t.Fatalf("UIDL 1: %q", got)
+		}
+		p.expect("QUIT", "+OK Bye-bye.")
+	})
+
+	t.Run("fetchmail", func(t *testing.T) {
+		testenv.NeedPackage(t, "fetchmail", "fetchmail")
+		for i := 1; i <= 5; i++ {
+			s.sendmail(t, fmt.Sprintf("Subject: fetch %d\n\nbody\n", i), "pop2@example.test")
+		}
+		s.waitFor(t, "five deliveries to pop2", func() bool { return len(s.maildir(t, "pop2")) == 5 })
+		dir := t.TempDir()
+		rc := filepath.Join(dir, "fetchmailrc")
+		out := filepath.Join(dir, "mbox")
+		host, port, _ := net.SplitHostPort(s.pop3)
+		testenv.WriteFile(t, rc, fmt.Sprintf("poll %s protocol pop3 port %s user \"pop2@example.test\" password \"%s\" sslproto \"\" mda \"/bin/sh -c 'cat >> %s'\"\n", host, port, pop3Password, out), 0o600)
+		cmd := exec.Command("fetchmail", "-f", rc, "--nosyslog", "-v")
+		cmd.Env = append(os.Environ(), "HOME="+dir, "FETCHMAILHOME="+dir)
+		stdout, stderr, code := testenv.Run(t, cmd)
+		if code != 0 {
+			t.Fatalf("fetchmail exit %d\n%s%s", code, stdout, stderr)
+		}
+		b, _ := os.ReadFile(out)
+		if n := strings.Count(string(b), "Subject: fetch "); n != 5 {
+			t.Fatalf("fetchmail delivered %d messages, want 5\n%s%s", n, stdout, stderr)
+		}
+		s.waitFor(t, "fetchmail's deletions", func() bool { return len(s.maildir(t, "pop2")) == 0 })
+	})
+}
+
+// checkServerUID checks that the running processes named prog below the
+// suite run as uid.
+func checkServerUID(t *testing.T, s *pop3Suite, prog string, uid uint32) {
+	t.Helper()
+	found := 0
+	for _, p := range testenv.Descendants(s.cmd.Process.Pid) {
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.PID))
+		if filepath.Base(exe) != prog {
+			continue
+		}
+		found++
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID))
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) == 5 && f[0] == "Uid:" {
+				if f[1] != fmt.Sprint(uid) || f[2] != fmt.Sprint(uid) {
+					t.Errorf("%s (pid %d) runs with uids %v, want %d", prog, p.PID, f[1:], uid)
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Errorf("no %s process found below the supervisor", prog)
+	}
+}
