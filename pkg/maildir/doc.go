@@ -26,16 +26,21 @@
 //     <host>,S=<size>" with dev and inode in 16 upper-case hex digits
 //     (Name, ParseName); the ":2,<flags>" info with flags in ASCII order
 //     (Flags).
+//
 //   - Delivery (§2): the message is written into tmp/ under a name opened
 //     with O_EXCL, fsynced, hard-linked into new/ (renamed across
 //     devices), and new/ is fsynced before the delivery counts as done. A
 //     delivery killed at any point leaves at most a file in tmp/, which
 //     readers purge after 36 hours (Dir.PurgeTmp).
+//
 //   - Folders (§1): ".<name>" directories of the main maildir holding a
 //     maildirfolder file, hierarchy separated by '.', names in UTF-8.
+//
 //   - Quotas (§3): the maildirsize file and the maildirquota rules, see
 //     quota.go; the quota warning of deliverquota -w (QuotaWarning).
+//
 //   - Filesystem-shared folders (§7): shared-maildirs (AddShared).
+//
 //   - IMAP's files shared with Courier's imapd: the UID map
 //     courierimapuiddb (§4: UIDDB, Dir.ReadUIDDB, Dir.WriteUIDDB,
 //     UIDDB.Sync) and the keywords in courierimapkeywords/ (§5:
@@ -44,6 +49,7 @@
 //   - IMAP's access control lists in courierimapacl (§6: ParseACL,
 //     Dir.ReadACL, Dir.WriteACL); copies and moves between folders with
 //     the quota kept (Dir.LinkMessage, Dir.MoveMessage).
+//
 //   - POP3's courierpop3dsizelist (spec/imap-pop3.md §4: POP3List).
 //
 // Not here yet: courierimaphieracl (§6; RenameFolder carries hierarchy ACL
