@@ -295,3 +295,71 @@ func checkServerUID(t *testing.T, s *pop3Suite, prog string, uid uint32) {
 		t.Errorf("no %s process found below the supervisor", prog)
 	}
 }
+
+// TestPOP3UIDLAgainstCourier runs the real Courier's courierpop3d
+// (pre-authenticated, on standard input) and ours in turns on the same
+// maildirs: the UIDL and LIST answers match line for line, and each keeps
+// the UIDs the other recorded in courierpop3dsizelist.
+func TestPOP3UIDLAgainstCourier(t *testing.T) {
+	const real = "/usr/lib/courier/courier/courierpop3d"
+	testenv.NeedPackage(t, "courier-pop", real)
+	ours := testenv.Build(t, "courierpop3d")
+	session := func(prog, md string) string {
+		t.Helper()
+		cmd := exec.Command(prog, md)
+		cmd.Env = []string{"AUTHENTICATED=u@example.test", "PATH=/usr/bin:/bin"}
+		cmd.Stdin = strings.NewReader("UIDL\r\nLIST\r\nSTAT\r\nQUIT\r\n")
+		stdout, stderr, code := testenv.Run(t, cmd)
+		if code != 0 || !strings.HasPrefix(stdout, "+OK logged in.\r\n") {
+			t.Fatalf("%s: exit %d\n%s%s", prog, code, stdout, stderr)
+		}
+		return stdout
+	}
+	deliver := func(md string, first, n int) {
+		for i := first; i < first+n; i++ {
+			// Names as deliveries make them; the third second holds two.
+			name := fmt.Sprintf("%d.M%06dP%d.host", 1700000000+i/2, i, 100+i)
+			body := fmt.Sprintf("Subject: message %d\nFrom: a@example.test\n\n%s\n", i, strings.Repeat("line\n", i))
+			if i == 4 {
+				body = "Subject: caf\xc3\xa9\n\nno newline at the end"
+			}
+			testenv.WriteFile(t, filepath.Join(md, "new", name), body, 0o600)
+		}
+	}
+	for _, first := range []string{real, ours} {
+		second := ours
+		if first == ours {
+			second = real
+		}
+		name := "courier first"
+		if first == ours {
+			name = "ours first"
+		}
+		t.Run(name, func(t *testing.T) {
+			md := filepath.Join(t.TempDir(), "Maildir")
+			for _, d := range []string{"cur", "new", "tmp"} {
+				os.MkdirAll(filepath.Join(md, d), 0o700)
+			}
+			deliver(md, 1, 6)
+			a := session(first, md)
+			b := session(second, md)
+			if a != b {
+				t.Fatalf("%s then %s on the same maildir:\n%s\n---\n%s", first, second, a, b)
+			}
+			// New mail, seen first by the other server.
+			deliver(md, 7, 3)
+			os.Remove(filepath.Join(md, "cur", func() string {
+				m, _ := filepath.Glob(filepath.Join(md, "cur", "*"))
+				return filepath.Base(m[1])
+			}()))
+			b = session(second, md)
+			a = session(first, md)
+			if a != b {
+				t.Fatalf("%s then %s after new mail and a deletion:\n%s\n---\n%s", second, first, b, a)
+			}
+			if !strings.Contains(a, "\r\n8 UID9-") {
+				t.Fatalf("UIDs not kept:\n%s", a)
+			}
+		})
+	}
+}
