@@ -1,0 +1,210 @@
+// Package sandbox starts this tree for the load tools in bench/: it builds,
+// installs and configures it into a temporary sandbox with
+// scripts/sandbox.sh (the same as make run), waits until courierd runs,
+// and adds benchmark accounts with the sandbox's own userdb tools.
+//
+// Callers: bench/pop3bench (and the IMAP benchmark).
+package sandbox
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gocourier/courier/pkg/layout"
+	"github.com/gocourier/courier/pkg/queue"
+)
+
+// Sandbox is a running sandbox tree.
+type Sandbox struct {
+	Root   string
+	Config map[string]string // courier-config's output: sbindir, rundir, mailuser, ...
+	Log    string            // the file with sandbox.sh's and courierd's output
+	cmd    *exec.Cmd
+	done   chan error
+}
+
+// Start builds and starts the sandbox in a new directory named after
+// prefix. prepare, when not nil, may write configuration files first (the
+// layout's SysconfDir exists).
+func Start(prefix string, prepare func(l layout.Layout) error) (*Sandbox, error) {
+	src, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.MkdirTemp("", prefix+"-")
+	if err != nil {
+		return nil, err
+	}
+	// As root the sandbox's mail user is courier, which must reach the tree.
+	if err := os.Chmod(root, 0o755); err != nil {
+		return nil, err
+	}
+	l, err := layout.ForPreset("sandbox", root)
+	if err != nil {
+		return nil, err
+	}
+	// The queue exists before courierd starts, so that sandbox.sh hands it
+	// to the mail user.
+	if err := os.MkdirAll(l.LocalstateDir, 0o755); err != nil {
+		return nil, err
+	}
+	if _, err := queue.Open(l.LocalstateDir, queue.Options{}); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(l.SysconfDir, 0o755); err != nil {
+		return nil, err
+	}
+	if prepare != nil {
+		if err := prepare(l); err != nil {
+			return nil, err
+		}
+	}
+	s := &Sandbox{Root: root, Log: filepath.Join(root, "sandbox.log"), done: make(chan error, 1)}
+	logf, err := os.Create(s.Log)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	fmt.Fprintf(os.Stderr, "%s: building and starting our sandbox in %s (log: %s)\n", prefix, root, s.Log)
+	s.cmd = exec.Command(filepath.Join(src, "scripts", "sandbox.sh"), root)
+	s.cmd.Dir = src
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if c, err := config(root); err == nil {
+			if _, err := os.Stat(filepath.Join(c["rundir"], "courierd.pid")); err == nil {
+				s.Config = c
+				return s, nil
+			}
+		}
+		select {
+		case err := <-s.done:
+			return nil, fmt.Errorf("the sandbox did not start (%v); see %s", err, s.Log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+			return nil, fmt.Errorf("the sandbox did not start in 5 minutes; see %s", s.Log)
+		}
+	}
+}
+
+// MailUser returns the uid and gid of the sandbox's mail user, which owns
+// the accounts' maildirs.
+func (s *Sandbox) MailUser() (uid, gid int) {
+	uid, gid = os.Getuid(), os.Getgid()
+	if out, err := exec.Command("id", "-u", s.Config["mailuser"]).Output(); err == nil {
+		fmt.Sscan(string(out), &uid)
+	}
+	if out, err := exec.Command("id", "-g", s.Config["mailuser"]).Output(); err == nil {
+		fmt.Sscan(string(out), &gid)
+	}
+	return uid, gid
+}
+
+// AddAccounts makes userdb accounts (full addresses) with password, their
+// maildirs under home/<local part> owned by the mail user, and rebuilds
+// userdb.dat. It returns the maildirs by address.
+func (s *Sandbox) AddAccounts(password string, addrs ...string) (map[string]string, error) {
+	uid, gid := s.MailUser()
+	userdb := filepath.Join(s.Config["sbindir"], "userdb")
+	out := map[string]string{}
+	for _, a := range addrs {
+		local, _, _ := strings.Cut(a, "@")
+		home := filepath.Join(s.Root, "home", local)
+		for _, d := range []string{"cur", "new", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(home, "Maildir", d), 0o700); err != nil {
+				return nil, err
+			}
+		}
+		if o, err := exec.Command("chown", "-R", fmt.Sprintf("%d:%d", uid, gid), home).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("chown %s: %v %s", home, err, o)
+		}
+		args := []string{a, "set", fmt.Sprintf("uid=%d", uid), fmt.Sprintf("gid=%d", gid), "home=" + home, "mail=" + filepath.Join(home, "Maildir")}
+		if o, err := exec.Command(userdb, args...).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("userdb %s: %v %s", a, err, o)
+		}
+		hash := exec.Command(filepath.Join(s.Config["sbindir"], "userdbpw"), "-md5")
+		hash.Stdin = strings.NewReader(password + "\n")
+		h, err := hash.Output()
+		if err != nil {
+			return nil, fmt.Errorf("userdbpw: %v", err)
+		}
+		set := exec.Command(userdb, a, "set", "systempw")
+		set.Stdin = strings.NewReader(string(h))
+		if o, err := set.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("userdb %s set systempw: %v %s", a, err, o)
+		}
+		out[a] = filepath.Join(home, "Maildir")
+	}
+	if o, err := exec.Command(filepath.Join(s.Config["sbindir"], "makeuserdb")).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("makeuserdb: %v %s", err, o)
+	}
+	return out, nil
+}
+
+// Stop stops courierd (and with it every server) and removes the tree
+// unless keep.
+func (s *Sandbox) Stop(keep bool) error {
+	var err error
+	syscall.Kill(s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+		err = errors.New("courierd did not stop within 30 s after SIGTERM; killed")
+	}
+	if keep {
+		fmt.Fprintf(os.Stderr, "sandbox kept in %s\n", s.Root)
+	} else {
+		os.RemoveAll(s.Root)
+	}
+	return err
+}
+
+// config reads the sandbox's courier-config output.
+func config(root string) (map[string]string, error) {
+	out, err := exec.Command(filepath.Join(root, "sbin", "courier-config")).Output()
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			m[k] = v
+		}
+	}
+	return m, nil
+}
+
+// moduleRoot is the source tree: the directory with go.mod above the
+// working directory.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run it inside the source tree (no go.mod found)")
+		}
+		dir = parent
+	}
+}
