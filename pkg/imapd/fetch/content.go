@@ -1,0 +1,267 @@
+package fetch
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"mime/quotedprintable"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	gomessage "github.com/emersion/go-message"
+)
+
+// crlfReader turns LF line ends into CRLF, leaving CRLF alone: maildir
+// files have LF line ends, IMAP sends and counts CRLF (RFC 9051 §2.2).
+type crlfReader struct {
+	r   io.Reader
+	in  []byte
+	out []byte
+	off int
+	cr  bool // the last byte read was CR
+	err error
+}
+
+func newCRLFReader(r io.Reader) *crlfReader {
+	return &crlfReader{r: r, in: make([]byte, 32*1024), out: make([]byte, 0, 64*1024)}
+}
+
+func (c *crlfReader) Read(p []byte) (int, error) {
+	for c.off == len(c.out) {
+		if c.err != nil {
+			return 0, c.err
+		}
+		n, err := c.r.Read(c.in)
+		c.err = err
+		c.out, c.off = c.out[:0], 0
+		in := c.in[:n]
+		for len(in) > 0 {
+			i := bytes.IndexByte(in, '\n')
+			if i < 0 {
+				c.out = append(c.out, in...)
+				c.cr = in[len(in)-1] == '\r'
+				break
+			}
+			c.out = append(c.out, in[:i]...)
+			if !(i > 0 && in[i-1] == '\r') && !(i == 0 && c.cr) {
+				c.out = append(c.out, '\r')
+			}
+			c.out = append(c.out, '\n')
+			c.cr = false
+			in = in[i+1:]
+		}
+	}
+	n := copy(p, c.out[c.off:])
+	c.off += n
+	return n, nil
+}
+
+// maxHeader bounds the header kept in memory; a "header" larger than this
+// is a message without a blank line, and its fields past the bound are not
+// looked at (its RFC822.HEADER is still streamed whole).
+const maxHeader = 1 << 20
+
+// scanResult is what one pass over the message finds, with CRLF line ends.
+type scanResult struct {
+	full      bool   // the whole message was read: total is known
+	total     int64  // RFC822.SIZE
+	headerEnd int64  // length of the header including the blank line
+	header    []byte // the header, up to maxHeader bytes
+	multipart bool   // the top-level Content-Type is multipart/*
+}
+
+// scan reads the message up to the end of its header, or whole when full
+// is set: the header ends after the first empty line (RFC 5322 §2.1); a
+// message without one is all header.
+func scan(r io.Reader, full bool) (*scanResult, error) {
+	cr := newCRLFReader(r)
+	sc := &scanResult{headerEnd: -1, full: true}
+	// state counts the bytes of "\r\n\r\n" matched; the message starts as
+	// if after a line end, so that an empty first line ends the header.
+	state := 2
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := cr.Read(buf)
+		chunk := buf[:n]
+		if sc.headerEnd < 0 {
+			for i, b := range chunk {
+				switch {
+				case b == "\r\n\r\n"[state]:
+					state++
+				case b == '\r':
+					state = 1
+				default:
+					state = 0
+				}
+				if state == 4 {
+					sc.headerEnd = sc.total + int64(i) + 1
+					sc.appendHeader(chunk[:i+1])
+					break
+				}
+			}
+			if sc.headerEnd < 0 {
+				sc.appendHeader(chunk)
+			}
+		}
+		sc.total += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if !full && sc.headerEnd >= 0 {
+			sc.full = false
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if sc.headerEnd < 0 {
+		sc.headerEnd = sc.total
+	}
+	h := gomessage.Header{Header: parseHeader(sc.header)}
+	mt, _, _ := h.ContentType()
+	sc.multipart = strings.HasPrefix(mt, "multipart/")
+	return sc, nil
+}
+
+func (sc *scanResult) appendHeader(b []byte) {
+	if room := maxHeader - len(sc.header); room > 0 {
+		sc.header = append(sc.header, b[:min(room, len(b))]...)
+	}
+}
+
+// filterHeader keeps the header fields named in keep, or drops those named
+// in drop, and ends the result with the blank line (RFC 9051 §6.4.5
+// HEADER.FIELDS and HEADER.FIELDS.NOT; names compare without case). It works
+// on the raw lines, so a field is sent exactly as stored.
+func filterHeader(hdr []byte, keep, drop []string) []byte {
+	var out []byte
+	match := func(name string, list []string) bool {
+		for _, n := range list {
+			if strings.EqualFold(n, name) {
+				return true
+			}
+		}
+		return false
+	}
+	want := false
+	for len(hdr) > 0 {
+		line := hdr
+		if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
+			line = hdr[:i+1]
+		}
+		hdr = hdr[len(line):]
+		if bytes.Equal(line, []byte("\r\n")) {
+			break
+		}
+		if line[0] != ' ' && line[0] != '\t' {
+			name := ""
+			if i := bytes.IndexByte(line, ':'); i >= 0 {
+				name = strings.TrimRight(string(line[:i]), " \t")
+			}
+			if keep != nil {
+				want = match(name, keep)
+			} else {
+				want = !match(name, drop)
+			}
+		}
+		if want {
+			out = append(out, line...)
+			if !bytes.HasSuffix(line, []byte("\n")) {
+				out = append(out, '\r', '\n')
+			}
+		}
+	}
+	return append(out, '\r', '\n')
+}
+
+// binary returns a section with its Content-Transfer-Encoding undone
+// (RFC 3516 §4.2). go-imap's ExtractBinarySection also converts text to
+// UTF-8, which BINARY must not do, so the decoding is done here.
+func (r *renderer) binary(part []int) ([]byte, error) {
+	sc, err := r.scanned(true)
+	if err != nil {
+		return nil, err
+	}
+	var hdr, body []byte
+	var cte string
+	if len(part) == 0 {
+		h, err := r.header()
+		if err != nil {
+			return nil, err
+		}
+		if !sc.multipart {
+			cte = h.Get("Content-Transfer-Encoding")
+		}
+		if body, err = r.readRange(sc.headerEnd, sc.total); err != nil {
+			return nil, err
+		}
+		if hdr, err = r.readRange(0, sc.headerEnd); err != nil {
+			return nil, err
+		}
+	} else {
+		mimeHdr, err := extract(r.m, &imap.FetchItemBodySection{Part: part, Specifier: imap.PartSpecifierMIME})
+		if err != nil {
+			return nil, err
+		}
+		h := gomessage.Header{Header: parseHeader(mimeHdr)}
+		if mt, _, _ := h.ContentType(); !strings.HasPrefix(mt, "multipart/") {
+			cte = h.Get("Content-Transfer-Encoding")
+		}
+		if body, err = extract(r.m, &imap.FetchItemBodySection{Part: part}); err != nil {
+			return nil, err
+		}
+	}
+	var dec io.Reader
+	switch strings.ToLower(strings.TrimSpace(cte)) {
+	case "", "7bit", "8bit", "binary":
+		return append(hdr, body...), nil
+	case "quoted-printable":
+		dec = quotedprintable.NewReader(bytes.NewReader(body))
+	case "base64":
+		dec = base64.NewDecoder(base64.StdEncoding, &base64Filter{r: bytes.NewReader(body)})
+	default:
+		return nil, ErrUnknownCTE
+	}
+	// Damaged encodings decode as far as they go.
+	decoded, _ := io.ReadAll(dec)
+	return append(hdr, decoded...), nil
+}
+
+// readRange reads [start, end) of the message with CRLF line ends.
+func (r *renderer) readRange(start, end int64) ([]byte, error) {
+	f, err := r.m.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cr := newCRLFReader(f)
+	if _, err := io.CopyN(io.Discard, cr, start); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(cr, end-start))
+}
+
+// base64Filter drops what is not base64 alphabet (line ends, spaces) so
+// that the decoder sees only the encoded text (RFC 2045 §6.8).
+type base64Filter struct {
+	r *bytes.Reader
+}
+
+func (f *base64Filter) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c, err := f.r.ReadByte()
+		if err != nil {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=' {
+			p[n] = c
+			n++
+		}
+	}
+	return n, nil
+}
