@@ -807,3 +807,13 @@ func isAtomChar(c byte) bool {
 
 // isAStringChar reports whether c is an ASTRING-CHAR: an ATOM-CHAR or ']'.
 func isAStringChar(c byte) bool { return c == ']' || isAtomChar(c) }
+
+// Pending takes the bytes the client sent that were not read yet: a login
+// stage hands them on with the session when the client pipelined commands
+// after LOGIN.
+func (r *Reader) Pending() []byte {
+	b, _ := r.br.Peek(r.br.Buffered())
+	out := append([]byte(nil), b...)
+	r.br.Discard(len(b))
+	return out
+}
