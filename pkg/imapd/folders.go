@@ -29,7 +29,18 @@ func (s *session) create(tag string, args []wire.Token, _ bool) (string, error) 
 	if err := s.store.Create(name); err != nil {
 		return "", storeError(err, name)
 	}
-	return "\"" + name + "\" created.", nil
+	// The original echoes the name as the client sent it.
+	sent, _ := args[0].AString()
+	return strconvQuote(sent) + " created.", nil
+}
+
+// strconvQuote quotes text for a response text: an IMAP quoted string
+// when it is one, else the text as it is.
+func strconvQuote(text string) string {
+	if strings.ContainsAny(text, "\"\\\r\n") {
+		return text
+	}
+	return "\"" + text + "\""
 }
 
 func (s *session) deleteCmd(tag string, args []wire.Token, _ bool) (string, error) {
@@ -420,7 +431,7 @@ func (s *session) sendOutbox(r io.Reader) error {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		s.log.Warn(fmt.Sprintf("user=%s: Outbox message not sent: %s: %v %s", s.user, prog, err, out.String()))
-		return fmt.Errorf("Message not sent: %s", strings.TrimSpace(firstLine(out.String(), err.Error())))
+		return fmt.Errorf("message not sent: %s", strings.TrimSpace(firstLine(out.String(), err.Error())))
 	}
 	s.log.Info(fmt.Sprintf("user=%s: Outbox message sent", s.user))
 	return nil

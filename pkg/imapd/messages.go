@@ -276,7 +276,7 @@ func (s *session) storeCmd(tag string, args []wire.Token, uid bool) (string, err
 		// changed; others' changes are still reported.
 		s.silent = changed
 	}
-	s.update()
+	s.updateKeeping(!uid)
 	s.silent = nil
 	if len(failed) > 0 {
 		var set imap.NumSet

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -162,7 +163,7 @@ func no(format string, args ...any) error {
 type handler struct {
 	fn       func(s *session, tag string, args []wire.Token, uid bool) (string, error)
 	selected bool // needs a selected mailbox
-	update   bool // send pending changes after it (not after FETCH, STORE, SEARCH by number: RFC 9051 §7.5.1)
+	update   bool // may report expunges after it (not FETCH, STORE, SEARCH by number: RFC 9051 §7.5.1)
 }
 
 var handlers map[string]handler
@@ -244,9 +245,7 @@ func (s *session) dispatch(cmd *wire.Command) bool {
 	}
 	s.sent = nil
 	text, err := h.fn(s, cmd.Tag, args, uid)
-	if h.update || uid {
-		s.update()
-	}
+	s.updateKeeping(!h.update && !uid)
 	var ie *imapError
 	switch {
 	case err == nil:
@@ -263,11 +262,19 @@ func (s *session) dispatch(cmd *wire.Command) bool {
 // update sends what changed in the selected mailbox since the last
 // report: expunges (VANISHED under QRESYNC), EXISTS, RECENT and flag
 // changes made by others.
-func (s *session) update() {
+func (s *session) update() { s.updateKeeping(false) }
+
+// updateKeeping is update; with keep, expunges wait for a later command
+// (RFC 9051 §7.5.1).
+func (s *session) updateKeeping(keep bool) {
 	if s.mb == nil {
 		return
 	}
-	ch, err := s.mb.Refresh()
+	refresh := s.mb.Refresh
+	if keep {
+		refresh = s.mb.RefreshKeeping
+	}
+	ch, err := refresh()
 	if errors.Is(err, mailbox.ErrUIDValidityChanged) {
 		// RFC 9051 §2.3.1.1: the session cannot go on with it.
 		s.bw.WriteString("* OK [CLOSED] The mailbox was rebuilt by another program (new UIDVALIDITY); select it again\r\n")
@@ -416,12 +423,25 @@ func (s *session) namespace(tag string, args []wire.Token, _ bool) (string, erro
 }
 
 // mailboxArg is a mailbox name argument in UTF-8.
+// IMAP4rev2 clients send UTF-8 names (RFC 9051 §5.1) whether or not
+// UTF8=ACCEPT is enabled; 8-bit bytes cannot be modified UTF-7, so such a
+// name is taken as UTF-8.
 func (s *session) mailboxArg(t wire.Token) (string, error) {
-	name, err := wire.MailboxName(t, s.utf8)
+	text, _ := t.AString()
+	name, err := wire.MailboxName(t, s.utf8 || !isASCII(text) && utf8.ValidString(text))
 	if err != nil {
 		return "", bad("%v", err)
 	}
 	return name, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // storeError maps the mailbox layer's errors to responses (RFC 5530

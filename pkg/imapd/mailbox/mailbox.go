@@ -92,7 +92,7 @@ func (s *Store) Select(name string, readOnly bool) (*Mailbox, error) {
 		return nil, err
 	}
 	m.UIDValidity = st.uidValidity
-	m.apply(st)
+	m.apply(st, false)
 	return m, nil
 }
 
@@ -156,6 +156,19 @@ func (m *Mailbox) Keywords() []string {
 // CHECK, IDLE wake-ups and after commands, when it may send untagged
 // responses.
 func (m *Mailbox) Refresh() (Changes, error) {
+	return m.refresh(false)
+}
+
+// RefreshKeeping is Refresh for the commands during which the session
+// must not report expunges (RFC 9051 §7.5.1: FETCH, STORE and SEARCH by
+// sequence number): messages gone from the disk stay in the snapshot,
+// with their last flags, until the next Refresh reports them; new
+// messages and flag changes are taken in as by Refresh.
+func (m *Mailbox) RefreshKeeping() (Changes, error) {
+	return m.refresh(true)
+}
+
+func (m *Mailbox) refresh(keepGone bool) (Changes, error) {
 	st, err := m.s.scan(m.f, true)
 	if err != nil {
 		return Changes{}, err
@@ -163,18 +176,19 @@ func (m *Mailbox) Refresh() (Changes, error) {
 	if st.uidValidity != m.UIDValidity {
 		return Changes{}, ErrUIDValidityChanged
 	}
-	return m.apply(st), nil
+	return m.apply(st, keepGone), nil
 }
 
-// apply merges a scan into the snapshot.
-func (m *Mailbox) apply(st *state) Changes {
+// apply merges a scan into the snapshot; keepGone keeps the messages the
+// scan no longer has (see RefreshKeeping).
+func (m *Mailbox) apply(st *state, keepGone bool) Changes {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, uid := range st.fresh {
 		m.recent[uid] = true
 	}
 	var ch Changes
-	for i := len(m.msgs) - 1; i >= 0; i-- {
+	for i := len(m.msgs) - 1; i >= 0 && !keepGone; i-- {
 		if _, ok := st.find(m.msgs[i].UID); !ok {
 			ch.Expunged = append(ch.Expunged, uint32(i+1))
 			ch.ExpungedUIDs = append(ch.ExpungedUIDs, m.msgs[i].UID)
@@ -185,9 +199,15 @@ func (m *Mailbox) apply(st *state) Changes {
 	msgs := make([]Msg, 0, len(st.entries))
 	uniques := make([]string, 0, len(st.entries))
 	keywords := make([][]string, 0, len(st.entries))
-	for _, old := range m.msgs {
+	for i, old := range m.msgs {
 		e, ok := st.find(old.UID)
 		if !ok {
+			if keepGone {
+				msgs = append(msgs, old)
+				uniques = append(uniques, m.uniques[i])
+				keywords = append(keywords, m.keywords[i])
+				last = old.UID
+			}
 			continue
 		}
 		if e.modseq != old.ModSeq {
