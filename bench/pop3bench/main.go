@@ -113,7 +113,8 @@ func start(name, peers string, setup, keep bool) (*target, error) {
 	}
 	switch name {
 	case "ours":
-		sb, err := sandbox.Start("pop3bench", nil)
+		// The peers' connection limits (setup-courier.sh).
+		sb, err := sandbox.Start("pop3bench", nil, map[string]map[string]string{"pop3d": {"MAXDAEMONS": "200", "MAXPERIP": "200"}})
 		if err != nil {
 			return nil, err
 		}
@@ -172,7 +173,8 @@ func fill(dir string, n, size int) error {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
-	body := strings.Repeat("This is a line of the benchmark message body, 64 bytes long..\n", size/64+1)[:size]
+	const line = "This is a line of the benchmark message body, 64 bytes long...\n"
+	body := strings.Repeat(line, size/len(line)+1)[:size]
 	host, _ := os.Hostname()
 	t0 := time.Now().Unix() - int64(n)
 	for i := 0; i < n; i++ {
@@ -347,6 +349,9 @@ func dropSession(addr string, msgs int) (time.Duration, error) {
 		last := min(i+49, msgs)
 		for j := i; j <= last; j++ {
 			fmt.Fprintf(p.w, "RETR %d\r\n", j)
+		}
+		if err := p.w.Flush(); err != nil {
+			return 0, err
 		}
 		for j := i; j <= last; j++ {
 			if _, err := p.ok(""); err != nil {

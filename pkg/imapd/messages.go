@@ -51,6 +51,23 @@ func (v *view) Size() int64 {
 }
 func (v *view) Open() (io.ReadCloser, error) { return v.mb.Open(v.m.UID) }
 
+// FileSize is the size of the message file (search.FileSizer).
+func (v *view) FileSize() int64 {
+	if st, err := os.Stat(v.m.File); err == nil {
+		return st.Size()
+	}
+	f, err := v.mb.Open(v.m.UID)
+	if err != nil {
+		return v.Size()
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return v.Size()
+	}
+	return st.Size()
+}
+
 // inRanges reports whether n is in a set whose 0 bounds mean "*", the
 // largest number in use (RFC 9051 §9 seq-range: either order).
 func inRanges[T ~uint32](ranges [][2]T, n, max T) bool {

@@ -26,14 +26,17 @@ type Sandbox struct {
 	Root   string
 	Config map[string]string // courier-config's output: sbindir, rundir, mailuser, ...
 	Log    string            // the file with sandbox.sh's and courierd's output
+	src    string
 	cmd    *exec.Cmd
 	done   chan error
 }
 
 // Start builds and starts the sandbox in a new directory named after
 // prefix. prepare, when not nil, may write configuration files first (the
-// layout's SysconfDir exists).
-func Start(prefix string, prepare func(l layout.Layout) error) (*Sandbox, error) {
+// layout's SysconfDir exists). vars are settings of the configuration
+// files to change from the sandbox's (file → name → value), such as the
+// peers' connection limits; the sandbox is restarted with them.
+func Start(prefix string, prepare func(l layout.Layout) error, vars map[string]map[string]string) (*Sandbox, error) {
 	src, err := moduleRoot()
 	if err != nil {
 		return nil, err
@@ -66,36 +69,82 @@ func Start(prefix string, prepare func(l layout.Layout) error) (*Sandbox, error)
 			return nil, err
 		}
 	}
-	s := &Sandbox{Root: root, Log: filepath.Join(root, "sandbox.log"), done: make(chan error, 1)}
-	logf, err := os.Create(s.Log)
-	if err != nil {
+	s := &Sandbox{Root: root, Log: filepath.Join(root, "sandbox.log"), src: src}
+	if err := s.run(); err != nil {
 		return nil, err
 	}
+	if len(vars) == 0 {
+		return s, nil
+	}
+	for file, set := range vars {
+		if err := setVars(l.Config(file), set); err != nil {
+			s.Stop(false)
+			return nil, err
+		}
+	}
+	if err := s.stop(); err != nil {
+		return nil, err
+	}
+	if err := s.run(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// setVars replaces NAME=... lines of a configuration file, or adds them.
+func setVars(path string, set map[string]string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	for name, value := range set {
+		found := false
+		for i, l := range lines {
+			if strings.HasPrefix(l, name+"=") {
+				lines[i], found = name+"="+value, true
+			}
+		}
+		if !found {
+			lines = append(lines, name+"="+value)
+		}
+	}
+	return os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+}
+
+// run starts scripts/sandbox.sh and waits until courierd runs.
+func (s *Sandbox) run() error {
+	root := s.Root
+	s.done = make(chan error, 1)
+	logf, err := os.OpenFile(s.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
 	defer logf.Close()
-	fmt.Fprintf(os.Stderr, "%s: building and starting our sandbox in %s (log: %s)\n", prefix, root, s.Log)
-	s.cmd = exec.Command(filepath.Join(src, "scripts", "sandbox.sh"), root)
-	s.cmd.Dir = src
+	fmt.Fprintf(os.Stderr, "building and starting our sandbox in %s (log: %s)\n", root, s.Log)
+	s.cmd = exec.Command(filepath.Join(s.src, "scripts", "sandbox.sh"), root)
+	s.cmd.Dir = s.src
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
 	go func() { s.done <- s.cmd.Wait() }()
 	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		if c, err := config(root); err == nil {
 			if _, err := os.Stat(filepath.Join(c["rundir"], "courierd.pid")); err == nil {
 				s.Config = c
-				return s, nil
+				return nil
 			}
 		}
 		select {
 		case err := <-s.done:
-			return nil, fmt.Errorf("the sandbox did not start (%v); see %s", err, s.Log)
+			return fmt.Errorf("the sandbox did not start (%v); see %s", err, s.Log)
 		default:
 		}
 		if time.Now().After(deadline) {
 			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			return nil, fmt.Errorf("the sandbox did not start in 5 minutes; see %s", s.Log)
+			return fmt.Errorf("the sandbox did not start in 5 minutes; see %s", s.Log)
 		}
 	}
 }
@@ -157,21 +206,26 @@ func (s *Sandbox) AddAccounts(password string, addrs ...string) (map[string]stri
 // Stop stops courierd (and with it every server) and removes the tree
 // unless keep.
 func (s *Sandbox) Stop(keep bool) error {
-	var err error
-	syscall.Kill(s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-		err = errors.New("courierd did not stop within 30 s after SIGTERM; killed")
-	}
+	err := s.stop()
 	if keep {
 		fmt.Fprintf(os.Stderr, "sandbox kept in %s\n", s.Root)
 	} else {
 		os.RemoveAll(s.Root)
 	}
 	return err
+}
+
+// stop stops courierd and waits for sandbox.sh to end.
+func (s *Sandbox) stop() error {
+	syscall.Kill(s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+		return nil
+	case <-time.After(30 * time.Second):
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+		return errors.New("courierd did not stop within 30 s after SIGTERM; killed")
+	}
 }
 
 // config reads the sandbox's courier-config output.

@@ -103,7 +103,7 @@ func loadSortInfo(m Message, withHeader bool) (*sortInfo, error) {
 			return nil, err
 		}
 	}
-	si.date = m.InternalDate()
+	si.date = noDate
 	if t, ok := sentDate(fields); ok {
 		si.date = t
 	}
@@ -133,6 +133,21 @@ func loadSortInfo(m Message, withHeader bool) (*sortInfo, error) {
 	return si, nil
 }
 
+// FileSizer is a Message that knows the size of its file as stored
+// (LF line ends). Courier's imapd sorts SIZE by that size, not by
+// RFC822.SIZE as RFC 5256 says; Sort does the same for messages that have
+// it, so that both servers answer alike.
+type FileSizer interface {
+	FileSize() int64
+}
+
+func fileSize(m Message) int64 {
+	if f, ok := m.(FileSizer); ok {
+		return f.FileSize()
+	}
+	return m.Size()
+}
+
 // compareBy compares two messages on one sort key, ascending.
 func compareBy(key SortKey, a, b *sortInfo) int {
 	switch key {
@@ -141,7 +156,7 @@ func compareBy(key SortKey, a, b *sortInfo) int {
 	case SortDate:
 		return a.date.Compare(b.date)
 	case SortSize:
-		return cmp.Compare(a.m.Size(), b.m.Size())
+		return cmp.Compare(fileSize(a.m), fileSize(b.m))
 	case SortSubject:
 		return strings.Compare(a.subject, b.subject)
 	}
@@ -149,9 +164,11 @@ func compareBy(key SortKey, a, b *sortInfo) int {
 }
 
 // Sort orders msgs by the criteria (RFC 5256 §3, SORT): each criterion in
-// turn, REVERSE inverting it; messages that compare equal on all criteria
-// stay in sequence number order. A missing header or address sorts as an
-// empty string; a missing or invalid Date: as the internal date.
+// turn, REVERSE inverting it. Two points follow Courier's imapd rather than
+// the RFC, so that both servers answer alike: messages that compare equal
+// on all criteria come in descending sequence number order, and a missing
+// or invalid Date: sorts before every date (the RFC says: as the internal
+// date). A missing header or address sorts as an empty string.
 func Sort(crit []SortCriterion, msgs []Message) ([]Message, error) {
 	infos := make([]*sortInfo, len(msgs))
 	withHeader := needHeader(crit)
@@ -171,7 +188,7 @@ func Sort(crit []SortCriterion, msgs []Message) ([]Message, error) {
 				return n
 			}
 		}
-		return cmp.Compare(a.m.SeqNum(), b.m.SeqNum())
+		return cmp.Compare(b.m.SeqNum(), a.m.SeqNum())
 	})
 	out := make([]Message, len(infos))
 	for i, si := range infos {

@@ -79,6 +79,8 @@ Subject: apple
 `,
 }
 
+// TestSort: ties come in descending sequence number order and messages
+// without a Date: sort first, as in Courier's imapd (see Sort).
 func TestSort(t *testing.T) {
 	msgs := writeMsgs(t, sortMsgs...)
 	tests := []struct {
@@ -87,16 +89,16 @@ func TestSort(t *testing.T) {
 	}{
 		{"(ARRIVAL)", []uint32{1, 2, 3, 4}},
 		{"(REVERSE ARRIVAL)", []uint32{4, 3, 2, 1}},
-		{"(FROM)", []uint32{1, 3, 2, 4}},
-		{"(REVERSE FROM)", []uint32{2, 4, 3, 1}},
-		{"(DISPLAYFROM)", []uint32{2, 4, 3, 1}},
-		{"(TO)", []uint32{3, 1, 2, 4}},
-		{"(DISPLAYTO)", []uint32{2, 4, 3, 1}},
-		{"(CC)", []uint32{1, 3, 2, 4}},
-		{"(SUBJECT)", []uint32{2, 4, 1, 3}},
-		{"(REVERSE SUBJECT)", []uint32{3, 1, 2, 4}},
-		{"(DATE)", []uint32{3, 1, 2, 4}},
-		{"(SIZE)", []uint32{2, 4, 3, 1}},
+		{"(FROM)", []uint32{1, 3, 4, 2}},
+		{"(REVERSE FROM)", []uint32{4, 2, 3, 1}},
+		{"(DISPLAYFROM)", []uint32{4, 2, 3, 1}},
+		{"(TO)", []uint32{3, 1, 4, 2}},
+		{"(DISPLAYTO)", []uint32{4, 2, 3, 1}},
+		{"(CC)", []uint32{1, 3, 4, 2}},
+		{"(SUBJECT)", []uint32{4, 2, 1, 3}},
+		{"(REVERSE SUBJECT)", []uint32{3, 1, 4, 2}},
+		{"(DATE)", []uint32{4, 2, 3, 1}},
+		{"(SIZE)", []uint32{4, 2, 3, 1}},
 		{"(SUBJECT REVERSE ARRIVAL)", []uint32{4, 2, 1, 3}},
 	}
 	for _, tt := range tests {

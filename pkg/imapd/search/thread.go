@@ -26,6 +26,7 @@ type threadMsg struct {
 	refs    []string // References, or the first In-Reply-To
 	subject string   // base subject
 	reply   bool     // subject was a reply or forward
+	hasSubj bool     // the Subject: field is not empty (its base may be)
 	date    time.Time
 }
 
@@ -39,12 +40,13 @@ func loadThreadMsg(m Message) (*threadMsg, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &threadMsg{m: m, date: m.InternalDate()}
+	t := &threadMsg{m: m, date: noDate}
 	if d, ok := sentDate(fields); ok {
 		t.date = d
 	}
 	subj, _ := get(fields, "Subject")
 	t.subject, t.reply = baseSubject(subj)
+	t.hasSubj = strings.TrimSpace(subj) != ""
 	if v, ok := get(fields, "Message-ID"); ok {
 		if ids := msgIDs(v); len(ids) > 0 {
 			t.id = ids[0]
@@ -89,6 +91,10 @@ func msgIDs(v string) []string {
 	}
 }
 
+// noDate is the sent date of a message without a valid Date: field:
+// earlier than any, as in Courier's imapd.
+var noDate = time.Unix(0, 0)
+
 // byDate orders by sent date, then sequence number (RFC 5256 §3).
 func byDate(a, b *threadMsg) int {
 	if n := a.date.Compare(b.date); n != 0 {
@@ -132,24 +138,33 @@ func threadOrderedSubject(tms []*threadMsg) []*ThreadNode {
 		if n := strings.Compare(a.subject, b.subject); n != 0 {
 			return n
 		}
-		return byDate(a, b)
+		if n := a.date.Compare(b.date); n != 0 {
+			return n
+		}
+		return cmp.Compare(b.m.SeqNum(), a.m.SeqNum())
 	})
 	var threads []*ThreadNode
 	var roots []*threadMsg
+	var last *ThreadNode
 	for i, t := range tms {
+		node := &ThreadNode{Msg: t.m}
 		if i > 0 && t.subject == tms[i-1].subject {
-			last := threads[len(threads)-1]
-			last.Children = append(last.Children, &ThreadNode{Msg: t.m})
+			// Courier writes the messages of a subject as one chain,
+			// "(a b c)", where the RFC's text makes b and c children
+			// of a, "(a (b)(c))"; clients read either.
+			last.Children = []*ThreadNode{node}
+			last = node
 			continue
 		}
-		threads = append(threads, &ThreadNode{Msg: t.m})
+		threads = append(threads, node)
 		roots = append(roots, t)
+		last = node
 	}
 	idx := make([]int, len(threads))
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return byDate(roots[a], roots[b]) })
+	slices.SortStableFunc(idx, func(a, b int) int { return roots[a].date.Compare(roots[b].date) })
 	out := make([]*ThreadNode, len(idx))
 	for i, j := range idx {
 		out[i] = threads[j]
@@ -246,6 +261,9 @@ func threadReferences(tms []*threadMsg) []*ThreadNode {
 	}
 	// (4) Prune dummies.
 	roots = prune(roots, true)
+	// Courier sorts the roots by date before it gathers them by subject,
+	// which decides which of them the subject table keeps.
+	sortRoots(roots)
 	// (5) Gather roots with the same base subject.
 	roots = gatherSubjects(roots)
 	// (6) Sort siblings by sent date, deepest first.
@@ -283,13 +301,16 @@ func prune(cs []*container, top bool) []*container {
 }
 
 // threadSubject returns the base subject of a root container, or of its
-// first child for a dummy, and whether it is a reply (REFERENCES step
-// 5.B).
-func threadSubject(c *container) (string, bool) {
+// first child for a dummy, whether it is a reply (REFERENCES step 5.B),
+// and whether it takes part in the gathering. As in Courier, a message
+// whose Subject: is not empty does even when its base subject is ("Re:"
+// alone); the RFC skips those.
+func threadSubject(c *container) (subj string, reply, gather bool) {
 	if c.msg == nil {
-		return sortKey(c.children[0]).subject, false
+		k := sortKey(c.children[0])
+		return k.subject, false, k.hasSubj
 	}
-	return c.msg.subject, c.msg.reply
+	return c.msg.subject, c.msg.reply, c.msg.hasSubj
 }
 
 // gatherSubjects implements REFERENCES step 5.
@@ -298,8 +319,8 @@ func gatherSubjects(roots []*container) []*container {
 	// message that is not a reply.
 	table := map[string]*container{}
 	for _, c := range roots {
-		subj, reply := threadSubject(c)
-		if subj == "" {
+		subj, reply, gather := threadSubject(c)
+		if !gather {
 			continue
 		}
 		old, ok := table[subj]
@@ -307,7 +328,7 @@ func gatherSubjects(roots []*container) []*container {
 			table[subj] = c
 			continue
 		}
-		_, oldReply := threadSubject(old)
+		_, oldReply, _ := threadSubject(old)
 		if old.msg != nil && c.msg != nil && oldReply && !reply {
 			table[subj] = c
 		}
@@ -320,12 +341,12 @@ func gatherSubjects(roots []*container) []*container {
 		if c.removed || c.parent != nil {
 			continue
 		}
-		subj, reply := threadSubject(c)
+		subj, reply, gather := threadSubject(c)
 		old := table[subj]
-		if subj == "" || old == c {
+		if !gather || old == nil || old == c {
 			continue
 		}
-		_, oldReply := threadSubject(old)
+		_, oldReply, _ := threadSubject(old)
 		switch {
 		case old.msg == nil && c.msg == nil:
 			// (i) Both dummies: one gets the other's children.
@@ -376,7 +397,59 @@ func sortContainers(cs []*container) {
 	for _, c := range cs {
 		sortContainers(c.children)
 	}
-	slices.SortStableFunc(cs, func(a, b *container) int { return byDate(sortKey(a), sortKey(b)) })
+	msort(cs, make([]*container, len(cs)), courierCmp)
+}
+
+// sortRoots sorts the root set as Courier does before gathering subjects:
+// a dummy's children first (its first child is its key), then the roots.
+func sortRoots(cs []*container) {
+	for _, c := range cs {
+		if c.msg == nil {
+			sortRoots(c.children)
+		}
+	}
+	msort(cs, make([]*container, len(cs)), courierCmp)
+}
+
+// courierCmp is the order of Courier's REFERENCES siblings (rfc822
+// imaprefs.c): by sent date when both messages have one and they
+// differ, else by sequence number. A message without a date thus compares
+// by number with every other, which is not a consistent order; the
+// result depends on the sorting algorithm, which msort reproduces.
+func courierCmp(a, b *container) int {
+	ka, kb := sortKey(a), sortKey(b)
+	if !ka.date.Equal(noDate) && !kb.date.Equal(noDate) && !ka.date.Equal(kb.date) {
+		return ka.date.Compare(kb.date)
+	}
+	return cmp.Compare(ka.m.SeqNum(), kb.m.SeqNum())
+}
+
+// msort is the merge sort of the C library's qsort (glibc msort.c): split
+// in halves (the first n/2 long), sort each, merge taking from the first
+// half while it compares less or equal. With courierCmp it gives the
+// same order as Courier's imapd, which sorts with qsort.
+func msort(b, tmp []*container, cmp func(a, b *container) int) {
+	n := len(b)
+	if n <= 1 {
+		return
+	}
+	n1 := n / 2
+	b1, b2 := b[:n1], b[n1:]
+	msort(b1, tmp, cmp)
+	msort(b2, tmp, cmp)
+	i, j, k := 0, 0, 0
+	for i < len(b1) && j < len(b2) {
+		if cmp(b1[i], b2[j]) <= 0 {
+			tmp[k] = b1[i]
+			i++
+		} else {
+			tmp[k] = b2[j]
+			j++
+		}
+		k++
+	}
+	k += copy(tmp[k:], b1[i:])
+	copy(b, tmp[:k])
 }
 
 func toNode(c *container) *ThreadNode {

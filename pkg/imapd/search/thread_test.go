@@ -65,7 +65,7 @@ func TestThreadOrderedSubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "(1 (4)(2)(3))(5 6)(7 8)(9 10)(11)(12)(13 14)"
+	want := "(1 4 2 3)(5 6)(7 8)(9 10)(11)(12)(13 14)" // Courier's chains
 	if got := FormatThreads(threads, false); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
