@@ -178,9 +178,9 @@ func fill(dir string, n, size int) error {
 	host, _ := os.Hostname()
 	t0 := time.Now().Unix() - int64(n)
 	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("%d.M%06dP%d.%s,S=%d", t0+int64(i), i, os.Getpid(), host, size+40)
-		p := filepath.Join(dir, "new", name)
 		msg := fmt.Sprintf("Subject: pop3bench %d\nFrom: a@%s\n\n%s", i, domain, body)
+		name := fmt.Sprintf("%d.M%06dP%d.%s,S=%d", t0+int64(i), i, os.Getpid(), host, len(msg))
+		p := filepath.Join(dir, "new", name)
 		if err := os.WriteFile(p, []byte(msg), 0o600); err != nil {
 			return err
 		}

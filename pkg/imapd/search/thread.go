@@ -95,13 +95,6 @@ func msgIDs(v string) []string {
 // earlier than any, as in Courier's imapd.
 var noDate = time.Unix(0, 0)
 
-// byDate orders by sent date, then sequence number (RFC 5256 §3).
-func byDate(a, b *threadMsg) int {
-	if n := a.date.Compare(b.date); n != 0 {
-		return n
-	}
-	return cmp.Compare(a.m.SeqNum(), b.m.SeqNum())
-}
 
 // Thread threads msgs with the algorithm alg, ORDEREDSUBJECT or
 // REFERENCES (RFC 5256 §3), and returns the threads in order.
