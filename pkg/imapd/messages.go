@@ -631,11 +631,8 @@ func (s *session) idle(tag string, args []wire.Token, _ bool) (string, error) {
 	if len(args) > 0 {
 		return "", bad("IDLE takes no arguments.")
 	}
-	s.bw.WriteString("+ entering idle mode\r\n")
-	s.update()
-	if err := s.bw.Flush(); err != nil {
-		return "", err
-	}
+	// The watch comes first, so that nothing that happens after the
+	// client hears "+" goes unseen.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var changes <-chan struct{}
@@ -645,6 +642,11 @@ func (s *session) idle(tag string, args []wire.Token, _ bool) (string, error) {
 		} else {
 			s.log.Warn(fmt.Sprintf("user=%s: IDLE in %s falls back to rescans: %v", s.user, s.mb.Name, err))
 		}
+	}
+	s.bw.WriteString("+ entering idle mode\r\n")
+	s.update()
+	if err := s.bw.Flush(); err != nil {
+		return "", err
 	}
 	every := 60 * time.Second
 	if n, err := strconv.Atoi(s.getenv("IMAP_IDLE_TIMEOUT")); err == nil && n > 0 {

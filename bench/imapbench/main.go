@@ -1,0 +1,481 @@
+// Command imapbench measures IMAP servers for issue #8, one at a time (the
+// machine has 2 cores), on an INBOX of -msgs messages:
+//
+//  1. single operations, each timed: SELECT; FETCH 1:* (UID FLAGS
+//     RFC822.SIZE ENVELOPE); UID SEARCH on a header and on body text;
+//     FETCH of -full whole messages; STORE on -store messages; COPY and
+//     MOVE of -copy messages to another folder; EXPUNGE of -copy messages;
+//  2. -sessions concurrent sessions each running a mix (SELECT, FETCH of
+//     flags and envelopes of 50 messages, a header SEARCH, a STORE, NOOP)
+//     for -duration: operations per second and the latency percentiles;
+//  3. the memory (summed resident sizes of the server's processes) with
+//     -idle logged-in idle connections.
+//
+// Targets: ours (this tree in a sandbox, scripts/sandbox.sh, port 10143),
+// courier (the real Courier 1.0.16, /work/shared/peers, port 1143),
+// dovecot (unpacked in /opt/dovecot-x, port 11143). Account
+// imapbench@example.test with the peers' password.
+//
+//	go run ./bench/imapbench [-targets ours,courier,dovecot] [-msgs 10000] [-sessions 100] [-duration 20s] [-idle 500] [-setup]
+//
+// Runs as root: the peers' daemons and maildirs need it.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/gocourier/courier/bench/internal/sandbox"
+	"github.com/gocourier/courier/pkg/proc"
+)
+
+const (
+	domain   = "example.test"
+	password = "Peer-pw1"
+	user     = "imapbench@" + domain
+)
+
+type target struct {
+	name    string
+	addr    string
+	maildir string
+	procs   *regexp.Regexp // the server's processes, for memory
+	stop    func() error
+}
+
+type op struct {
+	name string
+	d    time.Duration
+}
+
+type result struct {
+	name     string
+	ops      []op
+	mixOps   int
+	mixErrs  int
+	duration time.Duration
+	p50, p99 time.Duration
+	idle     int
+	idleRSS  int64 // bytes
+}
+
+func main() {
+	targets := flag.String("targets", "ours,courier,dovecot", "targets to measure, in this order")
+	msgs := flag.Int("msgs", 10000, "messages in the INBOX")
+	full := flag.Int("full", 500, "whole messages fetched")
+	store := flag.Int("store", 1000, "messages flagged by STORE")
+	cp := flag.Int("copy", 500, "messages copied, moved and expunged")
+	sessions := flag.Int("sessions", 100, "concurrent sessions in the mix")
+	duration := flag.Duration("duration", 20*time.Second, "length of the mix")
+	idle := flag.Int("idle", 500, "idle connections for the memory figure")
+	setup := flag.Bool("setup", false, "run the peers' setup scripts first")
+	peers := flag.String("peers", "/work/shared/peers", "directory of the peers' scripts")
+	keep := flag.Bool("keep", false, "keep our sandbox tree")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "imapbench: run it as root: the peers' daemons and maildirs need it")
+		os.Exit(1)
+	}
+	var results []result
+	for _, name := range strings.Split(*targets, ",") {
+		t, err := start(strings.TrimSpace(name), *peers, *setup, *keep, *idle)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "imapbench: %s: %v\n", name, err)
+			os.Exit(1)
+		}
+		r, err := measure(t, *msgs, *full, *store, *cp, *sessions, *duration, *idle)
+		if serr := t.stop(); err == nil {
+			err = serr
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "imapbench: %s: %v\n", name, err)
+			os.Exit(1)
+		}
+		results = append(results, r)
+	}
+	report(results, *msgs, *sessions, *idle)
+}
+
+func start(name, peers string, setup, keep bool, idle int) (*target, error) {
+	script := func(s string) error {
+		out, err := exec.Command(filepath.Join(peers, s)).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %v\n%s", s, err, out)
+		}
+		return nil
+	}
+	limit := strconv.Itoa(idle + 200)
+	switch name {
+	case "ours":
+		sb, err := sandbox.Start("imapbench", nil, map[string]map[string]string{"imapd": {"MAXDAEMONS": limit, "MAXPERIP": limit}})
+		if err != nil {
+			return nil, err
+		}
+		dirs, err := sb.AddAccounts(password, user)
+		if err != nil {
+			sb.Stop(keep)
+			return nil, err
+		}
+		return &target{name: name, addr: "127.0.0.1:10143", maildir: dirs[user],
+			procs: regexp.MustCompile(`^(imapd|imaplogin|couriertcpd)$`),
+			stop:  func() error { return sb.Stop(keep) }}, nil
+	case "courier", "dovecot":
+		if setup {
+			if err := script("setup-" + name + ".sh"); err != nil {
+				return nil, err
+			}
+		}
+		if err := script("start-" + name + ".sh"); err != nil {
+			return nil, err
+		}
+		t := &target{name: name, stop: func() error { return script("stop-" + name + ".sh") }}
+		if name == "courier" {
+			t.addr, t.maildir = "127.0.0.1:1143", "/srv/peer-mail/imapbench/Maildir"
+			t.procs = regexp.MustCompile(`^(imapd|imaplogin|couriertcpd|couriertls)$`)
+		} else {
+			t.addr, t.maildir = "127.0.0.1:11143", "/srv/peer-mail-dovecot/imapbench/Maildir"
+			t.procs = regexp.MustCompile(`^(imap|imap-login|dovecot|auth|config|anvil|log|stats)$`)
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("unknown target %q (ours, courier, dovecot)", name)
+}
+
+// fill empties the maildir (messages, folders and index files) and
+// delivers n messages into cur/, owned as the maildir is.
+func fill(dir string, n int) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	uid, gid := int(st.Sys().(*syscall.Stat_t).Uid), int(st.Sys().(*syscall.Stat_t).Gid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if e.Name() == "cur" || e.Name() == "new" || e.Name() == "tmp" {
+			files, _ := os.ReadDir(p)
+			for _, f := range files {
+				os.RemoveAll(filepath.Join(p, f.Name()))
+			}
+			continue
+		}
+		os.RemoveAll(p)
+	}
+	host, _ := os.Hostname()
+	t0 := time.Now().Unix() - int64(n)
+	words := []string{"invoice", "meeting", "report", "holiday", "budget", "release", "party", "lunch"}
+	for i := 0; i < n; i++ {
+		w := words[i%len(words)]
+		body := fmt.Sprintf("Hello,\n\nthis is message %d about the %s.\n%s", i, w, strings.Repeat("Some filler text for the body of the message.\n", 30))
+		if i%100 == 7 {
+			body += "The secret word is xylophone.\n"
+		}
+		msg := fmt.Sprintf("From: Sender %d <sender%d@example.test>\nTo: imapbench@example.test\nSubject: %s number %d\nDate: Mon, 2 Nov 2026 10:00:00 +0000\nMessage-ID: <bench%d@example.test>\n\n%s", i%50, i%50, w, i, i, body)
+		name := fmt.Sprintf("%d.M%06dP%d.%s,S=%d:2,", t0+int64(i), i, os.Getpid(), host, len(msg))
+		if i%3 == 0 {
+			name += "S"
+		}
+		p := filepath.Join(dir, "cur", name)
+		if err := os.WriteFile(p, []byte(msg), 0o600); err != nil {
+			return err
+		}
+		if err := os.Chown(p, uid, gid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func login(addr string) (*imapclient.Client, error) {
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(user, password).Wait(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func measure(t *target, msgs, full, store, cp, sessions int, duration time.Duration, idle int) (result, error) {
+	r := result{name: t.name, duration: duration}
+	if err := waitLogin(t.addr); err != nil {
+		return r, err
+	}
+	fmt.Fprintf(os.Stderr, "imapbench: %s: writing %d messages\n", t.name, msgs)
+	if err := fill(t.maildir, msgs); err != nil {
+		return r, err
+	}
+	c, err := login(t.addr)
+	if err != nil {
+		return r, err
+	}
+	defer c.Close()
+	timed := func(name string, fn func() error) error {
+		start := time.Now()
+		if err := fn(); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		r.ops = append(r.ops, op{name, time.Since(start)})
+		fmt.Fprintf(os.Stderr, "imapbench: %s: %s %v\n", t.name, name, time.Since(start))
+		return nil
+	}
+	if err := c.Create("INBOX.Dest", nil).Wait(); err != nil {
+		return r, err
+	}
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{"SELECT (first, with indexing)", func() error {
+			d, err := c.Select("INBOX", nil).Wait()
+			if err == nil && int(d.NumMessages) != msgs {
+				err = fmt.Errorf("%d messages, want %d", d.NumMessages, msgs)
+			}
+			return err
+		}},
+		{"SELECT (again)", func() error { _, err := c.Select("INBOX", nil).Wait(); return err }},
+		{"FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)", func() error {
+			m, err := c.Fetch(imap.SeqSetNum(), &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true, Envelope: true}).Collect()
+			if err == nil && len(m) != msgs {
+				err = fmt.Errorf("%d messages", len(m))
+			}
+			return err
+		}},
+		{"UID SEARCH SUBJECT budget", func() error {
+			d, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "budget"}}}, nil).Wait()
+			if err == nil && len(d.AllUIDs()) != msgs/8 {
+				err = fmt.Errorf("%d found", len(d.AllUIDs()))
+			}
+			return err
+		}},
+		{"UID SEARCH BODY xylophone", func() error {
+			d, err := c.UIDSearch(&imap.SearchCriteria{Body: []string{"xylophone"}}, nil).Wait()
+			if err == nil && len(d.AllUIDs()) != msgs/100 {
+				err = fmt.Errorf("%d found", len(d.AllUIDs()))
+			}
+			return err
+		}},
+		{fmt.Sprintf("FETCH %d BODY.PEEK[]", full), func() error {
+			_, err := c.Fetch(rangeSet(1, full), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+			return err
+		}},
+		{fmt.Sprintf("STORE %d +FLAGS (\\Flagged)", store), func() error {
+			_, err := c.Store(rangeSet(1, store), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Collect()
+			return err
+		}},
+		{fmt.Sprintf("COPY %d", cp), func() error { _, err := c.Copy(rangeSet(1, cp), "INBOX.Dest").Wait(); return err }},
+		{fmt.Sprintf("MOVE %d", cp), func() error { _, err := c.Move(rangeSet(1, cp), "INBOX.Dest").Wait(); return err }},
+		{fmt.Sprintf("EXPUNGE %d", cp), func() error {
+			if _, err := c.Store(rangeSet(1, cp), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Collect(); err != nil {
+				return err
+			}
+			start := time.Now()
+			_, err := c.Expunge().Collect()
+			r.ops = append(r.ops, op{fmt.Sprintf("EXPUNGE %d (alone)", cp), time.Since(start)})
+			return err
+		}},
+	}
+	for _, s := range steps {
+		if err := timed(s.name, s.fn); err != nil {
+			return r, err
+		}
+	}
+	c.Logout().Wait()
+	if err := mix(t, &r, sessions, duration); err != nil {
+		return r, err
+	}
+	return r, idleMemory(t, &r, idle)
+}
+
+func rangeSet(a, b int) imap.SeqSet {
+	var s imap.SeqSet
+	s.AddRange(uint32(a), uint32(b))
+	return s
+}
+
+func waitLogin(addr string) error {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		c, err := login(addr)
+		if err == nil {
+			c.Logout().Wait()
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no IMAP login on %s: %v", addr, err)
+		}
+	}
+}
+
+// mix runs sessions concurrent sessions for duration, each repeating a
+// mix of operations, and records each operation's latency.
+func mix(t *target, r *result, sessions int, duration time.Duration) error {
+	var mu sync.Mutex
+	var lat []time.Duration
+	errs := 0
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(duration)
+	for i := 0; i < sessions; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c, err := login(t.addr)
+			if err != nil {
+				mu.Lock()
+				errs++
+				mu.Unlock()
+				return
+			}
+			defer c.Close()
+			ops := []func() error{
+				func() error { _, err := c.Select("INBOX", nil).Wait(); return err },
+				func() error {
+					n := uint32(1 + (i*50)%5000)
+					_, err := c.Fetch(rangeSet(int(n), int(n)+49), &imap.FetchOptions{UID: true, Flags: true, Envelope: true}).Collect()
+					return err
+				},
+				func() error {
+					_, err := c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: fmt.Sprintf("sender%d@", i%50)}}}, nil).Wait()
+					return err
+				},
+				func() error {
+					_, err := c.Store(imap.SeqSetNum(uint32(1+i)), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Collect()
+					return err
+				},
+				func() error { return c.Noop().Wait() },
+			}
+			for k := 0; time.Now().Before(deadline); k++ {
+				start := time.Now()
+				err := ops[k%len(ops)]()
+				d := time.Since(start)
+				mu.Lock()
+				if err != nil {
+					errs++
+				} else {
+					lat = append(lat, d)
+				}
+				mu.Unlock()
+			}
+			c.Logout().Wait()
+		}(i)
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	r.mixOps, r.mixErrs = len(lat), errs
+	if len(lat) > 0 {
+		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	fmt.Fprintf(os.Stderr, "imapbench: %s: mix: %d operations, %d errors, p50 %v, p99 %v\n", t.name, r.mixOps, errs, r.p50, r.p99)
+	if r.mixOps == 0 {
+		return errors.New("the mix ran no operation")
+	}
+	return nil
+}
+
+// idleMemory opens idle logged-in connections and sums the resident
+// sizes of the server's processes.
+func idleMemory(t *target, r *result, n int) error {
+	var conns []*imapclient.Client
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := login(t.addr)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "imapbench: %s: idle connection %d: %v\n", t.name, i+1, err)
+			break
+		}
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			c.Close()
+			break
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(2 * time.Second)
+	r.idle = len(conns)
+	r.idleRSS = rss(t.procs)
+	fmt.Fprintf(os.Stderr, "imapbench: %s: %d idle connections, %.1f MiB resident\n", t.name, r.idle, float64(r.idleRSS)/(1<<20))
+	return nil
+}
+
+// rss sums the resident sizes of the processes whose names match re.
+func rss(re *regexp.Regexp) int64 {
+	var total int64
+	proc.Scan(func(p proc.Stat) bool {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.PID))
+		if !re.MatchString(strings.TrimSpace(string(comm))) {
+			return true
+		}
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID))
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				total += kb << 10
+			}
+		}
+		return true
+	})
+	return total
+}
+
+func report(rs []result, msgs, sessions, idle int) {
+	fmt.Printf("\nIMAP, INBOX of %d messages\n\n| operation |", msgs)
+	for _, r := range rs {
+		fmt.Printf(" %s (ms) |", r.name)
+	}
+	fmt.Printf("\n|---|")
+	for range rs {
+		fmt.Printf("---|")
+	}
+	fmt.Println()
+	if len(rs) == 0 {
+		return
+	}
+	for i, o := range rs[0].ops {
+		fmt.Printf("| %s |", o.name)
+		for _, r := range rs {
+			if i < len(r.ops) {
+				fmt.Printf(" %.1f |", float64(r.ops[i].d.Microseconds())/1000)
+			}
+		}
+		fmt.Println()
+	}
+	fmt.Printf("| mix, %d sessions: operations/s |", sessions)
+	for _, r := range rs {
+		fmt.Printf(" %.0f |", float64(r.mixOps)/r.duration.Seconds())
+	}
+	fmt.Printf("\n| mix: p50 / p99 latency (ms) |")
+	for _, r := range rs {
+		fmt.Printf(" %.1f / %.1f |", float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000)
+	}
+	fmt.Printf("\n| mix: errors |")
+	for _, r := range rs {
+		fmt.Printf(" %d |", r.mixErrs)
+	}
+	fmt.Printf("\n| memory with idle connections (MiB) |")
+	for _, r := range rs {
+		fmt.Printf(" %.1f (%d conns) |", float64(r.idleRSS)/(1<<20), r.idle)
+	}
+	fmt.Println()
+}
