@@ -429,3 +429,85 @@ func TestBadInput(t *testing.T) {
 		t.Error("a folder .a..b was made")
 	}
 }
+
+func TestAutologout(t *testing.T) {
+	defer func(d time.Duration) { Idle = d }(Idle)
+	Idle = 300 * time.Millisecond
+	addr := serve(t, newMaildir(t), testEnv)
+	r := dialRaw(t, addr)
+	if l := r.line(); l != "* BYE Autologout; idle for too long" {
+		t.Fatalf("a silent client got %q", l)
+	}
+}
+
+func TestOutbox(t *testing.T) {
+	dir := t.TempDir()
+	sent := filepath.Join(dir, "sent")
+	sendmail := filepath.Join(dir, "sendmail")
+	if err := os.WriteFile(sendmail, []byte("#!/bin/sh\necho \"$@\" > "+sent+".args\ncat > "+sent+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OUTBOX": ".Outbox", "SENDMAIL": sendmail, "HEADERFROM": "X-IMAP-Sender", "AUTHADDR": "u@example.test"}
+	for k, v := range testEnv {
+		env[k] = v
+	}
+	root := newMaildir(t)
+	addr := serve(t, root, env)
+	c := dial(t, addr, nil)
+	if !c.Caps().Has("XCOURIEROUTBOX=INBOX.OUTBOX") { // imapclient upper-cases names
+		t.Fatalf("capabilities: %v", c.Caps())
+	}
+	if err := c.Create("INBOX.Outbox", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	text := "To: friend@example.test\r\nSubject: out\r\n\r\nhello\r\n"
+	app := c.Append("INBOX.Outbox", int64(len(text)), nil)
+	app.Write([]byte(text))
+	app.Close()
+	if _, err := app.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(sent)
+	args, _ := os.ReadFile(sent + ".args")
+	if string(b) != "X-IMAP-Sender: u@example.test\nTo: friend@example.test\nSubject: out\n\nhello\n" || strings.TrimSpace(string(args)) != "-oi -t -f u@example.test" {
+		t.Fatalf("sendmail got %q with %q", b, args)
+	}
+	st := must(c.Status("INBOX.Outbox", &imap.StatusOptions{NumMessages: true}).Wait())
+	if *st.NumMessages != 1 {
+		t.Errorf("the sent message is not kept in the Outbox: %d", *st.NumMessages)
+	}
+}
+
+func TestCondstoreQresync(t *testing.T) {
+	root := newMaildir(t, msg("one", "", "x"), msg("two", "", "y"), msg("three", "", "z"))
+	addr := serve(t, root, testEnv)
+	r := dialRaw(t, addr)
+	fmt.Fprintf(r.c, "a ENABLE QRESYNC\r\n")
+	if got := r.until("a "); got[0] != "* ENABLED QRESYNC" {
+		t.Fatalf("ENABLE: %q", got)
+	}
+	fmt.Fprintf(r.c, "b SELECT INBOX\r\n")
+	var uidv, modseq string
+	for _, l := range r.until("b ") {
+		fmt.Sscanf(l, "* OK [UIDVALIDITY %s", &uidv)
+		fmt.Sscanf(l, "* OK [HIGHESTMODSEQ %s", &modseq)
+	}
+	uidv, modseq = strings.TrimSuffix(uidv, "]"), strings.TrimSuffix(modseq, "]")
+	if uidv == "" || modseq == "" {
+		t.Fatal("no UIDVALIDITY or HIGHESTMODSEQ")
+	}
+	fmt.Fprintf(r.c, "c STORE 2 +FLAGS.SILENT (\\Flagged)\r\nd UID STORE 3 +FLAGS.SILENT (\\Deleted)\r\ne EXPUNGE\r\n")
+	if got := r.until("e "); !slices.Contains(got, "* VANISHED 3") {
+		t.Fatalf("EXPUNGE under QRESYNC: %q", got)
+	}
+	fmt.Fprintf(r.c, "f UNSELECT\r\ng SELECT INBOX (QRESYNC (%s %s 1:3))\r\n", uidv, modseq)
+	got := strings.Join(r.until("g "), "\n")
+	if !strings.Contains(got, "* VANISHED (EARLIER) 3") || !strings.Contains(got, "* 2 FETCH (UID 2 FLAGS (\\Flagged") {
+		t.Fatalf("SELECT with QRESYNC:\n%s", got)
+	}
+	fmt.Fprintf(r.c, "h UID FETCH 1:* (FLAGS) (CHANGEDSINCE %s VANISHED)\r\n", modseq)
+	got = strings.Join(r.until("h "), "\n")
+	if !strings.Contains(got, "* VANISHED (EARLIER) 3") || !strings.Contains(got, "UID 2") || strings.Contains(got, "UID 1 ") {
+		t.Fatalf("UID FETCH CHANGEDSINCE VANISHED:\n%s", got)
+	}
+}
