@@ -45,7 +45,7 @@ type Mailbox struct {
 	// that scan kept messages gone from the disk (RefreshKeeping).
 	last        folderStamps
 	pendingGone bool
-	copied   map[uint32]bool // copied in this session: expunged, not moved to Trash
+	copied      map[uint32]bool // copied in this session: expunged, not moved to Trash
 }
 
 // Msg is one message of a selected mailbox.

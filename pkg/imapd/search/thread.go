@@ -95,7 +95,6 @@ func msgIDs(v string) []string {
 // earlier than any, as in Courier's imapd.
 var noDate = time.Unix(0, 0)
 
-
 // Thread threads msgs with the algorithm alg, ORDEREDSUBJECT or
 // REFERENCES (RFC 5256 §3), and returns the threads in order.
 func Thread(alg string, msgs []Message) ([]*ThreadNode, error) {
