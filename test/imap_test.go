@@ -16,7 +16,6 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 
-	"github.com/gocourier/courier/pkg/privsep"
 	"github.com/gocourier/courier/test/testenv"
 )
 
@@ -35,13 +34,7 @@ func newIMAPSuite(t *testing.T, accounts []string) *imapSuite {
 	t.Helper()
 	s := &imapSuite{mailSuite: newMailSuite(t, accounts, nil, imapPrograms...)}
 	s.imap, s.imaps = freeAddr(t), freeAddr(t)
-	add := func(name, vars string) {
-		b, err := os.ReadFile(s.Layout.Config(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.WriteConfig(t, name, string(b)+vars, 0o644)
-	}
+	add := func(name, vars string) { s.appendConfig(t, name, vars) }
 	_, port, _ := net.SplitHostPort(s.imap)
 	add("imapd", fmt.Sprintf("MAILUSER=%s\nMAILGROUP=%s\nADDRESS=127.0.0.1\nPORT=%s\nIMAPDSTART=YES\nMAXPERIP=100\n", s.Layout.MailUser, s.Layout.MailGroup, port))
 	_, port, _ = net.SplitHostPort(s.imaps)
@@ -56,30 +49,14 @@ func newIMAPSuite(t *testing.T, accounts []string) *imapSuite {
 	s.WriteConfig(t, "imapaccess/default", "", 0o644)
 	s.run(t, "makeimapaccess")
 	s.run(t, "mkimapdcert")
-	if os.Geteuid() == 0 {
-		gid, err := privsep.LookupGroup(s.Layout.MailGroup)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pem := s.Layout.Config("imapd.pem")
-		os.Chown(pem, 0, int(gid))
-		os.Chmod(pem, 0o640)
-	}
+	s.keyForMailGroup(t, "imapd.pem")
 	return s
 }
 
 func (s *imapSuite) start(t *testing.T) {
 	t.Helper()
 	s.mailSuite.start(t)
-	for _, a := range []string{s.imap, s.imaps} {
-		s.waitFor(t, "a listener on "+a, func() bool {
-			c, err := net.DialTimeout("tcp", a, time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-	}
+	s.waitListening(t, s.imap, s.imaps)
 }
 
 func imapDial(t *testing.T, addr string, implicitTLS bool, h *imapclient.UnilateralDataHandler) *imapclient.Client {

@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -231,5 +232,46 @@ func (s *mailSuite) waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s; schedule: %v; log:\n%s", what, sched, s.Log)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// appendConfig adds lines to one of the tree's configuration files.
+func (s *mailSuite) appendConfig(t *testing.T, name, vars string) {
+	t.Helper()
+	b, err := os.ReadFile(s.Layout.Config(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.WriteConfig(t, name, string(b)+vars, 0o644)
+}
+
+// keyForMailGroup gives a certificate's file to the mail group, as
+// Debian's packages install it (root:courier 0640): the servers and login
+// stages read it as the mail user.
+func (s *mailSuite) keyForMailGroup(t *testing.T, name string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return
+	}
+	gid, err := privsep.LookupGroup(s.Layout.MailGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem := s.Layout.Config(name)
+	os.Chown(pem, 0, int(gid))
+	os.Chmod(pem, 0o640)
+}
+
+// waitListening waits until every address accepts connections.
+func (s *mailSuite) waitListening(t *testing.T, addrs ...string) {
+	t.Helper()
+	for _, a := range addrs {
+		s.waitFor(t, "a listener on "+a, func() bool {
+			c, err := net.DialTimeout("tcp", a, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
 	}
 }

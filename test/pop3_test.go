@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gocourier/courier/pkg/privsep"
 	"github.com/gocourier/courier/test/testenv"
 )
 
@@ -32,13 +31,7 @@ func newPOP3Suite(t *testing.T, accounts []string) *pop3Suite {
 	t.Helper()
 	s := &pop3Suite{mailSuite: newMailSuite(t, accounts, nil, pop3Programs...)}
 	s.pop3, s.pop3s = freeAddr(t), freeAddr(t)
-	add := func(name, vars string) {
-		b, err := os.ReadFile(s.Layout.Config(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.WriteConfig(t, name, string(b)+vars, 0o644)
-	}
+	add := func(name, vars string) { s.appendConfig(t, name, vars) }
 	_, port, _ := net.SplitHostPort(s.pop3)
 	add("pop3d", fmt.Sprintf("MAILUSER=%s\nMAILGROUP=%s\nADDRESS=127.0.0.1\nPORT=%s\nPOP3DSTART=YES\n", s.Layout.MailUser, s.Layout.MailGroup, port))
 	_, port, _ = net.SplitHostPort(s.pop3s)
@@ -48,31 +41,14 @@ func newPOP3Suite(t *testing.T, accounts []string) *pop3Suite {
 		t.Fatal(err)
 	}
 	s.run(t, "mkpop3dcert")
-	if os.Geteuid() == 0 {
-		// The login stage, as the mail user, reads the key.
-		gid, err := privsep.LookupGroup(s.Layout.MailGroup)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pem := s.Layout.Config("pop3d.pem")
-		os.Chown(pem, 0, int(gid))
-		os.Chmod(pem, 0o640)
-	}
+	s.keyForMailGroup(t, "pop3d.pem")
 	return s
 }
 
 func (s *pop3Suite) start(t *testing.T) {
 	t.Helper()
 	s.mailSuite.start(t)
-	for _, a := range []string{s.pop3, s.pop3s} {
-		s.waitFor(t, "a listener on "+a, func() bool {
-			c, err := net.DialTimeout("tcp", a, time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-	}
+	s.waitListening(t, s.pop3, s.pop3s)
 }
 
 // setOption adds options=... to an account's userdb line.

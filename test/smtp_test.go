@@ -38,13 +38,7 @@ func newSMTPSuite(t *testing.T, accounts []string, extra map[string]string, prog
 	s := &smtpSuite{mailSuite: newMailSuite(t, accounts, extra, append(append([]string(nil), smtpPrograms...), programs...)...)}
 	s.smtp, s.msa, s.smtps = freeAddr(t), freeAddr(t), freeAddr(t)
 	ids := fmt.Sprintf("MAILUSER=%s\nMAILGROUP=%s\n", s.Layout.MailUser, s.Layout.MailGroup)
-	add := func(name, vars string) {
-		b, err := os.ReadFile(s.Layout.Config(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.WriteConfig(t, name, string(b)+vars, 0o644)
-	}
+	add := func(name, vars string) { s.appendConfig(t, name, vars) }
 	_, port, _ := net.SplitHostPort(s.smtp)
 	add("esmtpd", ids+"ADDRESS=127.0.0.1\nPORT="+port+"\nBOFHCHECKDNS=0\nTARPIT=0\nTCPDOPTS=\"-noidentlookup -nodnslookup\"\n")
 	_, port, _ = net.SplitHostPort(s.msa)
@@ -64,17 +58,7 @@ func newSMTPSuite(t *testing.T, accounts []string, extra map[string]string, prog
 	}
 	s.run(t, "makesmtpaccess")
 	s.run(t, "mkesmtpdcert")
-	if os.Geteuid() == 0 {
-		// courieresmtpd, running as the mail user, reads the key, as
-		// Debian's package installs it (root:courier 0640).
-		gid, err := privsep.LookupGroup(s.Layout.MailGroup)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pem := s.Layout.Config("esmtpd.pem")
-		os.Chown(pem, 0, int(gid))
-		os.Chmod(pem, 0o640)
-	}
+	s.keyForMailGroup(t, "esmtpd.pem")
 	return s
 }
 
@@ -82,15 +66,7 @@ func newSMTPSuite(t *testing.T, accounts []string, extra map[string]string, prog
 func (s *smtpSuite) start(t *testing.T) {
 	t.Helper()
 	s.mailSuite.start(t)
-	for _, a := range []string{s.smtp, s.msa, s.smtps} {
-		s.waitFor(t, "a listener on "+a, func() bool {
-			c, err := net.DialTimeout("tcp", a, time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-	}
+	s.waitListening(t, s.smtp, s.msa, s.smtps)
 }
 
 // freeAddr is a loopback address with a port nobody listens on.

@@ -6,14 +6,10 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
-	"path/filepath"
-	"sync"
 
-	"github.com/gocourier/courier/pkg/logging"
+	"github.com/gocourier/courier/pkg/login"
 	"github.com/gocourier/courier/pkg/pop3d"
-	"github.com/gocourier/courier/pkg/tcpd/handoff"
 )
 
 func main() {
@@ -29,57 +25,5 @@ $MAILDIR, else ./Maildir).
 `)
 		return
 	}
-	log := logging.New(logging.Options{Program: "courierpop3d", Stderr: true, Level: slog.LevelInfo})
-	l, pass, err := handoff.Listen()
-	if err != nil {
-		log.Error("cannot read the sessions courierpop3login passes: " + err.Error())
-		os.Exit(1)
-	}
-	if !pass {
-		c, err := handoff.Stdio()
-		if err != nil {
-			log.Error(err.Error())
-			os.Exit(1)
-		}
-		path := os.Getenv("MAILDIR")
-		if len(args) > 0 {
-			path = args[0]
-		}
-		if path == "" {
-			path = "./Maildir"
-		}
-		pop3d.Serve(c, path, c.Getenv, log)
-		c.Close()
-		return
-	}
-	var wg sync.WaitGroup
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			break
-		}
-		wg.Add(1)
-		go func(c *handoff.Conn) {
-			defer wg.Done()
-			defer c.Close()
-			pop3d.Serve(c, sessionMaildir(c, args), c.Getenv, log)
-		}(nc.(*handoff.Conn))
-	}
-	wg.Wait()
-}
-
-// sessionMaildir is the session's MAILDIR (the login stage makes it
-// absolute), else the argument under the account's home.
-func sessionMaildir(c interface{ Getenv(string) string }, args []string) string {
-	if p := c.Getenv("MAILDIR"); p != "" {
-		return p
-	}
-	p := "Maildir"
-	if len(args) > 0 {
-		p = args[0]
-	}
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(c.Getenv("HOME"), p)
-	}
-	return p
+	os.Exit(login.ServerMain("courierpop3d", args, pop3d.Serve))
 }

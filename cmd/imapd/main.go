@@ -8,16 +8,13 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 
 	"github.com/gocourier/courier/pkg/imapd"
 	"github.com/gocourier/courier/pkg/layout"
-	"github.com/gocourier/courier/pkg/logging"
+	"github.com/gocourier/courier/pkg/login"
 	"github.com/gocourier/courier/pkg/services"
 	"github.com/gocourier/courier/pkg/tcpd/handoff"
 )
@@ -44,69 +41,14 @@ already logged in, on MAILDIR (else $MAILDIR, else ./Maildir).
 			return
 		}
 	}
-	log := logging.New(logging.Options{Program: "imapd", Stderr: true, Level: slog.LevelInfo})
 	if v := os.Getenv("IMAP_UMASK"); v != "" {
 		if m, err := strconv.ParseUint(v, 8, 32); err == nil {
 			syscall.Umask(int(m))
 		}
 	}
-	l, pass, err := handoff.Listen()
-	if err != nil {
-		log.Error("cannot read the sessions imaplogin passes: " + err.Error())
-		os.Exit(1)
+	if os.Getenv("AUTHENTICATED") == "" && os.Getenv(handoff.EnvFD) == "" {
+		fmt.Fprintln(os.Stderr, "imapd: AUTHENTICATED is not set: run imapd through imaplogin, or set it for a pre-authenticated session (see imapd --help)")
+		os.Exit(2)
 	}
-	if !pass {
-		if os.Getenv("AUTHENTICATED") == "" {
-			fmt.Fprintln(os.Stderr, "imapd: AUTHENTICATED is not set: run imapd through imaplogin, or set it for a pre-authenticated session (see imapd --help)")
-			os.Exit(2)
-		}
-		c, err := handoff.Stdio()
-		if err != nil {
-			log.Error(err.Error())
-			os.Exit(1)
-		}
-		path := os.Getenv("MAILDIR")
-		if len(args) > 0 {
-			path = args[0]
-		}
-		if path == "" {
-			path = "./Maildir"
-		}
-		if abs, err := filepath.Abs(path); err == nil {
-			path = abs
-		}
-		imapd.Serve(c, path, c.Getenv, log)
-		c.Close()
-		return
-	}
-	var wg sync.WaitGroup
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			break
-		}
-		wg.Add(1)
-		go func(c *handoff.Conn) {
-			defer wg.Done()
-			defer c.Close()
-			imapd.Serve(c, sessionMaildir(c, args), c.Getenv, log)
-		}(nc.(*handoff.Conn))
-	}
-	wg.Wait()
-}
-
-// sessionMaildir is the session's MAILDIR (the login stage makes it
-// absolute), else the argument under the account's home.
-func sessionMaildir(c *handoff.Conn, args []string) string {
-	if p := c.Getenv("MAILDIR"); p != "" {
-		return p
-	}
-	p := "Maildir"
-	if len(args) > 0 {
-		p = args[0]
-	}
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(c.Getenv("HOME"), p)
-	}
-	return p
+	os.Exit(login.ServerMain("imapd", args, imapd.Serve))
 }

@@ -25,7 +25,8 @@
 // the id back.
 //
 // Callers: cmd/imaplogin and cmd/courierpop3login (Main); the handlers
-// imapd.ServeLogin and pop3d.ServeLogin (Conn).
+// imapd.ServeLogin and pop3d.ServeLogin (Conn); the servers after login,
+// cmd/imapd and cmd/courierpop3d (ServerMain).
 package login
 
 import (
