@@ -72,6 +72,11 @@ func Run(opts Options) error {
 	if log == nil {
 		log = newLogger(opts.Stderr, opts.Syslog, facility, level)
 	}
+	// Signals are caught before the socket exists: whoever sees the
+	// socket may stop the daemon at once, and it must stop cleanly.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	cfg, stack, err := loadStack(l, log)
 	if err != nil {
 		return err
@@ -88,9 +93,6 @@ func Run(opts Options) error {
 		opts.Ready(sock.Path)
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	for {
 		select {
 		case sig := <-sigs:
