@@ -111,13 +111,7 @@ func main() {
 }
 
 func start(name, peers string, setup, keep bool, idle int) (*target, error) {
-	script := func(s string) error {
-		out, err := exec.Command(filepath.Join(peers, s)).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s: %v\n%s", s, err, out)
-		}
-		return nil
-	}
+	script := func(s string) error { return runScript(filepath.Join(peers, s)) }
 	limit := strconv.Itoa(idle + 200)
 	switch name {
 	case "ours":
@@ -254,7 +248,7 @@ func measure(t *target, msgs, full, store, cp, sessions int, duration time.Durat
 		}},
 		{"SELECT (again)", func() error { _, err := c.Select("INBOX", nil).Wait(); return err }},
 		{"FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)", func() error {
-			m, err := c.Fetch(imap.SeqSetNum(), &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true, Envelope: true}).Collect()
+			m, err := c.Fetch(rangeSet(1, 0), &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true, Envelope: true}).Collect()
 			if err == nil && len(m) != msgs {
 				err = fmt.Errorf("%d messages", len(m))
 			}
@@ -306,6 +300,7 @@ func measure(t *target, msgs, full, store, cp, sessions int, duration time.Durat
 	return r, idleMemory(t, &r, idle)
 }
 
+// rangeSet is a:b; b 0 is "*".
 func rangeSet(a, b int) imap.SeqSet {
 	var s imap.SeqSet
 	s.AddRange(uint32(a), uint32(b))
@@ -478,4 +473,22 @@ func report(rs []result, msgs, sessions, idle int) {
 		fmt.Printf(" %.1f (%d conns) |", float64(r.idleRSS)/(1<<20), r.idle)
 	}
 	fmt.Println()
+}
+
+// runScript runs one of the peers' scripts. Its output goes to a file,
+// not a pipe: the daemons it starts keep their standard output open.
+func runScript(path string) error {
+	f, err := os.CreateTemp("", "peer-script-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	cmd := exec.Command(path)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Run(); err != nil {
+		out, _ := os.ReadFile(f.Name())
+		return fmt.Errorf("%s: %v\n%s", path, err, out)
+	}
+	return nil
 }

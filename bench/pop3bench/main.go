@@ -104,13 +104,7 @@ func main() {
 }
 
 func start(name, peers string, setup, keep bool) (*target, error) {
-	script := func(s string) error {
-		out, err := exec.Command(filepath.Join(peers, s)).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s: %v\n%s", s, err, out)
-		}
-		return nil
-	}
+	script := func(s string) error { return runScript(filepath.Join(peers, s)) }
 	switch name {
 	case "ours":
 		// The peers' connection limits (setup-courier.sh).
@@ -404,4 +398,22 @@ func report(rs []result, msgs, size, clients int) {
 		fmt.Printf("\nours / %s: first session %.2f×, later sessions %.2f×, logins/s %.2f×\n", r.name,
 			r.first.Seconds()/ours.first.Seconds(), r.warm.Seconds()/ours.warm.Seconds(), float64(ours.logins)/float64(max(r.logins, 1)))
 	}
+}
+
+// runScript runs one of the peers' scripts. Its output goes to a file,
+// not a pipe: the daemons it starts keep their standard output open.
+func runScript(path string) error {
+	f, err := os.CreateTemp("", "peer-script-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	cmd := exec.Command(path)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Run(); err != nil {
+		out, _ := os.ReadFile(f.Name())
+		return fmt.Errorf("%s: %v\n%s", path, err, out)
+	}
+	return nil
 }

@@ -137,6 +137,18 @@ func (d *Dir) Find(unique string) (Message, error) {
 	return Message{}, fmt.Errorf("message %s is not in %s: %w", unique, d.Path, ErrNoMessage)
 }
 
+// FindAs is Find with the file name the message had in cur/ when last
+// seen, which is tried first: that is the common case, and it spares a
+// large folder a listing per message.
+func (d *Dir) FindAs(unique, last string) (Message, error) {
+	if last != "" {
+		if _, err := os.Lstat(filepath.Join(d.Path, "cur", last)); err == nil {
+			return messageOf("cur", last), nil
+		}
+	}
+	return d.Find(unique)
+}
+
 // locate returns the message for a file name, or for its unique part when
 // the file was renamed meanwhile.
 func (d *Dir) locate(file string) (Message, error) {

@@ -366,12 +366,29 @@ func (m *Mailbox) dir() *maildir.Dir {
 
 // Open opens a message for reading, wherever another session renamed it.
 func (m *Mailbox) Open(uid uint32) (*os.File, error) {
-	u, ok := m.uniqueOf(uid)
+	u, file, ok := m.fileOf(uid)
 	if !ok {
 		return nil, fmt.Errorf("uid %d: %w", uid, maildir.ErrNoMessage)
 	}
+	// The name of the last scan is right unless another session renamed
+	// the file since; only then is the directory searched.
+	if f, err := os.Open(file); err == nil {
+		return f, nil
+	}
 	f, _, err := m.dir().Open(u)
 	return f, err
+}
+
+// fileOf returns a message's unique name and its path as of the last
+// scan.
+func (m *Mailbox) fileOf(uid uint32) (unique, file string, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i, ok := m.index[uid]
+	if !ok {
+		return "", "", false
+	}
+	return m.uniques[i], m.msgs[i].File, true
 }
 
 // InternalDate is the message's modification time, as Courier reports
@@ -398,7 +415,7 @@ func (m *Mailbox) Size(uid uint32) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("uid %d: %w", uid, maildir.ErrNoMessage)
 	}
-	return messageSize(m.dir(), u)
+	return messageSize(m.dir(), u, func() (*os.File, error) { return m.Open(uid) })
 }
 
 // Store changes the flags of the messages uids of the snapshot (RFC 9051
@@ -565,6 +582,7 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 	type item struct {
 		uid      uint32
 		unique   string
+		file     string // in cur/, as of the last scan
 		keywords []string
 	}
 	var items []item
@@ -574,7 +592,7 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 		if !ok {
 			continue
 		}
-		items = append(items, item{uid: uid, unique: m.uniques[i], keywords: m.keywords[i]})
+		items = append(items, item{uid: uid, unique: m.uniques[i], file: filepath.Base(m.msgs[i].File), keywords: m.keywords[i]})
 	}
 	m.mu.Unlock()
 	unlock, err := m.s.lock(df)
@@ -585,7 +603,7 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 	var made []string
 	abort := func() { dd.Remove(made...) }
 	for _, it := range items {
-		msg, err := srcDir.Find(it.unique)
+		msg, err := srcDir.FindAs(it.unique, it.file)
 		if errors.Is(err, maildir.ErrNoMessage) {
 			continue // expunged by another session meanwhile
 		}
@@ -866,7 +884,7 @@ var (
 const maxCachedSizes = 200000
 
 // messageSize returns the CRLF size of a message of d.
-func messageSize(d *maildir.Dir, unique string) (int64, error) {
+func messageSize(d *maildir.Dir, unique string, open func() (*os.File, error)) (int64, error) {
 	if n, err := maildir.ParseName(unique); err == nil && n.VSize >= 0 {
 		return n.VSize, nil
 	}
@@ -877,7 +895,7 @@ func messageSize(d *maildir.Dir, unique string) (int64, error) {
 	if ok {
 		return v, nil
 	}
-	f, _, err := d.Open(unique)
+	f, err := open()
 	if err != nil {
 		return 0, err
 	}

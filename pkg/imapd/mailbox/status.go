@@ -2,6 +2,8 @@ package mailbox
 
 import (
 	"github.com/gocourier/courier/pkg/maildir"
+	"os"
+	"path/filepath"
 )
 
 // Status is the STATUS of a mailbox (RFC 9051 §6.3.11; SIZE RFC 8438;
@@ -69,16 +71,29 @@ func (s *Store) Status(name string, withSize bool) (Status, error) {
 	}
 	if withSize {
 		for _, e := range st.entries {
-			if n, err := messageSize(d, e.unique); err == nil {
+			path := filepath.Join(d.Path, "cur", e.file)
+			if n, err := messageSize(d, e.unique, openOr(d, path, e.unique)); err == nil {
 				out.Size += n
 			}
 		}
 		for _, w := range st.waiting {
 			n, _ := maildir.ParseName(w)
-			if size, err := messageSize(d, n.Unique); err == nil {
+			if size, err := messageSize(d, n.Unique, openOr(d, filepath.Join(d.Path, "new", w), n.Unique)); err == nil {
 				out.Size += size
 			}
 		}
 	}
 	return out, nil
+}
+
+// openOr opens path, else the message of d with that unique name
+// wherever it went meanwhile.
+func openOr(d *maildir.Dir, path, unique string) func() (*os.File, error) {
+	return func() (*os.File, error) {
+		if f, err := os.Open(path); err == nil {
+			return f, nil
+		}
+		f, _, err := d.Open(unique)
+		return f, err
+	}
 }
