@@ -23,7 +23,7 @@ type pop3Suite struct {
 	pop3, pop3s string
 }
 
-var pop3Programs = []string{"couriertcpd", "courierpop3login", "courierpop3d", "mkesmtpdcert", "courierlogger"}
+var pop3Programs = []string{"couriertcpd", "courierpop3login", "courierpop3d", "mkesmtpdcert", "courierlogger", "makesmtpaccess"}
 
 const pop3Password = "Pop-pw7"
 
@@ -336,6 +336,63 @@ func TestPOP3UIDLAgainstCourier(t *testing.T) {
 			if !strings.Contains(a, "\r\n8 UID9-") {
 				t.Fatalf("UIDs not kept:\n%s", a)
 			}
+		})
+	}
+}
+
+// TestStartStopScripts runs "pop3d start|stop" and "imapd start|stop" as
+// an admin would, outside courierd: the service answers on its port after
+// start and is gone after stop.
+func TestStartStopScripts(t *testing.T) {
+	s := newPOP3Suite(t, nil)
+	imapAddr := freeAddr(t)
+	s.Install(t, "esmtpd")
+	s.Install(t, "imaplogin")
+	if err := os.Link(s.Path("esmtpd"), s.Path("pop3d")); err != nil {
+		t.Fatal(err)
+	}
+	imapd := s.Install(t, "imapd")
+	run := filepath.Join(s.Root, "var", "run")
+	os.MkdirAll(run, 0o755)
+	s.appendConfig(t, "pop3d", "PIDFILE="+filepath.Join(run, "pop3d.pid")+"\n")
+	_, port, _ := net.SplitHostPort(imapAddr)
+	s.appendConfig(t, "imapd", fmt.Sprintf("MAILUSER=%s\nMAILGROUP=%s\nADDRESS=127.0.0.1\nPORT=%s\nPIDFILE=%s\n", s.Layout.MailUser, s.Layout.MailGroup, port, filepath.Join(run, "imapd.pid")))
+	s.WriteConfig(t, "imapaccess/default", "", 0o644)
+	if err := os.Link(s.Path("makesmtpaccess"), s.Path("makeimapaccess")); err != nil {
+		t.Fatal(err)
+	}
+	s.run(t, "makeimapaccess")
+	for _, svc := range []struct {
+		prog, addr, greeting string
+	}{{s.Path("pop3d"), s.pop3, "+OK Hello there."}, {imapd, imapAddr, "* OK [CAPABILITY "}} {
+		stop := func() { exec.Command(svc.prog, "stop").Run() }
+		t.Cleanup(stop)
+		if out, err := exec.Command(svc.prog, "start").CombinedOutput(); err != nil {
+			t.Fatalf("%s start: %v\n%s", svc.prog, err, out)
+		}
+		var greeting string
+		s.waitFor(t, svc.prog+" start to listen on "+svc.addr, func() bool {
+			c, err := net.DialTimeout("tcp", svc.addr, time.Second)
+			if err != nil {
+				return false
+			}
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			greeting, _ = bufio.NewReader(c).ReadString('\n')
+			return true
+		})
+		if !strings.HasPrefix(greeting, svc.greeting) {
+			t.Errorf("%s greets %q", svc.prog, greeting)
+		}
+		if out, err := exec.Command(svc.prog, "stop").CombinedOutput(); err != nil {
+			t.Fatalf("%s stop: %v\n%s", svc.prog, err, out)
+		}
+		s.waitFor(t, svc.prog+" stop to close "+svc.addr, func() bool {
+			c, err := net.DialTimeout("tcp", svc.addr, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err != nil
 		})
 	}
 }
