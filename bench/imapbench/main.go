@@ -26,7 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -39,6 +38,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/gocourier/courier/bench/internal/peer"
 	"github.com/gocourier/courier/bench/internal/sandbox"
 	"github.com/gocourier/courier/pkg/proc"
 )
@@ -111,7 +111,7 @@ func main() {
 }
 
 func start(name, peers string, setup, keep bool, idle int) (*target, error) {
-	script := func(s string) error { return runScript(filepath.Join(peers, s)) }
+	script := func(s string) error { return peer.Script(filepath.Join(peers, s)) }
 	limit := strconv.Itoa(idle + 200)
 	switch name {
 	case "ours":
@@ -473,22 +473,4 @@ func report(rs []result, msgs, sessions, idle int) {
 		fmt.Printf(" %.1f (%d conns) |", float64(r.idleRSS)/(1<<20), r.idle)
 	}
 	fmt.Println()
-}
-
-// runScript runs one of the peers' scripts. Its output goes to a file,
-// not a pipe: the daemons it starts keep their standard output open.
-func runScript(path string) error {
-	f, err := os.CreateTemp("", "peer-script-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	cmd := exec.Command(path)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Run(); err != nil {
-		out, _ := os.ReadFile(f.Name())
-		return fmt.Errorf("%s: %v\n%s", path, err, out)
-	}
-	return nil
 }

@@ -32,7 +32,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,6 +40,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gocourier/courier/bench/internal/peer"
 	"github.com/gocourier/courier/bench/internal/sandbox"
 )
 
@@ -104,7 +104,7 @@ func main() {
 }
 
 func start(name, peers string, setup, keep bool) (*target, error) {
-	script := func(s string) error { return runScript(filepath.Join(peers, s)) }
+	script := func(s string) error { return peer.Script(filepath.Join(peers, s)) }
 	switch name {
 	case "ours":
 		// The peers' connection limits (setup-courier.sh).
@@ -398,22 +398,4 @@ func report(rs []result, msgs, size, clients int) {
 		fmt.Printf("\nours / %s: first session %.2f×, later sessions %.2f×, logins/s %.2f×\n", r.name,
 			r.first.Seconds()/ours.first.Seconds(), r.warm.Seconds()/ours.warm.Seconds(), float64(ours.logins)/float64(max(r.logins, 1)))
 	}
-}
-
-// runScript runs one of the peers' scripts. Its output goes to a file,
-// not a pipe: the daemons it starts keep their standard output open.
-func runScript(path string) error {
-	f, err := os.CreateTemp("", "peer-script-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	cmd := exec.Command(path)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Run(); err != nil {
-		out, _ := os.ReadFile(f.Name())
-		return fmt.Errorf("%s: %v\n%s", path, err, out)
-	}
-	return nil
 }
