@@ -173,7 +173,7 @@ func (m *Mailbox) RefreshKeeping() (Changes, error) {
 }
 
 func (m *Mailbox) refresh(keepGone bool) (Changes, error) {
-	before, settled := m.stamps()
+	before, settled := stampsOf(m.f.path)
 	if settled && before == m.last && !m.pendingGone {
 		// Nothing in the folder changed since the last scan: every
 		// change (delivery, flag rename, keyword file, expunge) touches
@@ -194,35 +194,6 @@ func (m *Mailbox) refresh(keepGone bool) (Changes, error) {
 	}
 	m.pendingGone = keepGone && len(m.msgs) != len(st.entries)
 	return ch, nil
-}
-
-// folderStamps are the modification times of what a change to a folder
-// touches.
-type folderStamps struct {
-	cur, new, keywords, uiddb int64
-}
-
-// stamps returns the folder's stamps, and whether they are settled: all
-// older than a second, so that a change made later within the same clock
-// tick of a coarse file system cannot go unseen.
-func (m *Mailbox) stamps() (folderStamps, bool) {
-	var st folderStamps
-	settled := true
-	limit := time.Now().Add(-time.Second).UnixNano()
-	for _, x := range []struct {
-		name string
-		to   *int64
-	}{{"cur", &st.cur}, {"new", &st.new}, {maildir.KeywordsDir, &st.keywords}, {maildir.UIDDBFile, &st.uiddb}} {
-		fi, err := os.Stat(filepath.Join(m.f.path, x.name))
-		if err != nil {
-			continue
-		}
-		*x.to = fi.ModTime().UnixNano()
-		if *x.to > limit {
-			settled = false
-		}
-	}
-	return st, settled
 }
 
 // apply merges a scan into the snapshot; keepGone keeps the messages the

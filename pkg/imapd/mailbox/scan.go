@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gocourier/courier/pkg/maildir"
@@ -41,14 +42,79 @@ func (st *state) find(uid uint32) (*entry, bool) {
 	return &st.entries[i], true
 }
 
-// scan locks the folder and scans it.
+// scan locks the folder and scans it. The sessions of one user share a
+// process, and many of them may watch one large folder: a scan whose
+// folder has not changed since another session's (the same stamps, old
+// enough to be trusted) reuses that one. Only SELECT and the rescans
+// between commands come here; the scans under which the folder changes
+// (Store, Expunge, Copy, Move) always read the disk.
 func (s *Store) scan(f *folder, moveNew bool) (*state, error) {
+	key := scanKey{f.path, moveNew, s.keywordsEnabled()}
+	before, settled := stampsOf(f.path)
+	if settled {
+		if c, ok := scanCache.Load(key); ok && c.(*cachedScan).stamps == before {
+			st := *c.(*cachedScan).st
+			st.fresh = nil
+			return &st, nil
+		}
+	}
 	unlock, err := s.lock(f)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	return s.scanLocked(f, moveNew)
+	st, err := s.scanLocked(f, moveNew)
+	if err == nil && settled && len(st.fresh) == 0 {
+		scanCache.Store(key, &cachedScan{before, st})
+	}
+	return st, err
+}
+
+// scanCache holds the last scan of each folder of this process: scanKey
+// → *cachedScan. The states in it are never changed.
+var scanCache sync.Map
+
+type scanKey struct {
+	path             string
+	moveNew, keyword bool
+}
+
+type cachedScan struct {
+	stamps folderStamps
+	st     *state
+}
+
+// folderStamps are the modification times of what a change to a folder
+// touches: a delivery (new/), a flag change or expunge (cur/), a keyword
+// (courierimapkeywords/), a rebuilt or extended UID map.
+type folderStamps struct {
+	cur, new, keywords, uiddb int64
+}
+
+// stampSettle is how old stamps must be to be trusted: file systems keep
+// times with the granularity of the kernel's tick (up to 10 ms), so a
+// change right after a scan may leave a stamp as it was.
+const stampSettle = 100 * time.Millisecond
+
+// stampsOf returns a folder's stamps, and whether they are settled.
+func stampsOf(path string) (folderStamps, bool) {
+	var st folderStamps
+	settled := true
+	limit := time.Now().Add(-stampSettle).UnixNano()
+	for _, x := range []struct {
+		name string
+		to   *int64
+	}{{"cur", &st.cur}, {"new", &st.new}, {maildir.KeywordsDir, &st.keywords}, {maildir.UIDDBFile, &st.uiddb}} {
+		fi, err := os.Stat(filepath.Join(path, x.name))
+		if err != nil {
+			continue
+		}
+		*x.to = fi.ModTime().UnixNano()
+		if *x.to > limit {
+			settled = false
+		}
+	}
+	return st, settled
 }
 
 // scanLocked is Courier's imapscan_maildir (imapscanclient.c) plus our
