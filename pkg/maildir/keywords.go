@@ -173,15 +173,35 @@ func (d *Dir) ReadKeywords() (Keywords, error) {
 	}
 }
 
+// uniques lists the unique names of the messages in new/ and cur/.
+func (d *Dir) uniques() (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, sub := range []string{"cur", "new"} {
+		names, err := readNames(filepath.Join(d.Path, sub))
+		if err != nil {
+			return nil, fmt.Errorf("cannot list the messages of %s: %w", d.Path, err)
+		}
+		for _, n := range names {
+			if n[0] != '.' {
+				u, _, _ := strings.Cut(n, ":")
+				out[u] = true
+			}
+		}
+	}
+	return out, nil
+}
+
 func (d *Dir) readKeywords(now time.Time) (Keywords, bool, error) {
 	dir := filepath.Join(d.Path, KeywordsDir)
-	msgs, err := d.Messages()
-	if err != nil {
-		return nil, false, err
-	}
-	present := make(map[string]bool, len(msgs))
-	for _, m := range msgs {
-		present[m.Name.Unique] = true
+	// The messages present are listed only when a keyword needs them: a
+	// folder without keywords (the common case) is not listed here.
+	var presentSet map[string]bool
+	var listErr error
+	present := func(unique string) bool {
+		if presentSet == nil && listErr == nil {
+			presentSet, listErr = d.uniques()
+		}
+		return presentSet[unique]
 	}
 	listPath := filepath.Join(dir, kwListFile)
 	kw := Keywords{}
@@ -192,7 +212,7 @@ func (d *Dir) readKeywords(now time.Time) (Keywords, bool, error) {
 			return nil, false, err
 		}
 		for m := range kw {
-			if !present[m] {
+			if !present(m) {
 				delete(kw, m) // stale: the message is gone
 				update = true
 			}
@@ -233,7 +253,7 @@ func (d *Dir) readKeywords(now time.Time) (Keywords, bool, error) {
 			}
 			msg, x = m, n
 		}
-		if !present[msg] {
+		if !present(msg) {
 			if st, err := os.Stat(filepath.Join(dir, name)); err == nil && st.ModTime().Unix() < t-kwStaleAfter {
 				os.Remove(filepath.Join(dir, name))
 			}
@@ -283,6 +303,10 @@ func (d *Dir) readKeywords(now time.Time) (Keywords, bool, error) {
 		}
 	}
 
+	if listErr != nil {
+		// Without the list of messages nothing may be cleaned up.
+		return nil, false, listErr
+	}
 	if update {
 		if content := FormatKeywordList(kw); content == nil {
 			if err := os.Remove(listPath); err != nil && !errors.Is(err, os.ErrNotExist) {
