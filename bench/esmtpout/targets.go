@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -13,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gocourier/courier/bench/internal/sandbox"
 	"github.com/gocourier/courier/pkg/layout"
-	"github.com/gocourier/courier/pkg/queue"
 )
 
 // sendmails runs n sendmail processes, procs at a time, each submitting
@@ -58,84 +57,21 @@ func command(name string, args ...string) error {
 }
 
 // ours builds and installs this tree into a temporary sandbox with
-// scripts/sandbox.sh, which configures it and starts courierd.
+// scripts/sandbox.sh (bench/internal/sandbox), with remote mail routed to
+// the sink as the peers route the real Courier's.
 func ours(keep bool) (*target, error) {
-	src, err := moduleRoot()
+	sb, err := sandbox.Start("esmtpout", func(l layout.Layout) error {
+		return os.WriteFile(l.Config("esmtproutes"), []byte(":[127.0.0.1],2526\n"), 0o644)
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
-	root, err := os.MkdirTemp("", "esmtpout-")
-	if err != nil {
-		return nil, err
-	}
-	// As root the sandbox's mail user is courier, which must reach the tree.
-	if err := os.Chmod(root, 0o755); err != nil {
-		return nil, err
-	}
-	l, err := layout.ForPreset("sandbox", root)
-	if err != nil {
-		return nil, err
-	}
-	// The queue exists before courierd starts, so that sandbox.sh hands it
-	// to the mail user.
-	if err := os.MkdirAll(l.LocalstateDir, 0o755); err != nil {
-		return nil, err
-	}
-	if _, err := queue.Open(l.LocalstateDir, queue.Options{}); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(l.SysconfDir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(l.Config("esmtproutes"), []byte(":[127.0.0.1],2526\n"), 0o644); err != nil {
-		return nil, err
-	}
-	logf, err := os.Create(filepath.Join(root, "sandbox.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	fmt.Fprintf(os.Stderr, "esmtpout: building and starting our sandbox in %s (log: %s)\n", root, logf.Name())
-	cmd := exec.Command(filepath.Join(src, "scripts", "sandbox.sh"), root)
-	cmd.Dir = src
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var cfg map[string]string
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		if c, err := courierConfig(root); err == nil {
-			if _, err := os.Stat(filepath.Join(c["rundir"], "courierd.pid")); err == nil {
-				cfg = c
-				break
-			}
-		}
-		select {
-		case err := <-done:
-			return nil, fmt.Errorf("the sandbox did not start (%v); see %s", err, logf.Name())
-		default:
-		}
-		if time.Now().After(deadline) {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			return nil, fmt.Errorf("the sandbox did not start in 5 minutes; see %s", logf.Name())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	cfg := sb.Config
 	courier := filepath.Join(cfg["sbindir"], "courier")
 	sendmail := filepath.Join(cfg["sbindir"], "sendmail")
 	// Our sendmail runs as the mail user: run by root, it would create
 	// queue directories the scheduler (the mail user) cannot use.
-	var uid, gid uint32
-	if out, err := exec.Command("id", "-u", cfg["mailuser"]).Output(); err == nil {
-		fmt.Sscan(string(out), &uid)
-	}
-	if out, err := exec.Command("id", "-g", cfg["mailuser"]).Output(); err == nil {
-		fmt.Sscan(string(out), &gid)
-	}
+	uid, gid := sb.MailUser()
 	stop := func() error {
 		if _, err := os.Stat(filepath.Join(cfg["rundir"], "courierd.pid")); err != nil {
 			return nil
@@ -151,7 +87,7 @@ func ours(keep bool) (*target, error) {
 		queue: func(n, procs int, body []byte) error {
 			return sendmails(n, procs, body, func() *exec.Cmd {
 				c := exec.Command(sendmail, "-oi", "-f", sender, recipient)
-				c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+				c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 				return c
 			})
 		},
@@ -159,57 +95,10 @@ func ours(keep bool) (*target, error) {
 		stopScheduler:  stop,
 		flush:          func() error { return command(courier, "flush") },
 		cleanup: func() error {
-			err := stop()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				err = errors.Join(err, errors.New("sandbox.sh did not end after courier stop; killed"))
-			}
-			if keep {
-				fmt.Fprintf(os.Stderr, "esmtpout: sandbox kept in %s\n", root)
-			} else {
-				os.RemoveAll(root)
-			}
-			return err
+			return errors.Join(stop(), sb.Stop(keep))
 		},
 	}
 	return t, nil
-}
-
-// courierConfig reads the sandbox's courier-config output.
-func courierConfig(root string) (map[string]string, error) {
-	out, err := exec.Command(filepath.Join(root, "sbin", "courier-config")).Output()
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			m[k] = v
-		}
-	}
-	return m, nil
-}
-
-// moduleRoot is the source tree: the directory with go.mod above the
-// working directory.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run esmtpout from the source tree (no go.mod above the working directory)")
-		}
-		dir = parent
-	}
 }
 
 // realCourier is Debian's Courier. Its courierd runs in a private mount
