@@ -68,27 +68,6 @@ func (v *view) FileSize() int64 {
 	return st.Size()
 }
 
-// inRanges reports whether n is in a set whose 0 bounds mean "*", the
-// largest number in use (RFC 9051 §9 seq-range: either order).
-func inRanges[T ~uint32](ranges [][2]T, n, max T) bool {
-	for _, r := range ranges {
-		a, b := r[0], r[1]
-		if a == 0 {
-			a = max
-		}
-		if b == 0 {
-			b = max
-		}
-		if a > b {
-			a, b = b, a
-		}
-		if n >= a && n <= b {
-			return true
-		}
-	}
-	return false
-}
-
 // selectMessages resolves a sequence set (or a UID set under UID, or "$")
 // to views of the selected mailbox.
 func (s *session) selectMessages(t wire.Token, uid bool) ([]*view, error) {
@@ -113,7 +92,7 @@ func (s *session) selectMessages(t wire.Token, uid bool) ([]*view, error) {
 		if len(msgs) > 0 {
 			max = msgs[len(msgs)-1].UID
 		}
-		match = func(_ int, m mailbox.Msg) bool { return inRanges(ranges, m.UID, max) }
+		match = func(_ int, m mailbox.Msg) bool { return wire.InRanges(ranges, m.UID, max) }
 	} else {
 		set, err := wire.ParseSeqSet(t.Text)
 		if err != nil {
@@ -127,7 +106,7 @@ func (s *session) selectMessages(t wire.Token, uid bool) ([]*view, error) {
 			ranges = append(ranges, [2]uint32{r.Start, r.Stop})
 		}
 		max := uint32(len(msgs))
-		match = func(i int, _ mailbox.Msg) bool { return inRanges(ranges, uint32(i+1), max) }
+		match = func(i int, _ mailbox.Msg) bool { return wire.InRanges(ranges, uint32(i+1), max) }
 	}
 	var out []*view
 	for i, m := range msgs {

@@ -12,6 +12,8 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 	"golang.org/x/text/cases"
+
+	"github.com/gocourier/courier/pkg/imapd/wire"
 )
 
 // Message is what searching, sorting and threading need of a message in
@@ -83,7 +85,7 @@ type evaluator struct {
 
 func (e *evaluator) eval(c *imap.SearchCriteria) (bool, error) {
 	for _, s := range c.SeqNum {
-		if !inSet(seqRanges(s), e.m.SeqNum(), e.maxSeq) {
+		if !wire.InRanges(seqRanges(s), e.m.SeqNum(), e.maxSeq) {
 			return false, nil
 		}
 	}
@@ -91,7 +93,7 @@ func (e *evaluator) eval(c *imap.SearchCriteria) (bool, error) {
 		if imap.IsSearchRes(s) {
 			return false, ErrSearchRes
 		}
-		if !inSet(uidRanges(s), e.m.UID(), e.maxUID) {
+		if !wire.InRanges(uidRanges(s), e.m.UID(), e.maxUID) {
 			return false, nil
 		}
 	}
@@ -217,28 +219,6 @@ func uidRanges(s imap.UIDSet) [][2]uint32 {
 		r[i] = [2]uint32{uint32(x.Start), uint32(x.Stop)}
 	}
 	return r
-}
-
-// inSet reports whether n is in the ranges, where 0 stands for "*", the
-// largest number in use; a range a:b is the same as b:a (RFC 9051 §9,
-// seq-range).
-func inSet(ranges [][2]uint32, n, largest uint32) bool {
-	for _, r := range ranges {
-		lo, hi := r[0], r[1]
-		if lo == 0 {
-			lo = largest
-		}
-		if hi == 0 {
-			hi = largest
-		}
-		if lo > hi {
-			lo, hi = hi, lo
-		}
-		if n >= lo && n <= hi {
-			return true
-		}
-	}
-	return false
 }
 
 // matchHeader implements HEADER and the FROM, TO, CC, BCC and SUBJECT

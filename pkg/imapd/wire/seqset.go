@@ -115,3 +115,25 @@ func parseSeqNumber(set, s string) (uint32, error) {
 	}
 	return uint32(n), nil
 }
+
+// InRanges reports whether n is in the ranges, where 0 stands for "*",
+// the largest number in use, and a range a:b is the same as b:a (RFC 9051
+// §9, seq-range).
+func InRanges(ranges [][2]uint32, n, largest uint32) bool {
+	for _, r := range ranges {
+		lo, hi := r[0], r[1]
+		if lo == 0 {
+			lo = largest
+		}
+		if hi == 0 {
+			hi = largest
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		if n >= lo && n <= hi {
+			return true
+		}
+	}
+	return false
+}
