@@ -22,8 +22,11 @@ type crlfReader struct {
 	err error
 }
 
+// newCRLFReader converts r's line ends. Its buffers are small and grow
+// with the data (out is appended to): FETCH makes one per message, and
+// most messages are a few kilobytes.
 func newCRLFReader(r io.Reader) *crlfReader {
-	return &crlfReader{r: r, in: make([]byte, 32*1024), out: make([]byte, 0, 64*1024)}
+	return &crlfReader{r: r, in: make([]byte, 8*1024)}
 }
 
 func (c *crlfReader) Read(p []byte) (int, error) {

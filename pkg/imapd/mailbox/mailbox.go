@@ -886,7 +886,9 @@ func messageSize(d *maildir.Dir, unique string, open func() (*os.File, error)) (
 
 // crlfSize counts the bytes of r with every bare LF made CRLF.
 func crlfSize(r io.Reader) (int64, error) {
-	buf := make([]byte, 64*1024)
+	bp := sizeBufs.Get().(*[]byte)
+	defer sizeBufs.Put(bp)
+	buf := *bp
 	var size int64
 	prevCR := false
 	for {
@@ -906,5 +908,9 @@ func crlfSize(r io.Reader) (int64, error) {
 		}
 	}
 }
+
+// sizeBufs are crlfSize's read buffers: FETCH of RFC822.SIZE measures
+// every message once.
+var sizeBufs = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
 
 func sortUIDs(u []uint32) { slices.Sort(u) }
