@@ -245,7 +245,10 @@ func (s *session) dispatch(cmd *wire.Command) bool {
 	}
 	s.sent = nil
 	text, err := h.fn(s, cmd.Tag, args, uid)
-	s.updateKeeping(!h.update && !uid)
+	if name != "SELECT" && name != "EXAMINE" {
+		// SELECT has just read the mailbox.
+		s.updateKeeping(!h.update && !uid)
+	}
 	var ie *imapError
 	switch {
 	case err == nil:
