@@ -60,3 +60,67 @@ func TestOutboundSMTP(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboundSecurityAndAuth runs the sending suite against two
+// receiving suites: one whose submission port takes mail only after AUTH,
+// which the sender gives from esmtpauthclient (a smarthost), and one
+// without STARTTLS, to which a route demands TLS: that mail fails, and the
+// failure report says why.
+func TestOutboundSecurityAndAuth(t *testing.T) {
+	receiver := newSMTPSuite(t, []string{"carol:" + smtpPassword}, nil)
+	receiver.start(t)
+	// A receiver without a certificate offers no STARTTLS (and runs no
+	// SMTPS).
+	plain := newSMTPSuite(t, nil, map[string]string{"esmtpd-ssl": "ESMTPDSSLSTART=NO\n"})
+	plain.appendConfig(t, "esmtpd", "TLS_CERTFILE=\n")
+	plain.mailSuite.start(t)
+	plain.waitListening(t, plain.smtp)
+	_, msaPort, _ := net.SplitHostPort(receiver.msa)
+	_, plainPort, _ := net.SplitHostPort(plain.smtp)
+	sender := newSMTPSuite(t, nil, map[string]string{
+		"me":              "out.sender.test\n",
+		"locals":          "out.sender.test\n",
+		"hosteddomains":   "sender.test\n",
+		"defaultdomain":   "sender.test\n",
+		"esmtproutes":     "example.test: [127.0.0.1]," + msaPort + "\ntls.test: [127.0.0.1]," + plainPort + " /SECURITY=REQUIRED\n",
+		"esmtpauthclient": "[127.0.0.1] carol@example.test " + smtpPassword + "\n",
+		"aliases":         "dave@sender.test: carol@example.test\n",
+	}, "courieresmtp")
+	sender.run(t, "makealiases")
+	sender.start(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the sending suite's log:\n%s", sender.Log)
+		}
+	})
+	sender.sendmail(t, "From: dave@sender.test\nSubject: through the smarthost\n\nhello\n", "-f", "dave@sender.test", "carol@example.test")
+	sender.sendmail(t, "From: dave@sender.test\nSubject: needs TLS\n\nsecret\n", "-f", "dave@sender.test", "someone@tls.test")
+	sender.waitFor(t, "the sender's queue to empty", func() bool { return sender.queued() == 0 })
+	receiver.waitFor(t, "the message and the failure report in carol's maildir", func() bool { return len(receiver.maildir(t, "carol")) == 2 })
+	var msg, bounce string
+	for _, f := range receiver.maildir(t, "carol") {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), "Return-Path: <>\n") {
+			bounce = string(data)
+		} else {
+			msg = string(data)
+		}
+	}
+	if !strings.Contains(msg, "Subject: through the smarthost") || !strings.Contains(msg, "(AUTH: ") && !strings.Contains(msg, "with ESMTPSA") {
+		t.Errorf("the message through the smarthost does not show an authenticated, encrypted submission:\n%s", msg)
+	}
+	for _, want := range []string{"Final-Recipient: rfc822; someone@tls.test", "Action: failed"} {
+		if !strings.Contains(bounce, want) {
+			t.Errorf("failure report lacks %q:\n%s", want, bounce)
+		}
+	}
+	if !strings.Contains(bounce, "does not offer STARTTLS, and the route in esmtproutes demands TLS") {
+		t.Errorf("the failure report does not say that TLS was required:\n%s", bounce)
+	}
+	if strings.Contains(plain.Log.String(), "someone@tls.test") {
+		t.Errorf("the receiver without TLS was given the message:\n%s", plain.Log)
+	}
+}
