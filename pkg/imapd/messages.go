@@ -654,6 +654,9 @@ func (s *session) idle(tag string, args []wire.Token, _ bool) (string, error) {
 			if l.err != nil {
 				return "", l.err
 			}
+			// What happened since the last report is sent before
+			// the tagged answer.
+			s.refreshed = false
 			if !strings.EqualFold(strings.TrimSpace(l.text), "DONE") {
 				return "", bad("IDLE ends with DONE.")
 			}

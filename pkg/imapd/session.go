@@ -48,6 +48,8 @@ type session struct {
 	sent map[uint32]string
 	// silent are the UIDs a STORE .SILENT changed (not reported).
 	silent []uint32
+	// refreshed says the command reported the mailbox's changes already.
+	refreshed bool
 
 	start time.Time
 }
@@ -244,9 +246,11 @@ func (s *session) dispatch(cmd *wire.Command) bool {
 		return false
 	}
 	s.sent = nil
+	s.refreshed = false
 	text, err := h.fn(s, cmd.Tag, args, uid)
-	if name != "SELECT" && name != "EXAMINE" {
-		// SELECT has just read the mailbox.
+	if name != "SELECT" && name != "EXAMINE" && !s.refreshed {
+		// SELECT has just read the mailbox, and STORE and IDLE report
+		// what changed themselves.
 		s.updateKeeping(!h.update && !uid)
 	}
 	var ie *imapError
@@ -278,6 +282,7 @@ func (s *session) updateKeeping(keep bool) {
 		refresh = s.mb.RefreshKeeping
 	}
 	ch, err := refresh()
+	s.refreshed = err == nil
 	if errors.Is(err, mailbox.ErrUIDValidityChanged) {
 		// RFC 9051 §2.3.1.1: the session cannot go on with it.
 		s.bw.WriteString("* OK [CLOSED] The mailbox was rebuilt by another program (new UIDVALIDITY); select it again\r\n")
