@@ -177,15 +177,13 @@ func (d *Dir) ReadKeywords() (Keywords, error) {
 func (d *Dir) uniques() (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, sub := range []string{"cur", "new"} {
-		names, err := readNames(filepath.Join(d.Path, sub))
+		names, err := d.Files(sub)
 		if err != nil {
-			return nil, fmt.Errorf("cannot list the messages of %s: %w", d.Path, err)
+			return nil, err
 		}
 		for _, n := range names {
-			if n[0] != '.' {
-				u, _, _ := strings.Cut(n, ":")
-				out[u] = true
-			}
+			u, _, _ := strings.Cut(n, ":")
+			out[u] = true
 		}
 	}
 	return out, nil

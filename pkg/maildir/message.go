@@ -39,6 +39,23 @@ func readNames(dir string) ([]string, error) {
 	return f.Readdirnames(-1)
 }
 
+// Files lists the message files of new/ or cur/ (sub): every name but
+// those starting with '.', unsorted. Readers that need only names (the
+// IMAP scan, POP3's list) use it instead of Messages, which parses them.
+func (d *Dir) Files(sub string) ([]string, error) {
+	names, err := readNames(filepath.Join(d.Path, sub))
+	if err != nil {
+		return nil, fmt.Errorf("cannot list the messages of %s: %w", d.Path, err)
+	}
+	out := names[:0]
+	for _, n := range names {
+		if n != "" && n[0] != '.' {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
 func messageOf(sub, file string) Message {
 	n, err := ParseName(file)
 	if err != nil {
@@ -53,14 +70,12 @@ func messageOf(sub, file string) Message {
 func (d *Dir) Messages() ([]Message, error) {
 	var out []Message
 	for _, sub := range []string{"cur", "new"} {
-		names, err := readNames(filepath.Join(d.Path, sub))
+		names, err := d.Files(sub)
 		if err != nil {
-			return nil, fmt.Errorf("cannot list the messages of %s: %w", d.Path, err)
+			return nil, err
 		}
 		for _, n := range names {
-			if n[0] != '.' {
-				out = append(out, messageOf(sub, n))
-			}
+			out = append(out, messageOf(sub, n))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })

@@ -159,7 +159,7 @@ func (s *Session) open(path string) bool {
 // scan lists cur/, gives every message its size and UIDL from the list
 // file, and records the new ones there (the original's sortmsgs).
 func (s *Session) scan() error {
-	names, err := readDir(filepath.Join(s.dir.Path, "cur"))
+	names, err := s.dir.Files("cur")
 	if err != nil {
 		return err
 	}
@@ -259,21 +259,6 @@ func (s *Session) measure(m *message) (int64, bool) {
 		}
 	}
 	return size, utf8
-}
-
-// readDir lists the message files of a directory (names without a
-// leading dot).
-func readDir(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(names, func(n string) bool { return n == "" || n[0] == '.' }), nil
 }
 
 // compareNames orders messages as the original's pop3d does: by the

@@ -2,7 +2,6 @@ package mailbox
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,13 +139,13 @@ func (s *Store) scanLocked(f *folder, moveNew bool) (*state, error) {
 			return nil, err
 		}
 	} else {
-		names, err := readDir(filepath.Join(f.path, "new"))
+		names, err := d.Files("new")
 		if err != nil {
 			return nil, err
 		}
 		st.waiting = names
 	}
-	curNames, err := readDir(filepath.Join(f.path, "cur"))
+	curNames, err := d.Files("cur")
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +279,7 @@ func (s *Store) assignUIDsLocked(f *folder, files []string) (uint32, []uint32, e
 		uids[i] = db.NextUID
 		db.NextUID++
 	}
-	names, err := readDir(filepath.Join(f.path, "cur"))
+	names, err := d.Files("cur")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -293,23 +292,3 @@ func (s *Store) assignUIDsLocked(f *folder, files []string) (uint32, []uint32, e
 	return db.UIDValidity, uids, nil
 }
 
-// readDir lists the message files of a directory (names starting with '.'
-// are not messages).
-func readDir(dir string) ([]string, error) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("cannot list %s: %w", dir, err)
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return nil, fmt.Errorf("cannot list %s: %w", dir, err)
-	}
-	out := names[:0]
-	for _, n := range names {
-		if n != "" && n[0] != '.' {
-			out = append(out, n)
-		}
-	}
-	return out, nil
-}
