@@ -291,4 +291,3 @@ func (s *Store) assignUIDsLocked(f *folder, files []string) (uint32, []uint32, e
 	}
 	return db.UIDValidity, uids, nil
 }
-
