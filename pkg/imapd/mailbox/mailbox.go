@@ -82,12 +82,16 @@ type Changes struct {
 	Updated []uint32
 }
 
-// Select opens a mailbox (RFC 9051 §6.3.2, §6.3.3): it moves new mail into
+// Select opens a mailbox (RFC 9051 §6.3.2, §6.3.3): it purges old files
+// from tmp/ as Courier does when it opens a folder, moves new mail into
 // cur/ (those messages are \Recent for this session), brings the UID map,
 // keywords and modseqs up to date, and returns the snapshot.
 func (s *Store) Select(name string, readOnly bool) (*Mailbox, error) {
-	f, _, err := s.open(name)
+	f, d, err := s.open(name)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := d.PurgeTmp(maildir.TmpMaxAge); err != nil {
 		return nil, err
 	}
 	m := &Mailbox{Name: f.name, ReadOnly: readOnly, s: s, f: f, index: map[uint32]int{}, recent: map[uint32]bool{}, copied: map[uint32]bool{}}

@@ -130,9 +130,6 @@ func stampsOf(path string) (folderStamps, bool) {
 //     map are recorded as expunged.
 func (s *Store) scanLocked(f *folder, moveNew bool) (*state, error) {
 	d := &maildir.Dir{Path: f.path, Root: s.Root, Quota: s.quotaOverride()}
-	if _, err := d.PurgeTmp(maildir.TmpMaxAge); err != nil {
-		return nil, err
-	}
 	st := &state{}
 	if moveNew {
 		if _, err := d.ScanNew(); err != nil {
