@@ -30,17 +30,10 @@ func (s *session) create(tag string, args []wire.Token, _ bool) (string, error) 
 		return "", storeError(err, name)
 	}
 	// The original echoes the name as the client sent it.
-	sent, _ := args[0].AString()
-	return strconvQuote(sent) + " created.", nil
-}
-
-// strconvQuote quotes text for a response text: an IMAP quoted string
-// when it is one, else the text as it is.
-func strconvQuote(text string) string {
-	if strings.ContainsAny(text, "\"\\\r\n") {
-		return text
+	if sent, _ := args[0].AString(); !strings.ContainsAny(sent, "\"\\\r\n") {
+		return "\"" + sent + "\" created.", nil
 	}
-	return "\"" + text + "\""
+	return "Folder created.", nil
 }
 
 func (s *session) deleteCmd(tag string, args []wire.Token, _ bool) (string, error) {
@@ -291,11 +284,22 @@ func (s *session) status(tag string, args []wire.Token, _ bool) (string, error) 
 	return "STATUS Completed.", nil
 }
 
+// statusItems are the STATUS data items (RFC 9051 §6.3.11, RFC 8438
+// SIZE, RFC 7162 HIGHESTMODSEQ) and their values.
+var statusItems = map[string]func(mailbox.Status) any{
+	"MESSAGES":      func(st mailbox.Status) any { return st.Messages },
+	"RECENT":        func(st mailbox.Status) any { return st.Recent },
+	"UIDNEXT":       func(st mailbox.Status) any { return st.UIDNext },
+	"UIDVALIDITY":   func(st mailbox.Status) any { return st.UIDValidity },
+	"UNSEEN":        func(st mailbox.Status) any { return st.Unseen },
+	"SIZE":          func(st mailbox.Status) any { return st.Size },
+	"HIGHESTMODSEQ": func(st mailbox.Status) any { return st.HighestModSeq },
+	"DELETED":       func(st mailbox.Status) any { return st.Deleted },
+}
+
 func (s *session) writeStatus(name string, items []string) error {
 	for _, it := range items {
-		switch it {
-		case "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "HIGHESTMODSEQ", "DELETED":
-		default:
+		if statusItems[it] == nil {
 			return bad("Unknown STATUS item %s.", it)
 		}
 	}
@@ -310,26 +314,7 @@ func (s *session) writeStatus(name string, items []string) error {
 		if i > 0 {
 			s.bw.WriteByte(' ')
 		}
-		var v any
-		switch it {
-		case "MESSAGES":
-			v = st.Messages
-		case "RECENT":
-			v = st.Recent
-		case "UIDNEXT":
-			v = st.UIDNext
-		case "UIDVALIDITY":
-			v = st.UIDValidity
-		case "UNSEEN":
-			v = st.Unseen
-		case "SIZE":
-			v = st.Size
-		case "HIGHESTMODSEQ":
-			v = st.HighestModSeq
-		case "DELETED":
-			v = st.Deleted
-		}
-		fmt.Fprintf(s.bw, "%s %d", it, v)
+		fmt.Fprintf(s.bw, "%s %d", it, statusItems[it](st))
 	}
 	s.bw.WriteString(")\r\n")
 	return nil

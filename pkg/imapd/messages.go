@@ -141,18 +141,7 @@ func (s *session) fetch(tag string, args []wire.Token, uid bool) (string, error)
 		since := req.Options.ChangedSince
 		if req.Vanished {
 			set, _ := wire.ParseUIDSet(args[0].Text)
-			var out imap.UIDSet
-			for _, r := range s.mb.VanishedSince(since) {
-				for u := r.Start; ; u++ {
-					if set.Contains(u) {
-						out.AddNum(u)
-					}
-					if u >= r.Stop {
-						break
-					}
-				}
-			}
-			if len(out) > 0 {
+			if out := within(s.mb.VanishedSince(since), set); len(out) > 0 {
 				fmt.Fprintf(s.bw, "* VANISHED (EARLIER) %s\r\n", out.String())
 			}
 		}
@@ -198,6 +187,21 @@ func (s *session) fetch(tag string, args []wire.Token, uid bool) (string, error)
 		return "", no("%d messages were removed by another session while being fetched.", failed)
 	}
 	return "FETCH completed.", nil
+}
+
+// within returns the UIDs of vanished (expunged UIDs, as
+// Mailbox.VanishedSince gives them) that lie in set: QRESYNC reports only
+// those the client asked about (RFC 7162 §3.2.5.1, §3.2.6).
+func within(vanished, set imap.UIDSet) imap.UIDSet {
+	var out imap.UIDSet
+	for _, r := range vanished {
+		for u := r.Start; u != 0 && u <= r.Stop; u++ {
+			if set.Contains(u) {
+				out.AddNum(u)
+			}
+		}
+	}
+	return out
 }
 
 // storeCmd is STORE and UID STORE (RFC 9051 §6.4.6, RFC 7162

@@ -161,18 +161,7 @@ func (s *session) selectParams(list []wire.Token) (*qresyncParams, error) {
 func (s *session) resync(qr *qresyncParams) {
 	vanished := s.mb.VanishedSince(qr.modSeq)
 	if qr.hasKnown {
-		var kept imap.UIDSet
-		for _, r := range vanished {
-			for u := r.Start; ; u++ {
-				if qr.known.Contains(u) {
-					kept.AddNum(u)
-				}
-				if u == r.Stop || u == 0 {
-					break
-				}
-			}
-		}
-		vanished = kept
+		vanished = within(vanished, qr.known)
 	}
 	if len(vanished) > 0 {
 		fmt.Fprintf(s.bw, "* VANISHED (EARLIER) %s\r\n", vanished.String())

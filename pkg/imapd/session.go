@@ -469,9 +469,5 @@ func storeError(err error, name string) error {
 	case errors.Is(err, mailbox.ErrReadOnly):
 		return no("[READ-ONLY] The mailbox is read-only.")
 	}
-	var ie *imapError
-	if errors.As(err, &ie) {
-		return err
-	}
 	return err
 }
