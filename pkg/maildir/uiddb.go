@@ -190,6 +190,18 @@ func (db *UIDDB) Sync(present []string) ([]UIDEntry, error) {
 // ErrUIDsExhausted means a folder has used up its 32-bit UIDs.
 var ErrUIDsExhausted = errors.New("the IMAP uids of this folder are used up; rebuild its uid map with a new UIDVALIDITY")
 
+// WriteFile replaces the file name of the maildir directory dir with
+// content the way Courier replaces its own files there: written into tmp/,
+// fsynced, renamed into place. The IMAP server keeps its MODSEQ store and
+// the subscriptions with it.
+func WriteFile(dir, name string, content []byte, mode os.FileMode) error {
+	p := filepath.Join(dir, name)
+	if err := writeViaTmp(dir, name, p, content, mode); err != nil {
+		return fmt.Errorf("cannot write %s: %w", p, err)
+	}
+	return nil
+}
+
 // writeViaTmp writes content to a new file in dir's tmp/ (a Courier-style
 // name with the given uniq part), fsyncs it and renames it to dst.
 func writeViaTmp(dir, uniq, dst string, content []byte, mode os.FileMode) error {

@@ -240,36 +240,7 @@ func readModSeq(dir string, uidValidity uint32) (db *modseqDB, rebuilt bool, err
 
 // writeModSeq replaces the store of dir.
 func writeModSeq(dir string, db *modseqDB) error {
-	return writeAtomic(dir, ModSeqFile, db.format())
-}
-
-// writeAtomic writes name in the maildir directory dir through a file in
-// its tmp/, fsynced, then renamed into place.
-func writeAtomic(dir, name string, content []byte) error {
-	dst := filepath.Join(dir, name)
-	f, err := os.CreateTemp(filepath.Join(dir, "tmp"), fmt.Sprintf("%d.%d_%s.", time.Now().Unix(), os.Getpid(), name))
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", dst, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(content)
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("cannot write %s: %w", dst, err)
-	}
-	return nil
+	return maildir.WriteFile(dir, ModSeqFile, db.format(), 0o600)
 }
 
 // stateHash is the <state> of a message: its flag letters and keywords.

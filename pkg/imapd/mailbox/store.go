@@ -519,7 +519,7 @@ func (s *Store) editSubscriptions(edit func([]string) []string) error {
 	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
-	return writeAtomic(s.Root, maildir.SubscriptionsFile, b.Bytes())
+	return maildir.WriteFile(s.Root, maildir.SubscriptionsFile, b.Bytes(), 0o600)
 }
 
 // Quota returns the quota of the maildir for GETQUOTAROOT (RFC 9208),
