@@ -50,7 +50,6 @@ type bench struct {
 	setup, keep                    bool
 	peers                          string
 	tornDown                       []string // peers to tear down: set up by us
-	ourRoot                        string
 }
 
 // result holds one target's figures.

@@ -3,7 +3,8 @@
 // scripts/sandbox.sh (the same as make run), waits until courierd runs,
 // and adds benchmark accounts with the sandbox's own userdb tools.
 //
-// Callers: bench/pop3bench (and the IMAP benchmark).
+// Callers: bench/pop3bench, bench/imapbench, bench/esmtpout and
+// bench/queuebench.
 package sandbox
 
 import (
@@ -70,6 +71,7 @@ func Start(prefix string, prepare func(l layout.Layout) error, vars map[string]m
 		}
 	}
 	s := &Sandbox{Root: root, Log: filepath.Join(root, "sandbox.log"), src: src}
+	fmt.Fprintf(os.Stderr, "%s: building and starting our sandbox in %s (log: %s)\n", prefix, root, s.Log)
 	if err := s.run(); err != nil {
 		return nil, err
 	}
@@ -82,6 +84,7 @@ func Start(prefix string, prepare func(l layout.Layout) error, vars map[string]m
 			return nil, err
 		}
 	}
+	fmt.Fprintf(os.Stderr, "%s: restarting our sandbox with the benchmark's settings\n", prefix)
 	if err := s.stop(); err != nil {
 		return nil, err
 	}
@@ -121,7 +124,6 @@ func (s *Sandbox) run() error {
 		return err
 	}
 	defer logf.Close()
-	fmt.Fprintf(os.Stderr, "building and starting our sandbox in %s (log: %s)\n", root, s.Log)
 	s.cmd = exec.Command(filepath.Join(s.src, "scripts", "sandbox.sh"), root)
 	s.cmd.Dir = s.src
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
@@ -162,9 +164,10 @@ func (s *Sandbox) MailUser() (uid, gid int) {
 	return uid, gid
 }
 
-// AddAccounts makes userdb accounts (full addresses) with password, their
-// maildirs under home/<local part> owned by the mail user, and rebuilds
-// userdb.dat. It returns the maildirs by address.
+// AddAccounts makes userdb accounts (full addresses) with password (none
+// when empty: accounts that only receive mail), their maildirs under
+// home/<local part> owned by the mail user, and rebuilds userdb.dat. It
+// returns the maildirs by address.
 func (s *Sandbox) AddAccounts(password string, addrs ...string) (map[string]string, error) {
 	uid, gid := s.MailUser()
 	userdb := filepath.Join(s.Config["sbindir"], "userdb")
@@ -184,16 +187,18 @@ func (s *Sandbox) AddAccounts(password string, addrs ...string) (map[string]stri
 		if o, err := exec.Command(userdb, args...).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("userdb %s: %v %s", a, err, o)
 		}
-		hash := exec.Command(filepath.Join(s.Config["sbindir"], "userdbpw"), "-md5")
-		hash.Stdin = strings.NewReader(password + "\n")
-		h, err := hash.Output()
-		if err != nil {
-			return nil, fmt.Errorf("userdbpw: %v", err)
-		}
-		set := exec.Command(userdb, a, "set", "systempw")
-		set.Stdin = strings.NewReader(string(h))
-		if o, err := set.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("userdb %s set systempw: %v %s", a, err, o)
+		if password != "" {
+			hash := exec.Command(filepath.Join(s.Config["sbindir"], "userdbpw"), "-md5")
+			hash.Stdin = strings.NewReader(password + "\n")
+			h, err := hash.Output()
+			if err != nil {
+				return nil, fmt.Errorf("userdbpw: %v", err)
+			}
+			set := exec.Command(userdb, a, "set", "systempw")
+			set.Stdin = strings.NewReader(string(h))
+			if o, err := set.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("userdb %s set systempw: %v %s", a, err, o)
+			}
 		}
 		out[a] = filepath.Join(home, "Maildir")
 	}
