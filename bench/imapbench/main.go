@@ -32,7 +32,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -111,66 +110,40 @@ func main() {
 }
 
 func start(name, peers string, setup, keep bool, idle int) (*target, error) {
-	script := func(s string) error { return peer.Script(filepath.Join(peers, s)) }
-	limit := strconv.Itoa(idle + 200)
-	switch name {
-	case "ours":
-		sb, err := sandbox.Start("imapbench", nil, map[string]map[string]string{"imapd": {"MAXDAEMONS": limit, "MAXPERIP": limit}})
+	if name != "ours" {
+		stop, err := peer.Start(peers, name, setup)
 		if err != nil {
 			return nil, err
 		}
-		dirs, err := sb.AddAccounts(password, user)
-		if err != nil {
-			sb.Stop(keep)
-			return nil, err
-		}
-		return &target{name: name, addr: "127.0.0.1:10143", maildir: dirs[user],
-			procs: regexp.MustCompile(`^(imapd|imaplogin|couriertcpd)$`),
-			stop:  func() error { return sb.Stop(keep) }}, nil
-	case "courier", "dovecot":
-		if setup {
-			if err := script("setup-" + name + ".sh"); err != nil {
-				return nil, err
-			}
-		}
-		if err := script("start-" + name + ".sh"); err != nil {
-			return nil, err
-		}
-		t := &target{name: name, stop: func() error { return script("stop-" + name + ".sh") }}
+		t := &target{name: name, stop: stop, maildir: peer.Maildir(name, "imapbench")}
 		if name == "courier" {
-			t.addr, t.maildir = "127.0.0.1:1143", "/srv/peer-mail/imapbench/Maildir"
-			t.procs = regexp.MustCompile(`^(imapd|imaplogin|couriertcpd|couriertls)$`)
+			t.addr, t.procs = "127.0.0.1:1143", regexp.MustCompile(`^(imapd|imaplogin|couriertcpd|couriertls)$`)
 		} else {
-			t.addr, t.maildir = "127.0.0.1:11143", "/srv/peer-mail-dovecot/imapbench/Maildir"
-			t.procs = regexp.MustCompile(`^(imap|imap-login|dovecot|auth|config|anvil|log|stats)$`)
+			t.addr, t.procs = "127.0.0.1:11143", regexp.MustCompile(`^(imap|imap-login|dovecot|auth|config|anvil|log|stats)$`)
 		}
 		return t, nil
 	}
-	return nil, fmt.Errorf("unknown target %q (ours, courier, dovecot)", name)
+	limit := strconv.Itoa(idle + 200)
+	sb, err := sandbox.Start("imapbench", nil, map[string]map[string]string{"imapd": {"MAXDAEMONS": limit, "MAXPERIP": limit}})
+	if err != nil {
+		return nil, err
+	}
+	dirs, err := sb.AddAccounts(password, user)
+	if err != nil {
+		sb.Stop(keep)
+		return nil, err
+	}
+	return &target{name: name, addr: "127.0.0.1:10143", maildir: dirs[user],
+		procs: regexp.MustCompile(`^(imapd|imaplogin|couriertcpd)$`),
+		stop:  func() error { return sb.Stop(keep) }}, nil
 }
 
 // fill empties the maildir (messages, folders and index files) and
 // delivers n messages into cur/, owned as the maildir is.
 func fill(dir string, n int) error {
-	st, err := os.Stat(dir)
+	uid, gid, err := peer.EmptyMaildir(dir)
 	if err != nil {
 		return err
-	}
-	uid, gid := int(st.Sys().(*syscall.Stat_t).Uid), int(st.Sys().(*syscall.Stat_t).Gid)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		p := filepath.Join(dir, e.Name())
-		if e.Name() == "cur" || e.Name() == "new" || e.Name() == "tmp" {
-			files, _ := os.ReadDir(p)
-			for _, f := range files {
-				os.RemoveAll(filepath.Join(p, f.Name()))
-			}
-			continue
-		}
-		os.RemoveAll(p)
 	}
 	host, _ := os.Hostname()
 	t0 := time.Now().Unix() - int64(n)

@@ -37,7 +37,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gocourier/courier/bench/internal/peer"
@@ -104,68 +103,38 @@ func main() {
 }
 
 func start(name, peers string, setup, keep bool) (*target, error) {
-	script := func(s string) error { return peer.Script(filepath.Join(peers, s)) }
-	switch name {
-	case "ours":
-		// The peers' connection limits (setup-courier.sh).
-		sb, err := sandbox.Start("pop3bench", nil, map[string]map[string]string{"pop3d": {"MAXDAEMONS": "200", "MAXPERIP": "200"}})
+	if name != "ours" {
+		stop, err := peer.Start(peers, name, setup)
 		if err != nil {
 			return nil, err
 		}
-		dirs, err := sb.AddAccounts(password, dropUser, authUser)
-		if err != nil {
-			sb.Stop(keep)
-			return nil, err
-		}
-		return &target{name: "ours", addr: "127.0.0.1:10110", maildir: func(u string) string { return dirs[u] },
-			stop: func() error { return sb.Stop(keep) }}, nil
-	case "courier", "dovecot":
-		if setup {
-			if err := script("setup-" + name + ".sh"); err != nil {
-				return nil, err
-			}
-		}
-		if err := script("start-" + name + ".sh"); err != nil {
-			return nil, err
-		}
-		base, addr := "/srv/peer-mail", "127.0.0.1:1110"
+		addr := "127.0.0.1:1110"
 		if name == "dovecot" {
-			base, addr = "/srv/peer-mail-dovecot", "127.0.0.1:11110"
+			addr = "127.0.0.1:11110"
 		}
-		return &target{name: name, addr: addr,
-			maildir: func(u string) string {
-				local, _, _ := strings.Cut(u, "@")
-				return filepath.Join(base, local, "Maildir")
-			},
-			stop: func() error { return script("stop-" + name + ".sh") }}, nil
+		return &target{name: name, addr: addr, stop: stop,
+			maildir: func(u string) string { local, _, _ := strings.Cut(u, "@"); return peer.Maildir(name, local) }}, nil
 	}
-	return nil, fmt.Errorf("unknown target %q (ours, courier, dovecot)", name)
+	// The peers' connection limits (setup-courier.sh).
+	sb, err := sandbox.Start("pop3bench", nil, map[string]map[string]string{"pop3d": {"MAXDAEMONS": "200", "MAXPERIP": "200"}})
+	if err != nil {
+		return nil, err
+	}
+	dirs, err := sb.AddAccounts(password, dropUser, authUser)
+	if err != nil {
+		sb.Stop(keep)
+		return nil, err
+	}
+	return &target{name: "ours", addr: "127.0.0.1:10110", maildir: func(u string) string { return dirs[u] },
+		stop: func() error { return sb.Stop(keep) }}, nil
 }
 
 // fill empties a maildir (messages and the servers' index files) and
 // delivers n messages into new/, owned as the maildir is.
 func fill(dir string, n, size int) error {
-	st, err := os.Stat(dir)
+	uid, gid, err := peer.EmptyMaildir(dir)
 	if err != nil {
 		return err
-	}
-	uid, gid := int(st.Sys().(*syscall.Stat_t).Uid), int(st.Sys().(*syscall.Stat_t).Gid)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.Name() == "cur" || e.Name() == "new" || e.Name() == "tmp" {
-			files, _ := os.ReadDir(filepath.Join(dir, e.Name()))
-			for _, f := range files {
-				os.RemoveAll(filepath.Join(dir, e.Name(), f.Name()))
-			}
-			continue
-		}
-		// courierpop3dsizelist, dovecot-uidlist, dovecot.index*, ...
-		if !e.IsDir() || strings.HasPrefix(e.Name(), "dovecot") {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
-		}
 	}
 	const line = "This is a line of the benchmark message body, 64 bytes long...\n"
 	body := strings.Repeat(line, size/len(line)+1)[:size]
