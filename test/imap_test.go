@@ -33,19 +33,10 @@ const imapPassword = "Imap-pw5"
 func newIMAPSuite(t *testing.T, accounts []string) *imapSuite {
 	t.Helper()
 	s := &imapSuite{mailSuite: newMailSuite(t, accounts, nil, imapPrograms...)}
-	s.imap, s.imaps = freeAddr(t), freeAddr(t)
-	add := func(name, vars string) { s.appendConfig(t, name, vars) }
-	_, port, _ := net.SplitHostPort(s.imap)
-	add("imapd", fmt.Sprintf("MAILUSER=%s\nMAILGROUP=%s\nADDRESS=127.0.0.1\nPORT=%s\nIMAPDSTART=YES\nMAXPERIP=100\n", s.Layout.MailUser, s.Layout.MailGroup, port))
-	_, port, _ = net.SplitHostPort(s.imaps)
-	add("imapd-ssl", "SSLADDRESS=127.0.0.1\nSSLPORT="+port+"\nIMAPDSSLSTART=YES\nIMAPDSTARTTLS=YES\n")
-	// mkimapdcert and makeimapaccess are names of mkesmtpdcert and
-	// makesmtpaccess (programs.tab).
-	for link, prog := range map[string]string{"mkimapdcert": "mkesmtpdcert", "makeimapaccess": "makesmtpaccess"} {
-		if err := os.Link(s.Path(prog), s.Path(link)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.imap = s.listenOn(t, "imapd", "", s.ids()+"IMAPDSTART=YES\nMAXPERIP=100\n")
+	s.imaps = s.listenOn(t, "imapd-ssl", "SSL", "IMAPDSSLSTART=YES\nIMAPDSTARTTLS=YES\n")
+	s.linkProgram(t, "mkimapdcert", "mkesmtpdcert")
+	s.linkProgram(t, "makeimapaccess", "makesmtpaccess")
 	s.WriteConfig(t, "imapaccess/default", "", 0o644)
 	s.run(t, "makeimapaccess")
 	s.run(t, "mkimapdcert")

@@ -275,3 +275,28 @@ func (s *mailSuite) waitListening(t *testing.T, addrs ...string) {
 		})
 	}
 }
+
+// listenOn puts a service on a free loopback port: prefix "" sets ADDRESS
+// and PORT, "SSL" sets SSLADDRESS and SSLPORT, in the configuration file
+// file, with more settings after them. It returns the address.
+func (s *mailSuite) listenOn(t *testing.T, file, prefix, more string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	s.appendConfig(t, file, prefix+"ADDRESS=127.0.0.1\n"+prefix+"PORT="+port+"\n"+more)
+	return addr
+}
+
+// ids are the settings that make a service run as the tree's mail user.
+func (s *mailSuite) ids() string {
+	return fmt.Sprintf("MAILUSER=%s\nMAILGROUP=%s\n", s.Layout.MailUser, s.Layout.MailGroup)
+}
+
+// linkProgram installs another name of an installed program, as
+// programs.tab lists them (mkpop3dcert for mkesmtpdcert, ...).
+func (s *mailSuite) linkProgram(t *testing.T, link, prog string) {
+	t.Helper()
+	if err := os.Link(s.Path(prog), s.Path(link)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -18,37 +18,11 @@ func TestOutboundSMTP(t *testing.T) {
 	receiver := newSMTPSuite(t, []string{"carol"}, nil)
 	receiver.start(t)
 	_, port, _ := net.SplitHostPort(receiver.smtp)
-	sender := newSMTPSuite(t, nil, map[string]string{
-		"me":            "out.sender.test\n",
-		"locals":        "out.sender.test\n",
-		"hosteddomains": "sender.test\n",
-		"defaultdomain": "sender.test\n",
-		"esmtproutes":   "example.test: [127.0.0.1]," + port + "\n",
-		"aliases":       "dave@sender.test: carol@example.test\n",
-	}, "courieresmtp")
-	sender.run(t, "makealiases")
-	sender.start(t)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("the sending suite's log:\n%s", sender.Log)
-		}
-	})
-
+	sender := newSender(t, "example.test: [127.0.0.1],"+port+"\n", nil)
 	sender.sendmail(t, "From: dave@sender.test\nSubject: outbound\n\nover the wire\n", "-f", "dave@sender.test", "carol@example.test", "nosuch@example.test")
 	sender.waitFor(t, "the sender's queue to empty", func() bool { return sender.queued() == 0 })
 	receiver.waitFor(t, "the message and the bounce in carol's maildir", func() bool { return len(receiver.maildir(t, "carol")) == 2 })
-	var msg, bounce string
-	for _, f := range receiver.maildir(t, "carol") {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(data), "Return-Path: <>\n") {
-			bounce = string(data)
-		} else {
-			msg = string(data)
-		}
-	}
+	msg, bounce := arrivals(t, receiver, "carol")
 	for _, want := range []string{"Return-Path: <dave@sender.test>\n", "Subject: outbound\n", "over the wire\n", "by out.sender.test with local\n", "by mx.example.test with ESMTP"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message at the receiver lacks %q:\n%s", want, msg)
@@ -77,39 +51,14 @@ func TestOutboundSecurityAndAuth(t *testing.T) {
 	plain.waitListening(t, plain.smtp)
 	_, msaPort, _ := net.SplitHostPort(receiver.msa)
 	_, plainPort, _ := net.SplitHostPort(plain.smtp)
-	sender := newSMTPSuite(t, nil, map[string]string{
-		"me":              "out.sender.test\n",
-		"locals":          "out.sender.test\n",
-		"hosteddomains":   "sender.test\n",
-		"defaultdomain":   "sender.test\n",
-		"esmtproutes":     "example.test: [127.0.0.1]," + msaPort + "\ntls.test: [127.0.0.1]," + plainPort + " /SECURITY=REQUIRED\n",
-		"esmtpauthclient": "[127.0.0.1] carol@example.test " + smtpPassword + "\n",
-		"aliases":         "dave@sender.test: carol@example.test\n",
-	}, "courieresmtp")
-	sender.run(t, "makealiases")
-	sender.start(t)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("the sending suite's log:\n%s", sender.Log)
-		}
-	})
+	sender := newSender(t, "example.test: [127.0.0.1],"+msaPort+"\ntls.test: [127.0.0.1],"+plainPort+" /SECURITY=REQUIRED\n",
+		map[string]string{"esmtpauthclient": "[127.0.0.1] carol@example.test " + smtpPassword + "\n"})
 	sender.sendmail(t, "From: dave@sender.test\nSubject: through the smarthost\n\nhello\n", "-f", "dave@sender.test", "carol@example.test")
 	sender.sendmail(t, "From: dave@sender.test\nSubject: needs TLS\n\nsecret\n", "-f", "dave@sender.test", "someone@tls.test")
 	sender.waitFor(t, "the sender's queue to empty", func() bool { return sender.queued() == 0 })
 	receiver.waitFor(t, "the message and the failure report in carol's maildir", func() bool { return len(receiver.maildir(t, "carol")) == 2 })
-	var msg, bounce string
-	for _, f := range receiver.maildir(t, "carol") {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(data), "Return-Path: <>\n") {
-			bounce = string(data)
-		} else {
-			msg = string(data)
-		}
-	}
-	if !strings.Contains(msg, "Subject: through the smarthost") || !strings.Contains(msg, "(AUTH: ") && !strings.Contains(msg, "with ESMTPSA") {
+	msg, bounce := arrivals(t, receiver, "carol")
+	if !strings.Contains(msg, "Subject: through the smarthost") || !strings.Contains(msg, "(AUTH: PLAIN carol@example.test, TLS: ") || !strings.Contains(msg, "with ESMTPSA") {
 		t.Errorf("the message through the smarthost does not show an authenticated, encrypted submission:\n%s", msg)
 	}
 	for _, want := range []string{"Final-Recipient: rfc822; someone@tls.test", "Action: failed"} {
@@ -123,4 +72,50 @@ func TestOutboundSecurityAndAuth(t *testing.T) {
 	if strings.Contains(plain.Log.String(), "someone@tls.test") {
 		t.Errorf("the receiver without TLS was given the message:\n%s", plain.Log)
 	}
+}
+
+// newSender is a sending suite for sender.test, with no local accounts,
+// whose mail goes out through courieresmtp by routes (esmtproutes); more
+// holds more configuration files. dave@sender.test is an alias of
+// carol@example.test, so bounces to dave travel to the receiver too.
+func newSender(t *testing.T, routes string, more map[string]string) *smtpSuite {
+	t.Helper()
+	files := map[string]string{
+		"me":            "out.sender.test\n",
+		"locals":        "out.sender.test\n",
+		"hosteddomains": "sender.test\n",
+		"defaultdomain": "sender.test\n",
+		"esmtproutes":   routes,
+		"aliases":       "dave@sender.test: carol@example.test\n",
+	}
+	for k, v := range more {
+		files[k] = v
+	}
+	sender := newSMTPSuite(t, nil, files, "courieresmtp")
+	sender.run(t, "makealiases")
+	sender.start(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the sending suite's log:\n%s", sender.Log)
+		}
+	})
+	return sender
+}
+
+// arrivals returns the message and the bounce (Return-Path: <>) in an
+// account's maildir.
+func arrivals(t *testing.T, s *smtpSuite, account string) (msg, bounce string) {
+	t.Helper()
+	for _, f := range s.maildir(t, account) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), "Return-Path: <>\n") {
+			bounce = string(data)
+		} else {
+			msg = string(data)
+		}
+	}
+	return msg, bounce
 }

@@ -30,16 +30,9 @@ const pop3Password = "Pop-pw7"
 func newPOP3Suite(t *testing.T, accounts []string) *pop3Suite {
 	t.Helper()
 	s := &pop3Suite{mailSuite: newMailSuite(t, accounts, nil, pop3Programs...)}
-	s.pop3, s.pop3s = freeAddr(t), freeAddr(t)
-	add := func(name, vars string) { s.appendConfig(t, name, vars) }
-	_, port, _ := net.SplitHostPort(s.pop3)
-	add("pop3d", fmt.Sprintf("MAILUSER=%s\nMAILGROUP=%s\nADDRESS=127.0.0.1\nPORT=%s\nPOP3DSTART=YES\n", s.Layout.MailUser, s.Layout.MailGroup, port))
-	_, port, _ = net.SplitHostPort(s.pop3s)
-	add("pop3d-ssl", "SSLADDRESS=127.0.0.1\nSSLPORT="+port+"\nPOP3DSSLSTART=YES\n")
-	// mkpop3dcert is a name of mkesmtpdcert (programs.tab).
-	if err := os.Link(s.Path("mkesmtpdcert"), s.Path("mkpop3dcert")); err != nil {
-		t.Fatal(err)
-	}
+	s.pop3 = s.listenOn(t, "pop3d", "", s.ids()+"POP3DSTART=YES\n")
+	s.pop3s = s.listenOn(t, "pop3d-ssl", "SSL", "POP3DSSLSTART=YES\n")
+	s.linkProgram(t, "mkpop3dcert", "mkesmtpdcert")
 	s.run(t, "mkpop3dcert")
 	s.keyForMailGroup(t, "pop3d.pem")
 	return s
@@ -345,22 +338,16 @@ func TestPOP3UIDLAgainstCourier(t *testing.T) {
 // start and is gone after stop.
 func TestStartStopScripts(t *testing.T) {
 	s := newPOP3Suite(t, nil)
-	imapAddr := freeAddr(t)
 	s.Install(t, "esmtpd")
 	s.Install(t, "imaplogin")
-	if err := os.Link(s.Path("esmtpd"), s.Path("pop3d")); err != nil {
-		t.Fatal(err)
-	}
+	s.linkProgram(t, "pop3d", "esmtpd")
 	imapd := s.Install(t, "imapd")
 	run := filepath.Join(s.Root, "var", "run")
 	os.MkdirAll(run, 0o755)
 	s.appendConfig(t, "pop3d", "PIDFILE="+filepath.Join(run, "pop3d.pid")+"\n")
-	_, port, _ := net.SplitHostPort(imapAddr)
-	s.appendConfig(t, "imapd", fmt.Sprintf("MAILUSER=%s\nMAILGROUP=%s\nADDRESS=127.0.0.1\nPORT=%s\nPIDFILE=%s\n", s.Layout.MailUser, s.Layout.MailGroup, port, filepath.Join(run, "imapd.pid")))
+	imapAddr := s.listenOn(t, "imapd", "", s.ids()+"PIDFILE="+filepath.Join(run, "imapd.pid")+"\n")
 	s.WriteConfig(t, "imapaccess/default", "", 0o644)
-	if err := os.Link(s.Path("makesmtpaccess"), s.Path("makeimapaccess")); err != nil {
-		t.Fatal(err)
-	}
+	s.linkProgram(t, "makeimapaccess", "makesmtpaccess")
 	s.run(t, "makeimapaccess")
 	for _, svc := range []struct {
 		prog, addr, greeting string

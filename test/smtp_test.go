@@ -36,15 +36,9 @@ const smtpPassword = "Secret-pw1"
 func newSMTPSuite(t *testing.T, accounts []string, extra map[string]string, programs ...string) *smtpSuite {
 	t.Helper()
 	s := &smtpSuite{mailSuite: newMailSuite(t, accounts, extra, append(append([]string(nil), smtpPrograms...), programs...)...)}
-	s.smtp, s.msa, s.smtps = freeAddr(t), freeAddr(t), freeAddr(t)
-	ids := fmt.Sprintf("MAILUSER=%s\nMAILGROUP=%s\n", s.Layout.MailUser, s.Layout.MailGroup)
-	add := func(name, vars string) { s.appendConfig(t, name, vars) }
-	_, port, _ := net.SplitHostPort(s.smtp)
-	add("esmtpd", ids+"ADDRESS=127.0.0.1\nPORT="+port+"\nBOFHCHECKDNS=0\nTARPIT=0\nTCPDOPTS=\"-noidentlookup -nodnslookup\"\n")
-	_, port, _ = net.SplitHostPort(s.msa)
-	add("esmtpd-msa", "ADDRESS=127.0.0.1\nPORT="+port+"\nESMTPDSTART=YES\n")
-	_, port, _ = net.SplitHostPort(s.smtps)
-	add("esmtpd-ssl", "SSLADDRESS=127.0.0.1\nSSLPORT="+port+"\nESMTPDSSLSTART=YES\n")
+	s.smtp = s.listenOn(t, "esmtpd", "", s.ids()+"BOFHCHECKDNS=0\nTARPIT=0\nTCPDOPTS=\"-noidentlookup -nodnslookup\"\n")
+	s.msa = s.listenOn(t, "esmtpd-msa", "", "ESMTPDSTART=YES\n")
+	s.smtps = s.listenOn(t, "esmtpd-ssl", "SSL", "ESMTPDSSLSTART=YES\n")
 	repo, err := testenv.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
