@@ -18,10 +18,6 @@ import (
 	"github.com/gocourier/courier/pkg/login"
 )
 
-// LoginIdle is how long the login stage waits for a command (the
-// original's alarm(60)).
-const LoginIdle = 60 * time.Second
-
 // pendingEnv carries the bytes a client pipelined after LOGIN or
 // AUTHENTICATE to the mailbox owner's server (base64).
 const pendingEnv = "IMAPLOGINPENDING"
@@ -83,7 +79,7 @@ func (l *loginSession) run() {
 		return
 	}
 	for {
-		l.c.SetReadDeadline(time.Now().Add(LoginIdle))
+		l.c.SetReadDeadline(time.Now().Add(login.Idle))
 		cmd, err := l.r.ReadCommand()
 		var se *wire.SyntaxError
 		if errors.As(err, &se) {

@@ -43,6 +43,10 @@ import (
 // FailDelay is the original's pause before "Login failed.".
 const FailDelay = 5 * time.Second
 
+// Idle is how long a handler waits for a command before login (the
+// original's alarm(60) in imaplogin and pop3login).
+const Idle = 60 * time.Second
+
 // Handler runs the pre-login dialogue of one connection, in a goroutine
 // of its own. It returns when the client quits, the connection fails, or
 // Login has handed the session over.

@@ -16,10 +16,6 @@ import (
 	"github.com/gocourier/courier/pkg/login"
 )
 
-// LoginIdle is how long the login stage waits for a command (the
-// original's alarm(60)).
-const LoginIdle = 60 * time.Second
-
 // maxLoginLine bounds a command line before login (the original reads
 // 1024 bytes).
 const maxLoginLine = 1024
@@ -65,7 +61,7 @@ func (l *loginSession) run() {
 		return
 	}
 	for {
-		l.c.SetReadDeadline(time.Now().Add(LoginIdle))
+		l.c.SetReadDeadline(time.Now().Add(login.Idle))
 		line, _, err := readLine(l.br, maxLoginLine)
 		if errors.Is(err, errLineTooLong) {
 			if l.printf("-ERR Command line too long.\r\n") != nil {
