@@ -27,7 +27,7 @@ const pendingEnv = "IMAPLOGINPENDING"
 // answered (they are read again by the login stage if the login fails).
 const maxPending = 16 << 10
 
-// Greeting is the original's greeting text after the capability list.
+// greeting is the original's greeting text after the capability list.
 const greeting = "Courier-IMAP ready. Copyright 1998-2022 S. Varshavchik.  See COPYING for distribution information."
 
 // errCommand is the original's answer to any command it does not take

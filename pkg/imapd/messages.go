@@ -53,15 +53,7 @@ func (v *view) Open() (io.ReadCloser, error) { return v.mb.Open(v.m.UID) }
 
 // FileSize is the size of the message file (search.FileSizer).
 func (v *view) FileSize() int64 {
-	if st, err := os.Stat(v.m.File); err == nil {
-		return st.Size()
-	}
-	f, err := v.mb.Open(v.m.UID)
-	if err != nil {
-		return v.Size()
-	}
-	defer f.Close()
-	st, err := f.Stat()
+	st, err := v.mb.Stat(v.m.UID)
 	if err != nil {
 		return v.Size()
 	}

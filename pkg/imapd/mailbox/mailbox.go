@@ -366,15 +366,29 @@ func (m *Mailbox) fileOf(uid uint32) (unique, file string, ok bool) {
 	return m.uniques[i], m.msgs[i].File, true
 }
 
+// Stat returns the file information of a message: by the name of the
+// last scan, else (another session renamed it) of the file found under
+// its unique name.
+func (m *Mailbox) Stat(uid uint32) (os.FileInfo, error) {
+	_, file, ok := m.fileOf(uid)
+	if !ok {
+		return nil, fmt.Errorf("uid %d: %w", uid, maildir.ErrNoMessage)
+	}
+	if st, err := os.Stat(file); err == nil {
+		return st, nil
+	}
+	f, err := m.Open(uid)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Stat()
+}
+
 // InternalDate is the message's modification time, as Courier reports
 // INTERNALDATE (fetch.c).
 func (m *Mailbox) InternalDate(uid uint32) (time.Time, error) {
-	f, err := m.Open(uid)
-	if err != nil {
-		return time.Time{}, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
+	st, err := m.Stat(uid)
 	if err != nil {
 		return time.Time{}, err
 	}
