@@ -95,12 +95,14 @@ func (s *Store) Select(name string, readOnly bool) (*Mailbox, error) {
 		return nil, err
 	}
 	m := &Mailbox{Name: f.name, ReadOnly: readOnly, s: s, f: f, index: map[uint32]int{}, recent: map[uint32]bool{}, copied: map[uint32]bool{}}
-	st, err := s.scan(f, true)
+	before, settled := stampsOf(f.path)
+	st, err := s.scanAt(f, true, before, settled)
 	if err != nil {
 		return nil, err
 	}
 	m.UIDValidity = st.uidValidity
 	m.apply(st, false)
+	m.remember(before, settled)
 	return m, nil
 }
 
@@ -184,7 +186,7 @@ func (m *Mailbox) refresh(keepGone bool) (Changes, error) {
 		// one of these.
 		return Changes{Exists: len(m.msgs)}, nil
 	}
-	st, err := m.s.scan(m.f, true)
+	st, err := m.s.scanAt(m.f, true, before, settled)
 	if err != nil {
 		return Changes{}, err
 	}
@@ -192,12 +194,18 @@ func (m *Mailbox) refresh(keepGone bool) (Changes, error) {
 		return Changes{}, ErrUIDValidityChanged
 	}
 	ch := m.apply(st, keepGone)
-	m.last = before
-	if !settled {
-		m.last = folderStamps{}
-	}
+	m.remember(before, settled)
 	m.pendingGone = keepGone && len(m.msgs) != len(st.entries)
 	return ch, nil
+}
+
+// remember keeps the stamps a scan was taken at, when they can be
+// trusted, for the next refresh to compare.
+func (m *Mailbox) remember(stamps folderStamps, settled bool) {
+	m.last = folderStamps{}
+	if settled {
+		m.last = stamps
+	}
 }
 
 // apply merges a scan into the snapshot; keepGone keeps the messages the

@@ -48,8 +48,13 @@ func (st *state) find(uid uint32) (*entry, bool) {
 // between commands come here; the scans under which the folder changes
 // (Store, Expunge, Copy, Move) always read the disk.
 func (s *Store) scan(f *folder, moveNew bool) (*state, error) {
-	key := scanKey{f.path, moveNew, s.keywordsEnabled()}
 	before, settled := stampsOf(f.path)
+	return s.scanAt(f, moveNew, before, settled)
+}
+
+// scanAt is scan for a caller that has read the folder's stamps already.
+func (s *Store) scanAt(f *folder, moveNew bool, before folderStamps, settled bool) (*state, error) {
+	key := scanKey{f.path, moveNew, s.keywordsEnabled()}
 	if settled {
 		if c, ok := scanCache.Load(key); ok && c.(*cachedScan).stamps == before {
 			st := *c.(*cachedScan).st
