@@ -39,8 +39,7 @@ func newIMAPSuite(t *testing.T, accounts []string) *imapSuite {
 	s.linkProgram(t, "makeimapaccess", "makesmtpaccess")
 	s.WriteConfig(t, "imapaccess/default", "", 0o644)
 	s.run(t, "makeimapaccess")
-	s.run(t, "mkimapdcert")
-	s.keyForMailGroup(t, "imapd.pem")
+	s.certificate(t, "mkimapdcert", "imapd.pem")
 	return s
 }
 

@@ -245,11 +245,13 @@ func (s *mailSuite) appendConfig(t *testing.T, name, vars string) {
 	s.WriteConfig(t, name, string(b)+vars, 0o644)
 }
 
-// keyForMailGroup gives a certificate's file to the mail group, as
-// Debian's packages install it (root:courier 0640): the servers and login
-// stages read it as the mail user.
-func (s *mailSuite) keyForMailGroup(t *testing.T, name string) {
+// certificate makes a service's certificate with its mk*cert tool and
+// gives the file to the mail group, as Debian's packages install it
+// (root:courier 0640): the servers and login stages read it as the mail
+// user.
+func (s *mailSuite) certificate(t *testing.T, tool, pem string) {
 	t.Helper()
+	s.run(t, tool)
 	if os.Geteuid() != 0 {
 		return
 	}
@@ -257,9 +259,9 @@ func (s *mailSuite) keyForMailGroup(t *testing.T, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pem := s.Layout.Config(name)
-	os.Chown(pem, 0, int(gid))
-	os.Chmod(pem, 0o640)
+	path := s.Layout.Config(pem)
+	os.Chown(path, 0, int(gid))
+	os.Chmod(path, 0o640)
 }
 
 // waitListening waits until every address accepts connections.

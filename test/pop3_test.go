@@ -33,8 +33,7 @@ func newPOP3Suite(t *testing.T, accounts []string) *pop3Suite {
 	s.pop3 = s.listenOn(t, "pop3d", "", s.ids()+"POP3DSTART=YES\n")
 	s.pop3s = s.listenOn(t, "pop3d-ssl", "SSL", "POP3DSSLSTART=YES\n")
 	s.linkProgram(t, "mkpop3dcert", "mkesmtpdcert")
-	s.run(t, "mkpop3dcert")
-	s.keyForMailGroup(t, "pop3d.pem")
+	s.certificate(t, "mkpop3dcert", "pop3d.pem")
 	return s
 }
 

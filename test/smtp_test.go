@@ -51,8 +51,7 @@ func newSMTPSuite(t *testing.T, accounts []string, extra map[string]string, prog
 		s.WriteConfig(t, "smtpaccess/default", string(b), 0o644)
 	}
 	s.run(t, "makesmtpaccess")
-	s.run(t, "mkesmtpdcert")
-	s.keyForMailGroup(t, "esmtpd.pem")
+	s.certificate(t, "mkesmtpdcert", "esmtpd.pem")
 	return s
 }
 
