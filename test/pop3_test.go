@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,6 +174,24 @@ func TestPOP3Suite(t *testing.T) {
 		if msg := strings.Join(p.multi(), "\n"); !strings.Contains(msg, "Subject: pop test ") || !strings.Contains(msg, "Delivered-To: pop1@example.test") {
 			t.Fatalf("RETR 2:\n%s", msg)
 		}
+		p.expect("LIST", "+OK POP3 clients that break here, they violate STD53.")
+		if list := p.multi(); len(list) != 3 || !strings.HasPrefix(list[2], "3 ") {
+			t.Fatalf("LIST: %q", list)
+		}
+		if got := p.cmd("LIST 2"); !strings.HasPrefix(got, "+OK 2 ") {
+			t.Fatalf("LIST 2: %q", got)
+		}
+		if got := p.cmd("UIDL 3"); got != "+OK "+uidl[2] {
+			t.Fatalf("UIDL 3: %q, want %q", got, "+OK "+uidl[2])
+		}
+		p.expect("TOP 1 0", "+OK headers follow.")
+		if top := p.multi(); len(top) == 0 || top[len(top)-1] != "" || slices.ContainsFunc(top, func(l string) bool { return strings.HasPrefix(l, "body ") }) {
+			t.Fatalf("TOP 1 0: %q", top)
+		}
+		p.expect("NOOP", "+OK Yup.")
+		p.expect("DELE 3", "+OK Deleted.")
+		p.expect("RSET", "+OK Resurrected.")
+		p.expect("UTF8", "+OK UTF8 enabled")
 		p.expect("DELE 1", "+OK Deleted.")
 		p.expect("QUIT", "+OK Bye-bye.")
 		s.waitFor(t, "the deletion", func() bool { return len(s.maildir(t, "pop1")) == 2 })
