@@ -297,7 +297,7 @@ func certOnly(t *testing.T, pemFile string) string {
 func TestVerifyDomain(t *testing.T) {
 	r := newReceiver(t, true)
 	_, port, _ := net.SplitHostPort(r.addr)
-	ns := dnsServer(t, "receiver.test. 60 IN A 127.0.0.1")
+	ns := testenv.DNSServer(t, "receiver.test. 60 IN A 127.0.0.1")
 	other := filepath.Join(t.TempDir(), "other.pem")
 	if err := tlsconf.MakeSelfSigned(other, "receiver.test"); err != nil {
 		t.Fatal(err)

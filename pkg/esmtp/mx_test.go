@@ -2,52 +2,12 @@ package esmtp_test
 
 import (
 	"net"
-	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/miekg/dns"
-
 	"github.com/gocourier/courier/pkg/queue"
+	"github.com/gocourier/courier/test/testenv"
 )
-
-// dnsServer is a real DNS server on loopback with fixed MX and A records.
-func dnsServer(t *testing.T, records ...string) string {
-	t.Helper()
-	zone := map[string][]dns.RR{}
-	for _, r := range records {
-		rr, err := dns.NewRR(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k := strings.ToLower(rr.Header().Name) + "/" + strconv.Itoa(int(rr.Header().Rrtype))
-		zone[k] = append(zone[k], rr)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.Authoritative = true
-		q := req.Question[0]
-		m.Answer = zone[strings.ToLower(q.Name)+"/"+strconv.Itoa(int(q.Qtype))]
-		if len(m.Answer) == 0 {
-			known := false
-			for k := range zone {
-				known = known || strings.HasPrefix(k, strings.ToLower(q.Name)+"/")
-			}
-			if !known {
-				m.Rcode = dns.RcodeNameError
-			}
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
-}
 
 // TestMX: mail for a domain goes to its MX host (esmtproutes gives only
 // the port: ": ,PORT" keeps the DNS lookup); an MX that names an IP
@@ -58,7 +18,7 @@ func dnsServer(t *testing.T, records ...string) string {
 func TestMX(t *testing.T) {
 	r := newReceiver(t, false)
 	_, port, _ := net.SplitHostPort(r.addr)
-	ns := dnsServer(t,
+	ns := testenv.DNSServer(t,
 		"mx.example. 60 IN MX 10 mail.mx.example.",
 		"mx.example. 60 IN MX 20 backup.mx.example.",
 		"mail.mx.example. 60 IN A 127.0.0.1",
@@ -101,7 +61,7 @@ func TestMX(t *testing.T) {
 // TestMXLoopOnPort25: an MX host that is one of our addresses is this
 // host when the mail would go to the SMTP port (no route sets another).
 func TestMXLoopOnPort25(t *testing.T) {
-	ns := dnsServer(t,
+	ns := testenv.DNSServer(t,
 		"self.example. 60 IN MX 10 mail.self.example.",
 		"mail.self.example. 60 IN A 127.0.0.1",
 	)

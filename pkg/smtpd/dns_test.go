@@ -1,62 +1,15 @@
 package smtpd_test
 
 import (
-	"net"
-	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/miekg/dns"
+	"github.com/gocourier/courier/test/testenv"
 )
-
-// dnsServer is a DNS server on loopback answering from fixed records: a
-// name without records is NXDOMAIN, a name with records of other types
-// only has no data, and names starting "servfail." fail.
-func dnsServer(t *testing.T, records ...string) string {
-	t.Helper()
-	zone := map[string][]dns.RR{}
-	for _, r := range records {
-		rr, err := dns.NewRR(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k := strings.ToLower(rr.Header().Name) + "/" + strconv.Itoa(int(rr.Header().Rrtype))
-		zone[k] = append(zone[k], rr)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.Authoritative = true
-		q := req.Question[0]
-		name := strings.ToLower(q.Name)
-		m.Answer = zone[name+"/"+strconv.Itoa(int(q.Qtype))]
-		switch {
-		case strings.HasPrefix(name, "servfail."):
-			m.Rcode = dns.RcodeServerFailure
-		case len(m.Answer) == 0:
-			known := false
-			for k := range zone {
-				known = known || strings.HasPrefix(k, name+"/")
-			}
-			if !known {
-				m.Rcode = dns.RcodeNameError
-			}
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
-}
 
 // TestSenderDNS: BOFHCHECKDNS=1 checks the sender's domain as the
 // original's submit does, against a real DNS server (ESMTP_RESOLVER).
 func TestSenderDNS(t *testing.T) {
-	ns := dnsServer(t,
+	ns := testenv.DNSServer(t,
 		"good.example. 60 IN MX 10 mx.good.example.",
 		"mx.good.example. 60 IN A 192.0.2.10",
 		"nomx.example. 60 IN A 192.0.2.11",
