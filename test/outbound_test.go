@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/gocourier/courier/test/testenv"
 )
 
 // TestOutboundSMTP runs two suites on loopback: mail for example.test
@@ -18,7 +20,7 @@ func TestOutboundSMTP(t *testing.T) {
 	receiver := newSMTPSuite(t, []string{"carol"}, nil)
 	receiver.start(t)
 	_, port, _ := net.SplitHostPort(receiver.smtp)
-	sender := newSender(t, "example.test: [127.0.0.1],"+port+"\n", nil)
+	sender := newSender(t, "example.test: [127.0.0.1],"+port+"\n", "", nil)
 	sender.sendmail(t, "From: dave@sender.test\nSubject: outbound\n\nover the wire\n", "-f", "dave@sender.test", "carol@example.test", "nosuch@example.test")
 	sender.waitFor(t, "the sender's queue to empty", func() bool { return sender.queued() == 0 })
 	receiver.waitFor(t, "the message and the bounce in carol's maildir", func() bool { return len(receiver.maildir(t, "carol")) == 2 })
@@ -51,7 +53,7 @@ func TestOutboundSecurityAndAuth(t *testing.T) {
 	plain.waitListening(t, plain.smtp)
 	_, msaPort, _ := net.SplitHostPort(receiver.msa)
 	_, plainPort, _ := net.SplitHostPort(plain.smtp)
-	sender := newSender(t, "example.test: [127.0.0.1],"+msaPort+"\ntls.test: [127.0.0.1],"+plainPort+" /SECURITY=REQUIRED\n",
+	sender := newSender(t, "example.test: [127.0.0.1],"+msaPort+"\ntls.test: [127.0.0.1],"+plainPort+" /SECURITY=REQUIRED\n", "",
 		map[string]string{"esmtpauthclient": "[127.0.0.1] carol@example.test " + smtpPassword + "\n"})
 	sender.sendmail(t, "From: dave@sender.test\nSubject: through the smarthost\n\nhello\n", "-f", "dave@sender.test", "carol@example.test")
 	sender.sendmail(t, "From: dave@sender.test\nSubject: needs TLS\n\nsecret\n", "-f", "dave@sender.test", "someone@tls.test")
@@ -74,11 +76,40 @@ func TestOutboundSecurityAndAuth(t *testing.T) {
 	}
 }
 
+// TestOutboundMX: with MX records from a real DNS server on loopback
+// (ESMTP_RESOLVER), mail for example.test goes to its MX host, the
+// receiving suite, and mail for a domain whose MX names an IP address is
+// refused with the original's RFC 1035 text.
+func TestOutboundMX(t *testing.T) {
+	receiver := newSMTPSuite(t, []string{"carol"}, nil)
+	receiver.start(t)
+	_, port, _ := net.SplitHostPort(receiver.smtp)
+	ns := testenv.DNSServer(t,
+		"example.test. 60 IN MX 10 mail.example.test.",
+		"mail.example.test. 60 IN A 127.0.0.1",
+		"badmx.test. 60 IN MX 10 127.0.0.1.")
+	// The route keeps the DNS lookup and gives only the port.
+	sender := newSender(t, ": ,"+port+"\n", "ESMTP_RESOLVER="+ns+"\n", nil)
+	sender.sendmail(t, "From: dave@sender.test\nSubject: by MX\n\nhello\n", "-f", "dave@sender.test", "carol@example.test", "someone@badmx.test")
+	sender.waitFor(t, "the sender's queue to empty", func() bool { return sender.queued() == 0 })
+	receiver.waitFor(t, "the message and the failure report in carol's maildir", func() bool { return len(receiver.maildir(t, "carol")) == 2 })
+	msg, bounce := arrivals(t, receiver, "carol")
+	if !strings.Contains(msg, "Subject: by MX") {
+		t.Errorf("the message did not reach the MX host:\n%s", msg)
+	}
+	for _, want := range []string{"Final-Recipient: rfc822; someone@badmx.test", "Action: failed", "This domain's DNS violates RFC 1035."} {
+		if !strings.Contains(bounce, want) {
+			t.Errorf("failure report lacks %q:\n%s", want, bounce)
+		}
+	}
+}
+
 // newSender is a sending suite for sender.test, with no local accounts,
-// whose mail goes out through courieresmtp by routes (esmtproutes); more
-// holds more configuration files. dave@sender.test is an alias of
+// whose mail goes out through courieresmtp by routes (esmtproutes); env is
+// added to the courierd file (the modules' environment) and more holds
+// more configuration files. dave@sender.test is an alias of
 // carol@example.test, so bounces to dave travel to the receiver too.
-func newSender(t *testing.T, routes string, more map[string]string) *smtpSuite {
+func newSender(t *testing.T, routes, env string, more map[string]string) *smtpSuite {
 	t.Helper()
 	files := map[string]string{
 		"me":            "out.sender.test\n",
@@ -92,6 +123,7 @@ func newSender(t *testing.T, routes string, more map[string]string) *smtpSuite {
 		files[k] = v
 	}
 	sender := newSMTPSuite(t, nil, files, "courieresmtp")
+	sender.appendConfig(t, "courierd", env)
 	sender.run(t, "makealiases")
 	sender.start(t)
 	t.Cleanup(func() {
