@@ -89,8 +89,14 @@ func start(t *testing.T, sb *testenv.Sandbox, tmp string, args ...string) *daemo
 			t.Logf("courierd log:\n%s", d.log.String())
 		}
 	})
+	pidPath := supervise.PidPath(sb.Layout.RunDir)
+	for _, a := range args {
+		if name, ok := strings.CutPrefix(a, "-only="); ok {
+			pidPath = supervise.OnlyPidPath(sb.Layout.RunDir, name)
+		}
+	}
 	d.waitFor("courierd to hold its pid file", func() bool {
-		pid, running, _ := pidfile.Status(supervise.PidPath(sb.Layout.RunDir))
+		pid, running, _ := pidfile.Status(pidPath)
 		return running && pid == d.cmd.Process.Pid
 	})
 	return d
@@ -336,5 +342,52 @@ func TestUsage(t *testing.T) {
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "Usage: courierd") {
 		t.Errorf("unknown option: %v, %q", err, stderr.String())
+	}
+}
+
+// TestOnly runs courierd for one service, as the systemd units do: only that
+// service starts, under its own pid file, and the original's wrapper for it
+// (which Debian's init scripts call) leaves it alone. A disabled service
+// makes courierd exit at once, successfully; an unknown one is an error.
+func TestOnly(t *testing.T) {
+	sb, tmp := newSandbox(t)
+	sb.Install(t, "authdaemond")
+	sb.WriteConfig(t, "authdaemonrc", "authmodulelist=\"authuserdb\"\nauthdaemonvar="+sb.Layout.AuthdaemonVar+"\n", 0o644)
+	service(t, sb, tmp, "other", "idle")
+	d := start(t, sb, tmp, "-only=authdaemond")
+	sock := filepath.Join(sb.Layout.AuthdaemonVar, "socket")
+	d.waitFor("the authdaemond socket", func() bool {
+		st, err := os.Stat(sock)
+		return err == nil && st.Mode()&os.ModeSocket != 0
+	})
+	if _, err := os.Stat(filepath.Join(tmp, "other.pid")); err == nil {
+		t.Error("courierd -only=authdaemond started the supervise.d service too")
+	}
+	if _, running, _ := pidfile.Status(supervise.PidPath(sb.Layout.RunDir)); running {
+		t.Error("courierd -only=authdaemond holds the whole suite's pid file")
+	}
+	out, err := exec.Command(sb.Path("authdaemond"), "start").CombinedOutput()
+	want := "authdaemond: courierd (" + supervise.OnlyPidPath(sb.Layout.RunDir, "authdaemond") + ") runs authdaemond, so authdaemond start does nothing"
+	if err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("authdaemond start beside courierd -only: %v, %q; want %q", err, out, want)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	<-d.ended
+	if !d.cmd.ProcessState.Success() {
+		t.Errorf("courierd exited with %v", d.cmd.ProcessState)
+	}
+
+	sb.WriteConfig(t, "esmtpd", "ESMTPDSTART=NO\n", 0o644)
+	cmd := exec.Command(sb.Path("courierd"), "-only=esmtpd")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil || !strings.Contains(stderr.String(), "service esmtpd not started: ESMTPDSTART=NO") {
+		t.Errorf("courierd -only=esmtpd with ESMTPDSTART=NO: %v, %q", err, stderr.String())
+	}
+	stderr.Reset()
+	cmd = exec.Command(sb.Path("courierd"), "-only=nosuch")
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), `there is no service "nosuch"`) {
+		t.Errorf("courierd -only=nosuch: %v, %q", err, stderr.String())
 	}
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/gocourier/courier/pkg/track"
 )
 
-const usage = `Usage: courierd [-startup-fd=N]
+const usage = `Usage: courierd [-startup-fd=N] [-only=SERVICE]
        courierd scheduler
 
 Runs the Courier mail server's services in the foreground and supervises
@@ -46,13 +46,22 @@ drops to the courier user and delivers the queue in %[3]s.
 Options:
   -startup-fd=N    write the start-up log to file descriptor N and close it
                    once every service is started (used by courier start)
+  -only=SERVICE    supervise this one service (authdaemond, scheduler,
+                   esmtpd, esmtpd-msa, esmtpd-ssl, imapd, imapd-ssl, pop3d,
+                   pop3d-ssl, or one of supervise.d), with the pid file
+                   %[4]s; exit at once if it is not
+                   enabled. The systemd units run one courierd -only for
+                   each daemon.
 `
 
 func main() {
 	l := layout.Current()
 	fs := flag.NewFlagSet("courierd", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprintf(fs.Output(), usage, l.SysconfDir, supervise.PidPath(l.RunDir), l.LocalstateDir) }
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), usage, l.SysconfDir, supervise.PidPath(l.RunDir), l.LocalstateDir, supervise.OnlyPidPath(l.RunDir, "SERVICE"))
+	}
 	startupFD := fs.Int("startup-fd", -1, "")
+	only := fs.String("only", "", "")
 	if len(os.Args) > 1 && (os.Args[1] == "--help" || os.Args[1] == "-help" || os.Args[1] == "-h") {
 		fs.SetOutput(os.Stdout)
 		fs.Usage()
@@ -74,6 +83,21 @@ func main() {
 		PidFile: supervise.PidPath(l.RunDir),
 		Logger:  log,
 		Load:    func(log *slog.Logger) ([]supervise.Spec, error) { return services.Load(l, os.Environ(), log) },
+	}
+	if *only != "" {
+		specs, err := services.LoadOnly(l, os.Environ(), log, *only)
+		if err != nil {
+			log.Error(err.Error())
+			os.Exit(1)
+		}
+		if len(specs) == 0 {
+			// Not enabled: Load said why. systemd sees a clean exit.
+			return
+		}
+		d.PidFile = supervise.OnlyPidPath(l.RunDir, *only)
+		d.Load = func(log *slog.Logger) ([]supervise.Spec, error) {
+			return services.LoadOnly(l, os.Environ(), log, *only)
+		}
 	}
 	if *startupFD >= 0 {
 		// The descriptor is inherited without close-on-exec; the

@@ -3,10 +3,12 @@ package authdaemon
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/gocourier/courier/pkg/layout"
 	"github.com/gocourier/courier/pkg/logging/pidfile"
+	"github.com/gocourier/courier/pkg/services"
 )
 
 const usage = `Usage: authdaemond [-syslog]
@@ -23,6 +25,9 @@ SIGTERM stops it.
             (a second start does nothing)
   stop      stop it (SIGTERM, then SIGKILL every 10 s until it is gone)
   restart   make it reload its configuration (SIGHUP)
+
+When a running courierd supervises authdaemond (courier start, or the
+systemd units), start, stop and restart say so and do nothing.
 `
 
 // Main is the authdaemond command: it returns the exit status.
@@ -33,7 +38,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, usage)
 			return 0
 		case "start", "stop", "restart":
-			return control(args[0], stderr)
+			return control(args[0], stdout, stderr)
 		}
 	}
 	opts := Options{Stderr: stderr}
@@ -54,8 +59,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // control is the original wrapper's start, stop and restart, through
 // liblock's pid file protocol (pkg/logging/pidfile), so that the original
 // courierlogger can stop our daemon and ours can stop the original.
-func control(cmd string, stderr io.Writer) int {
+func control(cmd string, stdout, stderr io.Writer) int {
 	l := layout.Current()
+	if pid, ok := services.Supervised(l, os.Environ(), "authdaemond"); ok {
+		fmt.Fprintf(stdout, "authdaemond: courierd (%s) runs authdaemond, so authdaemond %s does nothing; use courier stop|restart\n", pid, cmd)
+		return 0
+	}
 	cfg, err := LoadConfig(l.Config("authdaemonrc"), l)
 	if err != nil {
 		fmt.Fprintf(stderr, "authdaemond: %v\n", err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gocourier/courier/pkg/config"
 	"github.com/gocourier/courier/pkg/layout"
+	"github.com/gocourier/courier/pkg/logging/pidfile"
 	"github.com/gocourier/courier/pkg/supervise"
 )
 
@@ -69,8 +70,11 @@ type Command struct {
 	PidFile string   // the pid file the original script's daemon kept
 }
 
-// Table returns the services of the suite, in no particular order (Requires
-// orders them).
+// Table returns the services of the suite. Requires orders them (it orders
+// only: a service is not stopped when one it requires fails); services of
+// the same depth start in table order. Together they give the original
+// courier.sysvinit's order: authdaemond, courierd (the scheduler), esmtpd,
+// esmtpd-msa, esmtpd-ssl, pop3d, pop3d-ssl, imapd, imapd-ssl.
 func Table() []Service {
 	return []Service{
 		{Name: "authdaemond", Config: []string{"authdaemonrc"}, Build: buildAuthdaemond},
@@ -78,19 +82,19 @@ func Table() []Service {
 			// Mail waits while the scheduler is down: restart it soon.
 			Backoff: supervise.Backoff{Min: time.Second, Max: 5 * time.Second, ResetAfter: 30 * time.Second}},
 		{Name: "esmtpd", Config: []string{"esmtpd"}, Enable: "ESMTPDSTART", EnableIn: "esmtpd",
-			Requires: []string{"authdaemond"}, Build: buildESMTPD},
+			Requires: []string{"authdaemond", "scheduler"}, Build: buildESMTPD},
 		{Name: "esmtpd-msa", Config: []string{"esmtpd", "esmtpd-msa"}, Enable: "ESMTPDSTART", EnableIn: "esmtpd-msa",
-			Requires: []string{"authdaemond"}, Build: buildESMTPD},
+			Requires: []string{"authdaemond", "scheduler"}, Build: buildESMTPD},
 		{Name: "esmtpd-ssl", Config: []string{"esmtpd", "esmtpd-ssl"}, Enable: "ESMTPDSSLSTART", EnableIn: "esmtpd-ssl",
-			Requires: []string{"authdaemond"}, Build: buildESMTPDSSL},
-		{Name: "imapd", Config: []string{"imapd", "imapd-ssl"}, Enable: "IMAPDSTART", EnableIn: "imapd",
-			Requires: []string{"authdaemond"}, Build: buildIMAPD},
-		{Name: "imapd-ssl", Config: []string{"imapd", "imapd-ssl"}, Enable: "IMAPDSSLSTART", EnableIn: "imapd-ssl",
-			Requires: []string{"authdaemond"}, Build: buildIMAPDSSL},
+			Requires: []string{"authdaemond", "scheduler"}, Build: buildESMTPDSSL},
 		{Name: "pop3d", Config: []string{"pop3d", "pop3d-ssl"}, Enable: "POP3DSTART", EnableIn: "pop3d",
-			Requires: []string{"authdaemond"}, Build: buildPOP3D},
+			Requires: []string{"authdaemond", "scheduler"}, Build: buildPOP3D},
 		{Name: "pop3d-ssl", Config: []string{"pop3d", "pop3d-ssl"}, Enable: "POP3DSSLSTART", EnableIn: "pop3d-ssl",
-			Requires: []string{"authdaemond"}, Build: buildPOP3DSSL},
+			Requires: []string{"authdaemond", "scheduler"}, Build: buildPOP3DSSL},
+		{Name: "imapd", Config: []string{"imapd", "imapd-ssl"}, Enable: "IMAPDSTART", EnableIn: "imapd",
+			Requires: []string{"authdaemond", "scheduler"}, Build: buildIMAPD},
+		{Name: "imapd-ssl", Config: []string{"imapd", "imapd-ssl"}, Enable: "IMAPDSSLSTART", EnableIn: "imapd-ssl",
+			Requires: []string{"authdaemond", "scheduler"}, Build: buildIMAPDSSL},
 	}
 }
 
@@ -145,29 +149,109 @@ func Load(l layout.Layout, environ []string, log *slog.Logger) ([]supervise.Spec
 	names := map[string]bool{}
 	cache := map[string]*config.VarFile{}
 	for i := range table {
-		svc := &table[i]
-		names[svc.Name] = true
-		c := &Context{Service: svc, Layout: l, Environ: environ, cache: cache}
-		if why, err := c.disabled(); err != nil {
-			return nil, err
-		} else if why != "" {
-			log.Info(fmt.Sprintf("service %s not started: %s", svc.Name, why), "service", svc.Name)
-			continue
-		}
-		cmd, err := svc.Build(c)
+		names[table[i].Name] = true
+		spec, err := loadService(&Context{Service: &table[i], Layout: l, Environ: environ, cache: cache}, log)
 		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", svc.Name, err)
+			return nil, err
 		}
-		specs = append(specs, supervise.Spec{
-			Name: svc.Name, Path: cmd.Program, Args: cmd.Args, Env: cmd.Env, Dir: l.Prefix,
-			Needs: cmd.Needs, Requires: svc.Requires, PidFile: cmd.PidFile, Listen: cmd.Listen, Backoff: svc.Backoff,
-		})
+		if spec != nil {
+			specs = append(specs, *spec)
+		}
 	}
 	extra, err := loadExtra(l, environ, names, log)
 	if err != nil {
 		return nil, err
 	}
 	return append(specs, extra...), nil
+}
+
+// LoadOnly is Load for one service of the table or of supervise.d (courierd
+// -only): its spec, or none when it is not enabled.
+func LoadOnly(l layout.Layout, environ []string, log *slog.Logger, name string) ([]supervise.Spec, error) {
+	table := Table()
+	names := map[string]bool{}
+	for i := range table {
+		names[table[i].Name] = true
+	}
+	for i := range table {
+		if table[i].Name != name {
+			continue
+		}
+		spec, err := loadService(&Context{Service: &table[i], Layout: l, Environ: environ, cache: map[string]*config.VarFile{}}, log)
+		if err != nil || spec == nil {
+			return nil, err
+		}
+		spec.Requires = nil // the others run under their own supervisors
+		return []supervise.Spec{*spec}, nil
+	}
+	extra, err := loadExtra(l, environ, names, log)
+	if err != nil {
+		return nil, err
+	}
+	for _, spec := range extra {
+		if spec.Name == name {
+			spec.Requires = nil
+			return []supervise.Spec{spec}, nil
+		}
+	}
+	return nil, fmt.Errorf("there is no service %q: the services are %s and the files of %s", name, strings.Join(serviceNames(table), ", "), l.Config("supervise.d"))
+}
+
+func serviceNames(table []Service) []string {
+	var n []string
+	for _, s := range table {
+		n = append(n, s.Name)
+	}
+	return n
+}
+
+// loadService builds the spec of one service of the table, or nil (logged) when it
+// is not configured or not enabled.
+func loadService(c *Context, log *slog.Logger) (*supervise.Spec, error) {
+	svc := c.Service
+	if why, err := c.disabled(); err != nil {
+		return nil, err
+	} else if why != "" {
+		log.Info(fmt.Sprintf("service %s not started: %s", svc.Name, why), "service", svc.Name)
+		return nil, nil
+	}
+	cmd, err := svc.Build(c)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	return &supervise.Spec{
+		Name: svc.Name, Path: cmd.Program, Args: cmd.Args, Env: cmd.Env, Dir: c.Layout.Prefix,
+		Needs: cmd.Needs, Requires: svc.Requires, PidFile: cmd.PidFile, Listen: cmd.Listen, Backoff: svc.Backoff,
+	}, nil
+}
+
+// Supervised reports whether a running courierd runs the named service: a
+// courierd -only for it, or the whole suite's courierd with the service
+// enabled. It returns that courierd's pid file. The original's wrapper
+// scripts (esmtpd start, imapd start, authdaemond start, which Debian's init
+// scripts call) use it to leave such a service alone.
+func Supervised(l layout.Layout, environ []string, name string) (string, bool) {
+	if p := supervise.OnlyPidPath(l.RunDir, name); running(p) {
+		return p, true
+	}
+	p := supervise.PidPath(l.RunDir)
+	if !running(p) {
+		return "", false
+	}
+	table := Table()
+	for i := range table {
+		if table[i].Name == name {
+			c := &Context{Service: &table[i], Layout: l, Environ: environ, cache: map[string]*config.VarFile{}}
+			why, err := c.disabled()
+			return p, err == nil && why == ""
+		}
+	}
+	return "", false
+}
+
+func running(pidFile string) bool {
+	_, ok, err := pidfile.Status(pidFile)
+	return err == nil && ok
 }
 
 // disabled says why the service is not to run, or "".

@@ -20,8 +20,9 @@ const WrapperUsage = `Usage: %[1]s start|stop|restart
   restart  make it re-read the access database (couriertcpd -pid=<PIDFILE> -restart)
 
 The *START variables (ESMTPDSTART, ...) are for courierd and the init
-scripts; %[1]s starts the service when asked. When courierd supervises the
-service, use "courier restart" instead.
+scripts; %[1]s starts the service when asked. When a running courierd
+supervises the service (courier start, or the systemd units), %[1]s says
+so and does nothing: use "courier stop" or "courier restart" instead.
 `
 
 // RunWrapper is the original's start/stop wrapper scripts (/usr/sbin/esmtpd,
@@ -37,6 +38,10 @@ func RunWrapper(l layout.Layout, name, verb string, stdout, stderr io.Writer) in
 		return 0
 	case "start", "stop", "restart":
 	default:
+		return 0
+	}
+	if pid, ok := Supervised(l, os.Environ(), name); ok {
+		fmt.Fprintf(stdout, "%s: courierd (%s) runs this service, so %s %s does nothing; use courier stop|restart, or set its *START variable to NO and run courier restart\n", name, pid, name, verb)
 		return 0
 	}
 	cmd, err := Build(l, os.Environ(), name)

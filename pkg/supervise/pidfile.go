@@ -50,3 +50,9 @@ func lockPidFile(path string) error {
 	}
 	return nil
 }
+
+// OnlyPidPath is the pid file of a courierd that supervises one service
+// (courierd -only=NAME, as the systemd units run it).
+func OnlyPidPath(runDir, service string) string {
+	return filepath.Join(runDir, "courierd-"+service+".pid")
+}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"time"
 
@@ -157,7 +156,8 @@ func validName(n string) bool {
 
 // order validates a set of specs and returns them grouped in start layers:
 // every service of a layer requires only services of earlier layers. Within
-// a layer services are sorted by name so that runs are reproducible.
+// a layer services keep the order they were given in (pkg/services's table
+// order), so that runs are reproducible.
 func order(specs []Spec) ([][]Spec, error) {
 	byName := map[string]int{}
 	for i, s := range specs {
@@ -217,9 +217,6 @@ func order(specs []Spec) ([][]Spec, error) {
 	layers := make([][]Spec, max+1)
 	for i, s := range specs {
 		layers[depth[i]] = append(layers[depth[i]], s)
-	}
-	for _, l := range layers {
-		sort.Slice(l, func(a, b int) bool { return l[a].Name < l[b].Name })
 	}
 	return layers, nil
 }
