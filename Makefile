@@ -3,7 +3,10 @@
 #   make build                 every cmd/ program into build/bin/ (LAYOUT preset, default debian)
 #   make test                  go vet, staticcheck, go test -race ./... (unit, fuzz seeds, end-to-end)
 #   make run                   install a sandbox into ./run and start the suite in the foreground
-#   make install               install into the LAYOUT's directories under DESTDIR
+#   make install               install into the LAYOUT's directories under DESTDIR, with the
+#                              manual pages, the init script and the systemd units; writes the
+#                              permissions list build/permissions.dat (path mode owner group);
+#                              as a normal user (DESTDIR=...) the owners are only listed
 #   make install-configure     create or upgrade the configuration files from their .dist files
 #
 # LAYOUT=debian (default): Debian's courier packages' paths (/etc/courier, /usr/sbin, ...).
@@ -24,7 +27,7 @@ PROGRAMS    := $(notdir $(wildcard cmd/*))
 PURE        := $(filter-out $(CGO_PROGRAMS),$(PROGRAMS))
 CGO_BUILD   := $(filter $(CGO_PROGRAMS),$(PROGRAMS))
 
-.PHONY: all build deps test vet lint gotest run install install-configure clean
+.PHONY: all build man deps test vet lint gotest run install install-configure clean
 
 all: build
 
@@ -39,6 +42,10 @@ build: deps
 	    echo "NOTE: $$p not built: the PAM headers are missing (install the Debian package libpam0g-dev, or run make as root)"; \
 	  fi; \
 	done
+
+# The manual pages, from docs/man with go-md2man (a tool of go.mod).
+man:
+	scripts/man.sh $(BUILDDIR)/man
 
 # Build dependencies that come from Debian: the PAM headers for the authpam
 # helper. Installed when running as root (CI does); otherwise reported.
@@ -67,8 +74,8 @@ gotest:
 run:
 	@scripts/sandbox.sh $(CURDIR)/run
 
-install: build
-	scripts/install.sh $(BIN) $(LAYOUT) "$(DESTDIR)"
+install: build man
+	scripts/install.sh $(BIN) $(LAYOUT) "$(DESTDIR)" $(abspath $(BUILDDIR))/permissions.dat
 
 install-configure:
 	scripts/install-configure.sh $(BIN) $(LAYOUT) "$(DESTDIR)"

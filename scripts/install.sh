@@ -1,67 +1,147 @@
 #!/bin/sh
-# Installs the built programs, the directories and the .dist configuration
-# files into a layout.
+# Installs the built programs, their manual pages, the directories, the
+# .dist configuration files, the init script and the systemd units into a
+# layout, and writes the permissions list.
 #
-#   scripts/install.sh BINDIR LAYOUT [ROOT]
+#   scripts/install.sh BINDIR LAYOUT [ROOT] [PERMS]
 #
-# BINDIR holds the programs built for LAYOUT (make build). ROOT is DESTDIR for
-# the system layouts (default /) and the tree itself for the sandbox layout.
-# Where each program goes is read from pkg/layout/programs.tab, the same table
-# the programs use to find each other.
+# BINDIR holds the programs built for LAYOUT (make build) and BINDIR/../man
+# the manual pages (scripts/man.sh). ROOT is DESTDIR for the system layouts
+# (default /) and the tree itself for the sandbox layout. Where each program
+# goes is read from pkg/layout/programs.tab, the same table the programs use
+# to find each other.
+#
+# PERMS (default BINDIR/../permissions.dat) receives one line for every
+# installed file and directory: "path mode owner group", the path as on the
+# target system, like the original's make install-perms. As root the owners
+# and groups are applied; as another user (a DESTDIR for a package) they are
+# only listed, for the packager to apply.
 set -eu
 bin=$1 layout=$2 root=${3:-}
 [ -n "$root" ] || root=/
+perms=${4:-$bin/../permissions.dat}
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ -x "$bin/courier-config" ] || { echo "install: $bin/courier-config missing: run make build first" >&2; exit 1; }
 eval "$("$bin/courier-config" -layout="$layout" -root="$root" | sed -n 's/^\([a-z]*\)=\(.*\)$/cfg_\1='"'"'\2'"'"'/p')"
+# The same directories as the installed system sees them (no DESTDIR), for
+# the paths written into the init script and the units.
+sysroot=/
+[ "$layout" = sandbox ] && sysroot=$root
+eval "$("$bin/courier-config" -layout="$layout" -root="$sysroot" | sed -n 's/^\([a-z]*\)=\(.*\)$/sys_\1='"'"'\2'"'"'/p')"
 
 asroot=no
 [ "$(id -u)" = 0 ] && asroot=yes
-mailgroup_ok=no
-if [ "$asroot" = yes ] && getent group "$cfg_mailgroup" >/dev/null; then
-	mailgroup_ok=yes
+owners_ok=no
+if [ "$asroot" = yes ] && getent group "$cfg_mailgroup" >/dev/null && getent passwd "$cfg_mailuser" >/dev/null; then
+	owners_ok=yes
+fi
+if [ "$asroot" = yes ] && [ "$owners_ok" = no ] && [ "$layout" != sandbox ]; then
+	echo "install: NOTE: the user and group $cfg_mailuser:$cfg_mailgroup do not exist, so the queue, the sockets' directory and the setgid programs keep root's ownership; create them (adduser --system --group $cfg_mailuser) and run make install again" >&2
 fi
 
-mkdir -p "$cfg_bindir" "$cfg_sbindir" "$cfg_libexecdir" "$cfg_sysconfdir" "$cfg_datadir" \
-	"$cfg_localstatedir" "$cfg_rundir" "$cfg_authdaemonvar"
-chmod 0750 "$cfg_authdaemonvar"
-if [ "$mailgroup_ok" = yes ]; then
-	chgrp "$cfg_mailgroup" "$cfg_authdaemonvar"
-	chown "$cfg_mailuser:$cfg_mailgroup" "$cfg_localstatedir"
-fi
+: > "$perms.tmp"
+# apply PATH MODE OWNER GROUP: sets the mode and, as root, the owner. OWNER
+# and GROUP are "root" or "mail" (the layout's mail user or group).
+# list PATH MODE OWNER GROUP: adds the path, as the installed system sees
+# it, to the permissions list.
+apply() {
+	chmod "$2" "$1"
+	if [ "$layout" != sandbox ] && [ "$asroot" = yes ] && { [ "$owners_ok" = yes ] || [ "$3$4" = rootroot ]; }; then
+		chown "$(who "$3" "$cfg_mailuser"):$(who "$4" "$cfg_mailgroup")" "$1"
+	fi
+}
+list() {
+	printf '/%s %s %s %s\n' "${1#"$root"}" "$2" "$(who "$3" "$cfg_mailuser")" "$(who "$4" "$cfg_mailgroup")" |
+		sed 's|^//*|/|' >> "$perms.tmp"
+}
+who() {
+	if [ "$1" = mail ]; then echo "$2"; else echo "$1"; fi
+}
+
+# dir PATH MODE OWNER GROUP
+dir() {
+	mkdir -p "$1"
+	apply "$@"
+	list "$@"
+}
+
+# put DEST MODE OWNER GROUP: writes standard input to a new file renamed
+# into place, so that a running program (or a symlink left by a package) is
+# replaced, not written through.
+put() {
+	p_dest=$1
+	p_tmp="$(dirname "$p_dest")/.$(basename "$p_dest").new"
+	cat > "$p_tmp"
+	apply "$p_tmp" "$2" "$3" "$4"
+	mv -f "$p_tmp" "$p_dest"
+	list "$@"
+}
+
+# file SRC DEST MODE OWNER GROUP: put a copy of SRC.
+file() {
+	f_src=$1
+	shift
+	put "$@" < "$f_src"
+}
+
+# subst DEST MODE: standard input, a template, with the layout's
+# directories filled in.
+subst() {
+	sed -e "s|@sysconfdir@|$sys_sysconfdir|g" -e "s|@sbindir@|$sys_sbindir|g" \
+		-e "s|@bindir@|$sys_bindir|g" -e "s|@datadir@|$sys_datadir|g" \
+		-e "s|@rundir@|$sys_rundir|g" -e "s|@libexecdir@|$sys_libexecdir|g" | put "$1" "$2" root root
+}
+
+for d in "$cfg_bindir" "$cfg_sbindir" "$cfg_libexecdir" "$cfg_datadir"; do
+	dir "$d" 0755 root root
+done
+dir "$cfg_sysconfdir" 0755 root mail
+dir "$cfg_localstatedir" 0750 mail mail
+dir "$cfg_rundir" 0775 root mail
+dir "$cfg_authdaemonvar" 0750 root mail
 
 n=0
-while read -r name dir mode group links; do
-	case "$name" in ''|'#'*) continue ;; esac
+while read -r name where mode group links; do
+	case "$name" in '' | '#'*) continue ;; esac
 	[ -f "$bin/$name" ] || continue
-	case "$dir" in
+	case "$where" in
 	bin) dest=$cfg_bindir ;;
 	sbin) dest=$cfg_sbindir ;;
 	libexec) dest=$cfg_libexecdir ;;
-	*) echo "install: programs.tab: unknown directory kind $dir for $name" >&2; exit 1 ;;
+	*) echo "install: programs.tab: unknown directory kind $where for $name" >&2; exit 1 ;;
 	esac
-	tmp="$dest/.$name.new"
-	cp "$bin/$name" "$tmp"
-	if [ "$group" = mail ] && [ "$mailgroup_ok" = yes ]; then
-		chgrp "$cfg_mailgroup" "$tmp"
-	fi
-	chmod "$mode" "$tmp"
-	mv -f "$tmp" "$dest/$name"
+	[ "$group" = - ] && group=root
+	file "$bin/$name" "$dest/$name" "$mode" root "$group"
 	if [ "$links" != - ]; then
 		for l in $(echo "$links" | tr ',' ' '); do
 			ln -f "$dest/$name" "$dest/$l"
+			list "$dest/$l" "$mode" root "$group"
 		done
 	fi
 	n=$((n + 1))
 done < "$here/pkg/layout/programs.tab"
+# Names the original installs in another directory than the program's:
+# the imapd start script is sbin/imapd (ours is the server itself, bin/imapd),
+# and mailq is bin/mailq (ours is a name of sbin/sendmail). Symlinks, as
+# Debian's are; the setgid bit of sendmail applies through them.
+# crosslink NAME DIR TARGET
+crosslink() {
+	[ -f "$3" ] && [ "$(dirname "$3")" != "$2" ] || return 0
+	ln -sf "$(realpath --relative-to="$2" "$3")" "$2/.$1.new"
+	mv -f "$2/.$1.new" "$2/$1"
+	list "$2/$1" 0777 root root
+}
+crosslink imapd "$cfg_sbindir" "$cfg_bindir/imapd"
+crosslink mailq "$cfg_bindir" "$cfg_sbindir/sendmail"
 
 for f in "$here"/etc/*.dist; do
 	[ -f "$f" ] || continue
 	base=$(basename "$f")
 	mode=0644
-	case "$base" in authdaemonrc.dist|esmtpauthclient.dist) mode=0640 ;; esac
-	cp "$f" "$cfg_sysconfdir/$base"
-	chmod "$mode" "$cfg_sysconfdir/$base"
+	case "$base" in authdaemonrc.dist | esmtpauthclient.dist) mode=0640 ;; esac
+	group=root
+	[ "$mode" = 0640 ] && group=mail
+	file "$f" "$cfg_sysconfdir/$base" "$mode" root "$group"
 done
 # Texts the admin edits in place (the delivery status notification wording):
 # installed when missing, never overwritten.
@@ -69,8 +149,7 @@ for f in "$here"/etc/dsn/*; do
 	[ -f "$f" ] || continue
 	base=$(basename "$f")
 	[ -e "$cfg_sysconfdir/$base" ] && continue
-	cp "$f" "$cfg_sysconfdir/$base"
-	chmod 0644 "$cfg_sysconfdir/$base"
+	file "$f" "$cfg_sysconfdir/$base" 0644 root root
 done
 # The access databases' text sources: a directory of files the admin edits,
 # created when missing, never overwritten.
@@ -78,9 +157,51 @@ for d in "$here"/etc/*/; do
 	base=$(basename "$d")
 	[ "$base" = dsn ] && continue
 	[ -e "$cfg_sysconfdir/$base" ] && continue
-	mkdir -p "$cfg_sysconfdir/$base"
+	dir "$cfg_sysconfdir/$base" 0755 root root
 	for f in "$d"*; do
-		[ -f "$f" ] && cp "$f" "$cfg_sysconfdir/$base/" && chmod 0644 "$cfg_sysconfdir/$base/$(basename "$f")"
+		[ -f "$f" ] && file "$f" "$cfg_sysconfdir/$base/$(basename "$f")" 0644 root root
 	done
 done
-echo "install: $n programs installed into the $layout layout under $root"
+
+# Manual pages (scripts/man.sh made them), compressed as Debian's are, so
+# that they replace the original's pages of the same name.
+pages=0
+if [ "$layout" != sandbox ] && [ -d "$bin/../man" ]; then
+	for p in "$bin"/../man/*.[158]; do
+		[ -f "$p" ] || continue
+		sec=${p##*.}
+		dir "$cfg_mandir/man$sec" 0755 root root
+		gzip -9n < "$p" | put "$cfg_mandir/man$sec/$(basename "$p").gz" 0644 root root
+		pages=$((pages + 1))
+	done
+fi
+
+# Start and stop: the sysvinit script and the systemd units.
+if [ "$layout" != sandbox ]; then
+	subst "$cfg_datadir/courier.sysvinit" 0755 < "$here/scripts/courier.sysvinit.in"
+	units=$cfg_datadir/systemd
+	if [ "$layout" = debian ]; then
+		dir "$root/etc/init.d" 0755 root root
+		subst "$root/etc/init.d/courier" 0755 < "$here/scripts/courier.sysvinit.in"
+		units=$root/lib/systemd/system
+		dir "$root/usr/lib/tmpfiles.d" 0755 root root
+		printf 'd %s 0775 root %s - -\nd %s 0750 root %s - -\n' "$sys_rundir" "$cfg_mailgroup" \
+			"$sys_authdaemonvar" "$cfg_mailgroup" | put "$root/usr/lib/tmpfiles.d/courier.conf" 0644 root root
+	fi
+	dir "$units" 0755 root root
+	all=
+	while read -r unit service protect after description; do
+		case "$unit" in '' | '#'*) continue ;; esac
+		deps=
+		[ "$after" = - ] || deps=$(echo "$after" | sed 's/\([^,]*\)/\1.service/g; s/,/ /g')
+		sed -e "s|@unit@|$unit|g" -e "s|@service@|$service|g" -e "s|@protect@|$protect|g" \
+			-e "s|@deps@|$deps|g" -e "s|@description@|$description|g" \
+			"$here/scripts/systemd/service.in" | subst "$units/$unit.service" 0644
+		all="$all $unit.service"
+	done < "$here/scripts/systemd/units.tab"
+	sed "s|@units@|${all# }|g" "$here/scripts/systemd/courier.target.in" | subst "$units/courier.target" 0644
+fi
+
+sort -u "$perms.tmp" > "$perms"
+rm -f "$perms.tmp"
+echo "install: $n programs installed into the $layout layout under $root ($pages manual pages); permissions list: $perms"

@@ -183,6 +183,14 @@ func (f *Files) db(name, hostname string) (*address.DomainDB, error) {
 	return db, nil
 }
 
+// InLocals reports whether domain is one of locals (Me alone when locals is
+// missing), whose addresses lose their domain for alias lookup; a hosted
+// domain keeps it (spec aliases-and-control-files.md §2).
+func (f *Files) InLocals(domain string) bool {
+	d, err := address.ParseDomain(domain)
+	return err == nil && f.Rules.InLocals(d)
+}
+
 // IsLocalDomain reports whether mail for domain is delivered on this host:
 // no domain at all, a domain of locals (Me alone when locals is missing), or
 // a hosted domain.

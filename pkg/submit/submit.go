@@ -205,7 +205,7 @@ func (s *Submitter) searcher(module string) (*aliases.Searcher, error) {
 	if sr, ok := s.searchers[module]; ok {
 		return sr, nil
 	}
-	sr, err := aliases.OpenSearcher(s.files.Dir, module, s.files.DefaultDomain, s.files.Me, s.files.IsLocalDomain)
+	sr, err := aliases.OpenSearcher(s.files.Dir, module, s.files.DefaultDomain, s.files.Me, s.files.InLocals)
 	if err != nil {
 		return nil, &Error{Code: 451, Text: "Service temporarily unavailable: the alias database cannot be read (" + err.Error() + ")."}
 	}
