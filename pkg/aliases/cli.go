@@ -11,7 +11,8 @@ const usageText = `Usage: makealiases [-protocol=PROTO] [-src=PATH] [-alias=FILE
                    [-xaliasdir=DIR] [-xaliastmpdir=DIR] [-dump] [module]
 
 Compiles the alias source (default SYSCONF/aliases, a file or a directory of
-files) into the alias database (default SYSCONF/aliases.dat). Program and
+files) into the alias database (default SYSCONF/aliases.dat). newaliases is
+the same program under another name. Program and
 mailbox aliases ("alias: | command", "alias: /path") get their instruction
 files in SYSCONF/aliasdir/.courier-:xalias.
 

@@ -137,13 +137,13 @@ func Main(args []string, proto string, h Handler) int {
 	if len(args) > 1 && (args[1] == "--help" || args[1] == "-h") {
 		fmt.Printf(`Usage: %s SERVER [MAILDIRPATH]
 
-The %s login stage, run by couriertcpd (see the %s start script): it
-answers the protocol until the client logs in, checks the login with
-authdaemond, and hands the session to SERVER (the post-login server, e.g.
-%s) running as the mailbox owner, with the maildir MAILDIRPATH relative to
+The %s login stage, run by couriertcpd (see "%s start"): it answers
+the protocol until the client logs in, checks the login with authdaemond,
+and hands the session to SERVER (the server after login, e.g. %s)
+running as the mailbox owner, with the maildir MAILDIRPATH relative to
 the account's home (Maildir when not given; the account's own maildir
 wins). It runs as root and does its network work as the mail user.
-`, prog, strings.ToUpper(proto), strings.TrimSuffix(prog, "login"), serverName(proto))
+`, prog, strings.ToUpper(proto), strings.TrimPrefix(serverName(proto), "courier"), serverName(proto))
 		return 0
 	}
 	if os.Getenv(stageEnv) != "" {

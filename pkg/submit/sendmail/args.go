@@ -52,7 +52,7 @@ func ParseArgs(args []string, rmail bool) (*Args, error) {
 		if arg == "-" || arg == "--" {
 			break
 		}
-		if rmail && !hasAnyPrefix(arg, rmailOptions) {
+		if rmail && arg != "--help" && !hasAnyPrefix(arg, rmailOptions) {
 			return nil, fmt.Errorf("rmail: invalid option %s", arg)
 		}
 		switch arg {
@@ -90,7 +90,7 @@ func ParseArgs(args []string, rmail bool) (*Args, error) {
 		}
 	}
 	a.Recipients = args[i:]
-	if rmail && len(a.Recipients) == 0 {
+	if rmail && len(a.Recipients) == 0 && !a.Help {
 		return nil, fmt.Errorf("rmail: missing recipients")
 	}
 	return a, nil

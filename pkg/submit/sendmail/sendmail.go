@@ -54,6 +54,7 @@ Reads a message on standard input and queues it for its recipients: the
 addresses given, else those of the To:, Cc: and Bcc: headers (Bcc: removed).
 
   -f address    envelope sender (return address); -f '' or -f '<>' for none
+  -r address    the same as -f
   -F name       the name in the From: header
   -N dsn        delivery status notifications: never, or success,fail,delay
   -R full|hdrs  return the whole message or only its headers in notifications
