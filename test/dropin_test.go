@@ -246,6 +246,11 @@ func TestDropIn(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out))
 	}
+	// Build once here, so that make install inside the throwaway root
+	// finds every package in this machine's build cache.
+	if out, err := exec.Command("make", "-C", repo, "build", "BUILDDIR="+t.TempDir()).CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
 	r := testenv.NewThrowaway(t)
 
 	// The real Courier, configured and fed through its own server.
