@@ -61,10 +61,10 @@ func newEnv(t testing.TB, bofh string) *env {
 	s.WriteConfig(t, "me", "mx.example.test\n", 0o644)
 	s.WriteConfig(t, "defaultdomain", "example.test\n", 0o644)
 	s.WriteConfig(t, "locals", "mx.example.test\n", 0o644)
-	s.WriteConfig(t, "hosteddomains", "example.test\n", 0o644)
+	s.WriteConfig(t, "hosteddomains", "example.test\nother.example\n", 0o644)
 	s.WriteConfig(t, "esmtpacceptmailfor", "backup.example\n", 0o644)
 	s.WriteConfig(t, "esmtppercentrelay", "backup.example\n", 0o644)
-	s.WriteConfig(t, "aliases/test", "team: alice@example.test, bob@example.test\nsolo: bob@example.test\n", 0o644)
+	s.WriteConfig(t, "aliases/test", "team: alice@example.test, bob@example.test\nsolo: bob@example.test\nstaff@other.example: alice@example.test\n", 0o644)
 	s.WriteConfig(t, "bofh", bofh, 0o644)
 	s.WriteConfig(t, "authdaemonrc", "authmodulelist=\"authuserdb\"\ndaemons=3\n", 0o644)
 	var db strings.Builder

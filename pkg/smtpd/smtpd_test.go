@@ -98,8 +98,11 @@ func TestRules(t *testing.T) {
 		c.expect("RCPT TO:<someone@backup.example>", "250 *") // esmtpacceptmailfor
 		c.expect("RCPT TO:<nosuchuser@example.test>", "550 User <nosuchuser@example.test> unknown")
 		c.expect("RCPT TO:<bob@example.test>", "250 *")
+		// An alias in a hosted domain other than the default one: a
+		// hosted domain keeps its name for the alias lookup.
+		c.expect("RCPT TO:<staff@other.example>", "250 *")
 		ctl, _ := e.message(t, queueID(t, c.data(msg)))
-		if ctl.Source != "smtp" || len(ctl.Recipients) != 2 {
+		if ctl.Source != "smtp" || len(ctl.Recipients) != 3 {
 			t.Errorf("source %q, recipients %+v", ctl.Source, ctl.Recipients)
 		}
 		r := newDialogue(t, "127.0.0.1", d.addr) // RELAYCLIENT
