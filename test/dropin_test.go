@@ -1,6 +1,8 @@
 package test
 
 import (
+	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net/textproto"
 	"os"
@@ -349,6 +351,40 @@ func TestDropIn(t *testing.T) {
 	}
 
 	dropinSystemdUnits(t, r)
+	dropinCertificate(t, r)
+}
+
+// dropinCertificate checks the sysvinit script's first-run certificate: an
+// enabled TLS service without its certificate gets one, readable by the
+// servers (root:courier, 0640), and serves TLS with it.
+func dropinCertificate(t *testing.T, r *testenv.Throwaway) {
+	t.Helper()
+	r.Sh("remove the IMAP certificate", "rm /etc/courier/imapd.pem")
+	out := r.Sh("start with the sysvinit script", "/etc/init.d/courier start")
+	if !strings.Contains(out, " mkimapdcert") {
+		t.Errorf("the sysvinit script did not make the missing IMAP certificate:\n%s", out)
+	}
+	if st := r.Sh("stat", "stat -c '%a %U %G' /etc/courier/imapd.pem"); st != "640 root courier\n" {
+		t.Errorf("the new imapd.pem is %q, want 640 root courier", st)
+	}
+	var greeting string
+	testenv.WaitFor(t, "an IMAPS greeting", func() bool {
+		c, err := r.Dial("127.0.0.1:993")
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+		greeting, err = bufio.NewReader(tc).ReadString('\n')
+		return err == nil
+	})
+	if !strings.HasPrefix(greeting, "* OK") {
+		t.Errorf("IMAPS greeting with the new certificate: %q", greeting)
+	}
+	r.Sh("stop", "/etc/init.d/courier stop")
+	if p := r.Processes(); len(p) > 0 {
+		t.Errorf("courier stop left processes behind:\n%s", strings.Join(p, "\n"))
+	}
 }
 
 // dropinCheckUsers checks that every process of ours runs as the user the

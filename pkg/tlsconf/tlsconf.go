@@ -27,6 +27,7 @@ import (
 	"github.com/gocourier/courier/pkg/config"
 	"github.com/gocourier/courier/pkg/controlfiles"
 	"github.com/gocourier/courier/pkg/layout"
+	"github.com/gocourier/courier/pkg/privsep"
 )
 
 // Validity is how long a self-signed certificate is valid, as the
@@ -34,8 +35,9 @@ import (
 const Validity = 365 * 24 * time.Hour
 
 // MakeSelfSigned writes a new ECDSA P-256 key and a self-signed
-// certificate for commonName, both in one PEM file at path, mode 0600. It
-// refuses to replace an existing file.
+// certificate for commonName, both in one PEM file at path, mode 0600 (the
+// mk*cert programs then give it to the mail group). It refuses to replace
+// an existing file.
 func MakeSelfSigned(path, commonName string) error {
 	return makeSelfSigned(path, commonName, "ESMTP STARTTLS")
 }
@@ -127,6 +129,17 @@ func MkcertMain(l layout.Layout, prog string, args []string, stdout, stderr *os.
 	if err := makeSelfSigned(path, name, p.service); err != nil {
 		fmt.Fprintln(stderr, prog+":", err)
 		return 1
+	}
+	// The servers read the key as the mail user: made by root, the file
+	// is root's and the mail group's, mode 0640, as Debian's are.
+	if os.Geteuid() == 0 {
+		gid, err := privsep.LookupGroup(l.MailGroup)
+		if err == nil {
+			err = errors.Join(os.Chown(path, 0, int(gid)), os.Chmod(path, 0o640))
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %s stays readable by root only, so the servers, which run as %s, cannot use it: %v; give it to the group %s with mode 0640\n", prog, path, l.MailUser, err, l.MailGroup)
+		}
 	}
 	fmt.Fprintf(stdout, "%s: %s: a self-signed certificate for %s, valid for a year\n", prog, path, name)
 	return 0
