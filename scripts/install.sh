@@ -184,9 +184,14 @@ if [ "$layout" != sandbox ]; then
 		dir "$root/etc/init.d" 0755 root root
 		subst "$root/etc/init.d/courier" 0755 < "$here/scripts/courier.sysvinit.in"
 		units=$root/lib/systemd/system
+		# The run directories at boot. The file has the name of Debian's,
+		# so that ours replaces it: Debian gives the authdaemon directory
+		# to the courier user, ours keeps it root's, so that a server
+		# running as courier cannot put its own socket in authdaemond's
+		# place.
 		dir "$root/usr/lib/tmpfiles.d" 0755 root root
 		printf 'd %s 0775 root %s - -\nd %s 0750 root %s - -\n' "$sys_rundir" "$cfg_mailgroup" \
-			"$sys_authdaemonvar" "$cfg_mailgroup" | put "$root/usr/lib/tmpfiles.d/courier.conf" 0644 root root
+			"$sys_authdaemonvar" "$cfg_mailgroup" | put "$root/usr/lib/tmpfiles.d/courier-authdaemon.conf" 0644 root root
 	fi
 	dir "$units" 0755 root root
 	all=
