@@ -45,10 +45,11 @@ fi
 # list PATH MODE OWNER GROUP: adds the path, as the installed system sees
 # it, to the permissions list.
 apply() {
-	chmod "$2" "$1"
+	# chown first: it clears the setgid bit.
 	if [ "$layout" != sandbox ] && [ "$asroot" = yes ] && { [ "$owners_ok" = yes ] || [ "$3$4" = rootroot ]; }; then
 		chown "$(who "$3" "$cfg_mailuser"):$(who "$4" "$cfg_mailgroup")" "$1"
 	fi
+	chmod "$2" "$1"
 }
 list() {
 	printf '/%s %s %s %s\n' "${1#"$root"}" "$2" "$(who "$3" "$cfg_mailuser")" "$(who "$4" "$cfg_mailgroup")" |
@@ -97,6 +98,12 @@ for d in "$cfg_bindir" "$cfg_sbindir" "$cfg_libexecdir" "$cfg_datadir"; do
 done
 dir "$cfg_sysconfdir" 0755 root mail
 dir "$cfg_localstatedir" 0750 mail mail
+# A queue left by the original has msgs/ 0750 and msgq/ 0755 (its submit
+# left the linking to courierd); ours links from the setgid sendmail too, so
+# they and their subdirectories are group-writable (pkg/queue's modes).
+for q in "$cfg_localstatedir/msgs" "$cfg_localstatedir/msgq"; do
+	[ -d "$q" ] && find "$q" -type d -exec chmod 0770 {} +
+done
 dir "$cfg_rundir" 0775 root mail
 dir "$cfg_authdaemonvar" 0750 root mail
 
@@ -183,6 +190,18 @@ if [ "$layout" != sandbox ]; then
 	if [ "$layout" = debian ]; then
 		dir "$root/etc/init.d" 0755 root root
 		subst "$root/etc/init.d/courier" 0755 < "$here/scripts/courier.sysvinit.in"
+		# Debian's scripts for each service (courier-mta, courier-imap, ...)
+		# would start them outside courierd at boot: they hand over to
+		# /etc/init.d/courier instead.
+		while read -r unit service protect after description; do
+			case "$unit" in '' | '#'* | courier) continue ;; esac
+			sed -e "s|@name@|$unit|g" -e "s|@service@|$service|g" "$here/scripts/courier-service.sysvinit.in" |
+				put "$root/etc/init.d/$unit" 0755 root root
+		done < "$here/scripts/systemd/units.tab"
+		# The suite has no mail filters: Debian's courierfilter script
+		# would start the original's filter daemon for nothing.
+		printf '#!/bin/sh\n# courier-go has no mail filters (courierfilter); written by make install.\n### BEGIN INIT INFO\n# Provides:          courierfilter\n# Required-Start:    $local_fs\n# Required-Stop:     $local_fs\n# Default-Start:     2 3 4 5\n# Default-Stop:      0 1 6\n# Short-Description: no mail filters in courier-go\n### END INIT INFO\nexit 0\n' |
+			put "$root/etc/init.d/courierfilter" 0755 root root
 		units=$root/lib/systemd/system
 		# The run directories at boot. The file has the name of Debian's,
 		# so that ours replaces it: Debian gives the authdaemon directory

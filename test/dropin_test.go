@@ -332,6 +332,9 @@ func TestDropIn(t *testing.T) {
 	// read it.
 	dropinSend(t, r, "after")
 	dropinWaitDelivered(t, r, dropinWant("after"))
+	// A user's sendmail writes into the queue the original left.
+	r.Sh("sendmail as a user", `su sysuser -c "printf 'Message-Id: <after-sendmail@dropin.test>\nSubject: sendmail\n\nbody\n' | /usr/sbin/sendmail vuser@example.test"`)
+	dropinWaitDelivered(t, r, map[string][]string{dropinMaildirV: {"after-sendmail"}})
 	dropinReadWithClients(t, r)
 
 	afterV = dropinIDs(t, r, dropinVirtual, dropinVirtualPW)
@@ -352,6 +355,44 @@ func TestDropIn(t *testing.T) {
 
 	dropinSystemdUnits(t, r)
 	dropinCertificate(t, r)
+	dropinBoot(t, r)
+}
+
+// dropinBoot runs every init script a Debian system with Courier has, in
+// boot order and then in shutdown order: Debian's per-service scripts, which
+// make install replaced, hand over to /etc/init.d/courier, so one courierd
+// runs the suite and nothing is started twice or left behind.
+func dropinBoot(t *testing.T, r *testenv.Throwaway) {
+	t.Helper()
+	scripts := []string{"courier-authdaemon", "courierfilter", "courier", "courier-mta", "courier-mta-ssl",
+		"courier-msa", "courier-pop", "courier-pop-ssl", "courier-imap", "courier-imap-ssl"}
+	r.Sh("boot", "for s in "+strings.Join(scripts, " ")+"; do /etc/init.d/$s start; done")
+	testenv.WaitFor(t, "the suite's ports after boot", func() bool {
+		for _, port := range []string{"25", "143", "110", "993", "995", "465"} {
+			c, err := r.Dial("127.0.0.1:" + port)
+			if err != nil {
+				return false
+			}
+			c.Close()
+		}
+		return true
+	})
+	supervisors := 0
+	for _, p := range r.Processes() {
+		if f := strings.Fields(p); filepath.Base(f[2]) == "courierd" && (len(f) == 3 || f[3] != "scheduler") {
+			supervisors++
+		}
+		if strings.Contains(p, "/usr/lib/courier/courier/") || strings.Contains(p, "/usr/sbin/courierfilter") {
+			t.Errorf("a process of the original Courier runs after boot: %s", p)
+		}
+	}
+	if supervisors != 1 {
+		t.Errorf("%d courierd supervisors after boot, want 1:\n%s", supervisors, strings.Join(r.Processes(), "\n"))
+	}
+	r.Sh("shutdown", "for s in "+reverse(scripts)+"; do /etc/init.d/$s stop; done")
+	if p := r.Processes(); len(p) > 0 {
+		t.Errorf("shutdown left processes behind:\n%s", strings.Join(p, "\n"))
+	}
 }
 
 // dropinCertificate checks the sysvinit script's first-run certificate: an
