@@ -158,18 +158,18 @@ func TestInstallDestdirAsUser(t *testing.T) {
 		return nil
 	})
 	for path, want := range map[string]string{
-		"/usr/sbin/sendmail":                      "2755 root courier",
-		"/usr/bin/cancelmsg":                      "2755 root courier",
-		"/usr/sbin/courierd":                      "0755 root root",
-		"/var/lib/courier":                        "0750 courier courier",
-		"/run/courier":                            "0775 root courier",
-		"/etc/courier/authdaemonrc.dist":          "0640 root courier",
-		"/etc/init.d/courier":                     "0755 root root",
-		"/lib/systemd/system/courier.target":      "0644 root root",
+		"/usr/sbin/sendmail":                       "2755 root courier",
+		"/usr/bin/cancelmsg":                       "2755 root courier",
+		"/usr/sbin/courierd":                       "0755 root root",
+		"/var/lib/courier":                         "0750 courier courier",
+		"/run/courier":                             "0775 root courier",
+		"/etc/courier/authdaemonrc.dist":           "0640 root courier",
+		"/etc/init.d/courier":                      "0755 root root",
+		"/lib/systemd/system/courier.target":       "0644 root root",
 		"/lib/systemd/system/courier-imap.service": "0644 root root",
-		"/usr/share/man/man8/courierd.8.gz":       "0644 root root",
-		"/usr/share/man/man8/newaliases.8.gz":     "0644 root root",
-		"/usr/share/man/man5/esmtpd.5.gz":         "0644 root root",
+		"/usr/share/man/man8/courierd.8.gz":        "0644 root root",
+		"/usr/share/man/man8/newaliases.8.gz":      "0644 root root",
+		"/usr/share/man/man5/esmtpd.5.gz":          "0644 root root",
 	} {
 		if listed[path] != want {
 			t.Errorf("permissions.dat: %s is %q, want %q", path, listed[path], want)

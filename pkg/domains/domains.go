@@ -167,6 +167,10 @@ var (
 	// esmtpacceptmailfor.dat.
 	AcceptMailFor = Tool{"makeacceptmailfor", "esmtpacceptmailfor.dir", "esmtpacceptmailfor.dat", "esmtpacceptmailfor.tmp",
 		"the domains the SMTP server accepts mail for"}
+	// PercentRelay is makepercentrelay: esmtppercentrelay.dir ->
+	// esmtppercentrelay.dat.
+	PercentRelay = Tool{"makepercentrelay", "esmtppercentrelay.dir", "esmtppercentrelay.dat", "esmtppercentrelay.tmp",
+		"the domains that user%domain@this-host addresses may be relayed to"}
 )
 
 // Main runs the tool with its arguments and returns the exit code. Like

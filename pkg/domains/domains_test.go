@@ -167,3 +167,25 @@ func FuzzParseDomains(f *testing.F) {
 		}
 	})
 }
+
+// TestTools runs each program's Main on its own source name in a
+// configuration directory.
+func TestTools(t *testing.T) {
+	for _, tool := range []Tool{Hosted, AcceptMailFor, PercentRelay} {
+		dir := t.TempDir()
+		writeFiles(t, filepath.Join(dir, tool.Src), map[string]string{"site": "relay.example\n"})
+		var out, errOut bytes.Buffer
+		if code := tool.Main(nil, dir, &out, &errOut); code != 0 {
+			t.Fatalf("%s: exit %d: %s", tool.Name, code, errOut.String())
+		}
+		db, err := dbfile.Open(filepath.Join(dir, tool.Dat))
+		if err != nil {
+			t.Fatalf("%s: %v", tool.Name, err)
+		}
+		v, ok, err := db.Get("relay.example")
+		db.Close()
+		if err != nil || !ok || v != "1" {
+			t.Errorf("%s: relay.example is %q %v %v in %s", tool.Name, v, ok, err, tool.Dat)
+		}
+	}
+}
