@@ -123,6 +123,22 @@ func dropinWaitDelivered(t *testing.T, r *testenv.Throwaway, want map[string][]s
 	}
 }
 
+// dropinWaitPorts waits until every port accepts connections on the
+// throwaway root's loopback.
+func dropinWaitPorts(t *testing.T, r *testenv.Throwaway, what string, ports ...string) {
+	t.Helper()
+	testenv.WaitFor(t, what, func() bool {
+		for _, port := range ports {
+			c, err := r.Dial("127.0.0.1:" + port)
+			if err != nil {
+				return false
+			}
+			c.Close()
+		}
+		return true
+	})
+}
+
 // mailboxIDs is what a client sees of a mailbox: the UIDVALIDITY, and the
 // IMAP UID and POP3 UIDL of each message by its Message-Id's left part.
 type mailboxIDs struct {
@@ -257,16 +273,7 @@ func TestDropIn(t *testing.T) {
 
 	// The real Courier, configured and fed through its own server.
 	r.Sh("configure and start the real Courier", dropinSetup)
-	testenv.WaitFor(t, "the real Courier's SMTP, IMAP and POP3 ports", func() bool {
-		for _, port := range []string{"25", "143", "110"} {
-			c, err := r.Dial("127.0.0.1:" + port)
-			if err != nil {
-				return false
-			}
-			c.Close()
-		}
-		return true
-	})
+	dropinWaitPorts(t, r, "the real Courier's SMTP, IMAP and POP3 ports", "25", "143", "110")
 	dropinSend(t, r, "before")
 	dropinWaitDelivered(t, r, dropinWant("before"))
 	beforeV := dropinIDs(t, r, dropinVirtual, dropinVirtualPW)
@@ -294,16 +301,7 @@ func TestDropIn(t *testing.T) {
 		}
 	}
 	t.Logf("/etc/init.d/courier start:\n%s", out)
-	testenv.WaitFor(t, "our SMTP, IMAP and POP3 ports", func() bool {
-		for _, port := range []string{"25", "143", "110", "993", "995", "465"} {
-			c, err := r.Dial("127.0.0.1:" + port)
-			if err != nil {
-				return false
-			}
-			c.Close()
-		}
-		return true
-	})
+	dropinWaitPorts(t, r, "our SMTP, IMAP and POP3 ports", "25", "143", "110", "993", "995", "465")
 	dropinCheckUsers(t, r)
 
 	// The messages of the real Courier keep their UIDs and UIDLs.
@@ -367,16 +365,7 @@ func dropinBoot(t *testing.T, r *testenv.Throwaway) {
 	scripts := []string{"courier-authdaemon", "courierfilter", "courier", "courier-mta", "courier-mta-ssl",
 		"courier-msa", "courier-pop", "courier-pop-ssl", "courier-imap", "courier-imap-ssl"}
 	r.Sh("boot", "for s in "+strings.Join(scripts, " ")+"; do /etc/init.d/$s start; done")
-	testenv.WaitFor(t, "the suite's ports after boot", func() bool {
-		for _, port := range []string{"25", "143", "110", "993", "995", "465"} {
-			c, err := r.Dial("127.0.0.1:" + port)
-			if err != nil {
-				return false
-			}
-			c.Close()
-		}
-		return true
-	})
+	dropinWaitPorts(t, r, "the suite's ports after boot", "25", "143", "110", "993", "995", "465")
 	supervisors := 0
 	for _, p := range r.Processes() {
 		if f := strings.Fields(p); filepath.Base(f[2]) == "courierd" && (len(f) == 3 || f[3] != "scheduler") {
@@ -562,16 +551,7 @@ func dropinSystemdUnits(t *testing.T, r *testenv.Throwaway) {
 	sleep 0.2
 done`
 	r.Sh("run the units' ExecStart lines", script)
-	testenv.WaitFor(t, "the units' SMTP, IMAP and POP3 ports", func() bool {
-		for _, port := range []string{"25", "143", "110", "993", "995", "465"} {
-			c, err := r.Dial("127.0.0.1:" + port)
-			if err != nil {
-				return false
-			}
-			c.Close()
-		}
-		return true
-	})
+	dropinWaitPorts(t, r, "the units' SMTP, IMAP and POP3 ports", "25", "143", "110", "993", "995", "465")
 	// The submission service is disabled in Debian's esmtpd-msa: its
 	// courierd exited at once, successfully.
 	msa, _ := os.ReadFile(r.Path("/tmp/unit-courier-msa.log"))
