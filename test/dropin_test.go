@@ -60,6 +60,12 @@ makeacceptmailfor
 echo 'team@example.test: vuser@example.test, sysuser@dropin.test' > /etc/courier/aliases/dropin
 makealiases
 
+# Debian's packages make the certificates when they are installed; make
+# them with the original's tools where that did not happen.
+[ -f /etc/courier/esmtpd.pem ] || mkesmtpdcert
+[ -f /etc/courier/imapd.pem ] || mkimapdcert
+[ -f /etc/courier/pop3d.pem ] || mkpop3dcert
+
 # AUTH after STARTTLS on port 25. No DNS check of the sender's domain: the
 # throwaway root has no network.
 sed -i 's/^ESMTPAUTH_TLS=.*/ESMTPAUTH_TLS="PLAIN LOGIN"/; s/^BOFHCHECKDNS=.*/BOFHCHECKDNS=0/' /etc/courier/esmtpd
