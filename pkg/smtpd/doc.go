@@ -23,8 +23,14 @@
 // (RELAYCLIENT, AUTH, local domains and esmtpacceptmailfor, else 513
 // Relaying denied.), unknown local users (local.Verifier, 550 User <addr>
 // unknown), the backscatter list (pkg/track, 556/456) and spam traps. After
-// DATA the message is queued with pkg/submit, on disk and fsynced before
-// "250 Ok. <time>.<pid>". AUTH PLAIN, LOGIN, CRAM-MD5, CRAM-SHA1 and
+// DATA the message is spooled (memory, then an unlinked file in the queue's
+// tmp/) while pkg/rfc2045 checks its MIME structure as the original's submit
+// does: more than 300 parts is refused with "550 Message MIME complexity
+// exceeds the policy maximum.", MIME headers the original would standardize
+// (no Content-Type, charset or Content-Transfer-Encoding, 8bit declared for
+// 7-bit text) are rewritten as it rewrites them, and 8-bit bytes in any
+// header make the message SMTPUTF8. The message is then queued with
+// pkg/submit, on disk and fsynced before "250 Ok. <time>.<pid>". AUTH PLAIN, LOGIN, CRAM-MD5, CRAM-SHA1 and
 // CRAM-SHA256 are checked by authdaemond (service "esmtp").
 //
 // SMTP smuggling (bare LF or bare CR around a dot) cannot end a message:

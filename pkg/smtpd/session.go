@@ -16,6 +16,7 @@ import (
 	"github.com/gocourier/courier/pkg/address"
 	"github.com/gocourier/courier/pkg/authlib"
 	"github.com/gocourier/courier/pkg/queue"
+	"github.com/gocourier/courier/pkg/rfc2045"
 	"github.com/gocourier/courier/pkg/submit"
 	"github.com/gocourier/courier/pkg/track"
 )
@@ -389,6 +390,26 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// spoolCopy copies the client's message into the spool and the checker;
+// rerr is a failure to read it, werr one to spool it (the rest is still
+// read, to stay in step with the client).
+func spoolCopy(sp *spool, chk *rfc2045.Checker, r io.Reader) (rerr, werr error) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 && werr == nil {
+			chk.Write(buf[:n])
+			_, werr = sp.Write(buf[:n])
+		}
+		if err == io.EOF {
+			return nil, werr
+		}
+		if err != nil {
+			return err, werr
+		}
+	}
+}
+
 // Data implements smtp.Session: the message is queued, and the reply is
 // the original's "250 Ok. <time>.<pid>" part of the queue id.
 func (s *session) Data(r io.Reader) error {
@@ -416,11 +437,39 @@ func (s *session) Data(r io.Reader) error {
 	if env.EnvID != "" {
 		env.EnvID = address.XtextEncode(env.EnvID)
 	}
-	trace := &submit.Trace{With: s.with(), Ident: s.ident()}
-	id, err := s.d.Submit.Submit(&submit.Message{Module: "esmtp", Envelope: env, Trace: trace, AddHeaders: true}, lr)
+	// The message is spooled and its MIME structure checked (pkg/rfc2045)
+	// before it is queued, as the original's submit does it after the
+	// whole message is in its data file.
+	sp := s.d.newSpool()
+	defer sp.Close()
+	chk := rfc2045.NewChecker()
+	rerr, werr := spoolCopy(sp, chk, lr)
 	if lr.over {
 		return s.refuse(reply(523, fmt.Sprintf("Message length (%d bytes) exceeds administrative limit(%d).", lr.n, lr.limit)), cmd, "sizelimit")
 	}
+	if rerr != nil {
+		s.d.Log.Warn("the client's message could not be read to its end: "+rerr.Error(), "relay", s.ip, "from", "<"+s.from+">")
+		return reply(451, "Error reading the message, try again.")
+	}
+	if werr != nil {
+		s.d.Log.Error("message not spooled: "+werr.Error(), "relay", s.ip, "from", "<"+s.from+">")
+		return reply(432, "Service temporarily unavailable.")
+	}
+	res := chk.Close()
+	if res.Flags&rfc2045.ErrTooComplex != 0 {
+		return s.refuse(reply(550, "Message MIME complexity exceeds the policy maximum."), cmd, fmt.Sprintf("MIME: more than %d parts", rfc2045.MaxParts))
+	}
+	// 8-bit bytes in any header, the message's or a part's, make it an
+	// SMTPUTF8 message (the original's m record); 8-bit text an 8-bit one.
+	env.SMTPUTF8 = env.SMTPUTF8 || res.Flags&rfc2045.Err8BitHeader != 0
+	env.EightBit = env.EightBit || res.Has8bitChars
+	if res.NeedRewrite {
+		s.d.Log.Info("MIME headers rewritten", "relay", s.ip, "from", "<"+s.from+">", "flags", int(res.Flags))
+	}
+	body := mimeReader(sp, res, time.Now().Unix())
+	defer body.Close()
+	trace := &submit.Trace{With: s.with(), Ident: s.ident()}
+	id, err := s.d.Submit.Submit(&submit.Message{Module: "esmtp", Envelope: env, Trace: trace, AddHeaders: true}, body)
 	if err != nil {
 		var se *submit.Error
 		if errors.As(err, &se) {
