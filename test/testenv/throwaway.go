@@ -52,7 +52,9 @@ exec chroot "$1/root" perl -e 'while (1) { sleep 1 if waitpid(-1, 0) < 0 }'`
 	cmd := exec.Command("unshare", "--mount", "--net", "--pid", "--uts", "--fork", "--kill-child", "sh", "-c", script, "sh", dir)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true, Pdeathsig: unix.SIGKILL}
+	// No Pdeathsig: it fires when the thread that started unshare ends,
+	// and Dial ends the threads it locks.
+	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("unshare: %v", err)
 	}
