@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/gocourier/courier/pkg/layout"
 	"github.com/gocourier/courier/test/testenv"
 )
 
@@ -552,6 +554,137 @@ func TestUpgradeDebianImapd(t *testing.T) {
 	}
 }
 
+// debianUpgradeFiles are the files of Debian's Courier 1.0.16 packages
+// that make install-configure upgrades from our etc/*.dist.
+var debianUpgradeFiles = []string{"esmtpd", "esmtpd-msa", "esmtpd-ssl", "imapd", "imapd-ssl", "pop3d", "pop3d-ssl", "courierd", "authdaemonrc"}
+
+// ourOwnSettings are the variables our .dist files add to Debian's files
+// on an upgrade, each with the value courier-go uses when it is unset, so
+// that adding them changes nothing.
+var ourOwnSettings = map[string]string{
+	"MINUID":          "1",   // courierd: pkg/local and pkg/login default to 1
+	"ESMTP_RESOLVER":  "",    // courierd: empty means /etc/resolv.conf
+	"LOGIN_CACHE_TTL": "300", // authdaemonrc: authdaemon.DefaultLoginCacheTTL
+}
+
+// TestUpgradeDebianFiles runs install-configure's upgrade over Debian's own
+// configuration files with our etc/*.dist: every setting of Debian's file
+// must survive (no section dropped as obsolete, none reset to our default),
+// and the merged files, alone and in the orders the start scripts source
+// them, must give every variable Debian's files set the same value.
+func TestUpgradeDebianFiles(t *testing.T) {
+	testenv.NeedPackage(t, "courier-mta", "/etc/courier/esmtpd", "/etc/courier/courierd")
+	dir := t.TempDir()
+	var files []string
+	for _, f := range debianUpgradeFiles {
+		data, err := os.ReadFile("/etc/courier/" + f)
+		if err != nil {
+			// authdaemonrc is readable by root and group courier only.
+			t.Logf("not checking %s: %v", f, err)
+			continue
+		}
+		dist, err := os.ReadFile(filepath.Join("..", "..", "etc", f+".dist"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.WriteFile(t, filepath.Join(dir, f), string(data), 0o644)
+		testenv.WriteFile(t, filepath.Join(dir, f+".dist"), string(dist), 0o644)
+		files = append(files, f)
+	}
+	for _, f := range files {
+		p, err := PlanUpgrade(filepath.Join(dir, f+".dist"))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, c := range p.Changes {
+			switch c.Kind {
+			case Unchanged, Kept, Added:
+				// Added: our own sections, checked with ourOwnSettings below.
+			default:
+				t.Errorf("Debian's setting not kept: %s", c)
+			}
+		}
+		if err := p.Apply(); err != nil {
+			t.Fatal(err)
+		}
+
+		// Section by section: the settings of Debian's k-th section NAME
+		// are those of the merged file's k-th section NAME, as written.
+		deb, _ := os.ReadFile("/etc/courier/" + f)
+		merged := readFile(t, filepath.Join(dir, f))
+		_, dSecs, err := SplitSections(f, deb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, mSecs, err := SplitSections(f, []byte(merged))
+		if err != nil {
+			t.Fatal(err)
+		}
+		byName := map[string][]*Section{}
+		for i := range mSecs {
+			byName[mSecs[i].Name] = append(byName[mSecs[i].Name], &mSecs[i])
+		}
+		seen := map[string]int{}
+		for i := range dSecs {
+			d := &dSecs[i]
+			k := seen[d.Name]
+			seen[d.Name]++
+			if k >= len(byName[d.Name]) {
+				t.Errorf("%s: section %s (%s) dropped", f, d.Name, summary(d))
+				continue
+			}
+			m := byName[d.Name][k]
+			if m.Revision != d.Revision {
+				t.Errorf("%s: section %s has revision %d in etc/%s.dist, %d in Debian's file: the admin's value would be reset", f, d.Name, m.Revision, f, d.Revision)
+			}
+			if m.settingsText() != d.settingsText() {
+				t.Errorf("%s: section %s is %s after the upgrade, Debian's was %s", f, d.Name, summary(m), summary(d))
+			}
+		}
+	}
+
+	pre := debianScriptVars(t)
+	chains := [][]string{{"courierd"}, {"authdaemonrc"}, {"esmtpd"}, {"esmtpd", "esmtpd-msa"}, {"esmtpd", "esmtpd-ssl"},
+		{"imapd"}, {"imapd", "imapd-ssl"}, {"imapd-ssl", "imapd"}, {"pop3d"}, {"pop3d", "pop3d-ssl"}, {"pop3d-ssl", "pop3d"}}
+	for _, chain := range chains {
+		var debPaths, ourPaths []string
+		for _, f := range chain {
+			if !slices.Contains(files, f) {
+				debPaths = nil
+				break
+			}
+			debPaths = append(debPaths, "/etc/courier/"+f)
+			ourPaths = append(ourPaths, filepath.Join(dir, f))
+		}
+		if debPaths == nil {
+			continue
+		}
+		name := strings.Join(chain, " + ")
+		deb, err := ReadVarFiles(debPaths, pre)
+		if err != nil {
+			t.Fatalf("%s: Debian's: %v", name, err)
+		}
+		ours, err := ReadVarFiles(ourPaths, pre)
+		if err != nil {
+			t.Fatalf("%s: upgraded: %v", name, err)
+		}
+		for _, n := range deb.Names() {
+			if a, b := deb.Value(n, "<unset>"), ours.Value(n, "<unset>"); a != b {
+				t.Errorf("%s: %s=%q after the upgrade, Debian's file gives %q", name, n, b, a)
+			}
+		}
+		for _, n := range ours.Names() {
+			if _, ok := deb.Get(n); ok {
+				continue
+			}
+			want, ok := ourOwnSettings[n]
+			if v := ours.Value(n, ""); !ok || v != want {
+				t.Errorf("%s: the upgrade sets %s=%q, which Debian's file does not set: that changes behaviour", name, n, v)
+			}
+		}
+	}
+}
+
 // TestUpgradeKeepsOwner checks that an upgraded file keeps its owner and
 // group, and that a new file gets the .dist's.
 func TestUpgradeKeepsOwner(t *testing.T) {
@@ -624,4 +757,15 @@ func BenchmarkMergeImapd(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// debianScriptVars are the variables the Debian layout sets before a
+// configuration file is read, as courierd does.
+func debianScriptVars(t *testing.T) map[string]string {
+	t.Helper()
+	l, err := layout.ForPreset("debian", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.ScriptVars()
 }
