@@ -183,15 +183,26 @@ func imapRun(t *testing.T, root string, cmds ...string) string {
 // keeps its maildirsize consistent; what imapd changes reads back here.
 func TestInteropRealImapd(t *testing.T) {
 	testenv.NeedPackage(t, "courier-imap", realImapd)
-	d := withQuota(t, "100000S,50C")
+	// The original numbers new messages in the order of their names,
+	// which is not always the order of delivery (M999 sorts after
+	// M1000): deliver again into a fresh maildir until the two agree, as
+	// the commands below address a, b and c by sequence number.
+	var d *Dir
+	var a, b, c string
+	for {
+		d = withQuota(t, "100000S,50C")
+		a = filepath.Base(deliver(t, d, "Subject: a\n\nbody\n"))
+		b = filepath.Base(deliver(t, d, "Subject: b\n\nbody\n"))
+		c = filepath.Base(deliver(t, d, "Subject: c\n\nbody\n"))
+		if a < b && b < c {
+			break
+		}
+	}
 	for _, f := range []string{"Sent", "Work.Projects", "Café"} {
 		if err := CreateFolder(d.Path, f); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a := filepath.Base(deliver(t, d, "Subject: a\n\nbody\n"))
-	b := filepath.Base(deliver(t, d, "Subject: b\n\nbody\n"))
-	c := filepath.Base(deliver(t, d, "Subject: c\n\nbody\n"))
 	sent, _ := OpenFolder(d.Path, "Sent")
 	deliver(t, sent, "Subject: s\n\nsent\n")
 	// a and b were read by "us" before; c stays new.
