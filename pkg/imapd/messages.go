@@ -26,6 +26,9 @@ type view struct {
 	seq     uint32
 	m       mailbox.Msg
 	seenSet bool // this FETCH set \Seen
+
+	scanned bool // inf is known
+	inf     *msgInfo
 }
 
 func (v *view) SeqNum() uint32 { return v.seq }
@@ -41,13 +44,6 @@ func (v *view) Flags() []imap.Flag {
 func (v *view) InternalDate() time.Time {
 	t, _ := v.mb.InternalDate(v.m.UID)
 	return t
-}
-func (v *view) Size() int64 {
-	n, err := v.mb.Size(v.m.UID)
-	if err != nil {
-		return -1
-	}
-	return n
 }
 func (v *view) Open() (io.ReadCloser, error) { return v.mb.Open(v.m.UID) }
 

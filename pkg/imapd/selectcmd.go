@@ -63,6 +63,7 @@ func (s *session) open(args []wire.Token, readOnly bool) (string, error) {
 	}
 	s.mb = mb
 	s.searchRes = nil
+	warm(mb)
 	msgs := mb.Messages()
 	kw := mb.Keywords()
 	s.bw.WriteString("* FLAGS (")

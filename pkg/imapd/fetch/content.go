@@ -6,6 +6,8 @@ import (
 	"io"
 	"mime/quotedprintable"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/emersion/go-imap/v2"
 	gomessage "github.com/emersion/go-message"
@@ -82,7 +84,9 @@ func scan(r io.Reader, full bool) (*scanResult, error) {
 	// state counts the bytes of "\r\n\r\n" matched; the message starts as
 	// if after a line end, so that an empty first line ends the header.
 	state := 2
-	buf := make([]byte, 32*1024)
+	bp := scanBufs.Get().(*[]byte)
+	defer scanBufs.Put(bp)
+	buf := *bp
 	for {
 		n, err := cr.Read(buf)
 		chunk := buf[:n]
@@ -125,6 +129,93 @@ func scan(r io.Reader, full bool) (*scanResult, error) {
 	mt, _, _ := h.ContentType()
 	sc.multipart = strings.HasPrefix(mt, "multipart/")
 	return sc, nil
+}
+
+// scanBufs are scan's read buffers: FETCH scans every message it answers.
+var scanBufs = sync.Pool{New: func() any { b := make([]byte, 64*1024); return &b }}
+
+// Prescan is what reading a message once gives, kept by a cache behind
+// Prescanned: the header with CRLF line ends, up to and including the
+// blank line that ends it (all of the message when it has none), and the
+// size with CRLF line ends (RFC822.SIZE). It is shared: Header must not
+// be changed.
+type Prescan struct {
+	Header []byte
+	Size   int64
+	env    [2]atomic.Pointer[string] // ENVELOPE without and with UTF8
+}
+
+// Prescanned is a Message whose Prescan a cache knows; ok is false when
+// it does not.
+type Prescanned interface {
+	Scan() (p *Prescan, ok bool)
+}
+
+// ScanMessage reads a message whole for a cache behind Prescanned. It
+// returns nil (and no error) when the header is larger than limit.
+func ScanMessage(r io.Reader, limit int) (*Prescan, error) {
+	bp := scanBufs.Get().(*[]byte)
+	defer scanBufs.Put(bp)
+	buf := *bp
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return prescanBytes(buf[:n], limit), nil
+	case err != nil:
+		return nil, err
+	}
+	// Larger than the buffer: the streaming scan.
+	sc, err := scan(io.MultiReader(bytes.NewReader(buf[:n]), r), true)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(sc.header)) != sc.headerEnd || len(sc.header) > limit {
+		return nil, nil
+	}
+	return &Prescan{Header: bytes.Clone(sc.header), Size: sc.total}, nil
+}
+
+// prescanBytes is ScanMessage for a message read whole: what scan
+// finds, computed on the LF (or CRLF) text.
+func prescanBytes(data []byte, limit int) *Prescan {
+	lf := bytes.Count(data, []byte("\n"))
+	size := int64(len(data) + lf - bytes.Count(data, []byte("\r\n")))
+	// The header ends with the first empty line ("\n" or "\r\n" at a
+	// line start), or with the message.
+	end := len(data)
+	switch {
+	case bytes.HasPrefix(data, []byte("\n")):
+		end = 1
+	case bytes.HasPrefix(data, []byte("\r\n")):
+		end = 2
+	default:
+		if i := bytes.Index(data, []byte("\n\n")); i >= 0 {
+			end = i + 2
+		}
+		if i := bytes.Index(data[:min(end, len(data))], []byte("\n\r\n")); i >= 0 && i+3 < end {
+			end = i + 3
+		}
+	}
+	raw := data[:end]
+	bare := bytes.Count(raw, []byte("\n")) - bytes.Count(raw, []byte("\r\n"))
+	if len(raw)+bare > limit {
+		return nil
+	}
+	h := make([]byte, 0, len(raw)+bare)
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			h = append(h, raw...)
+			break
+		}
+		h = append(h, raw[:i]...)
+		if i == 0 || raw[i-1] != '\r' {
+			h = append(h, '\r')
+		}
+		h = append(h, '\n')
+		raw = raw[i+1:]
+	}
+	return &Prescan{Header: h, Size: size}
 }
 
 func (sc *scanResult) appendHeader(b []byte) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
+	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 )
 
@@ -259,11 +260,26 @@ func (r *renderer) item(it Item) ([]piece, error) {
 		}
 		return []piece{text("RFC822.SIZE " + strconv.FormatInt(size, 10))}, nil
 	case ItemEnvelope:
+		// A cached message's ENVELOPE is rendered once.
+		p := r.prescan()
+		k := 0
+		if r.opt.UTF8 {
+			k = 1
+		}
+		if p != nil {
+			if e := p.env[k].Load(); e != nil {
+				return []piece{text(*e)}, nil
+			}
+		}
 		h, err := r.header()
 		if err != nil {
 			return nil, err
 		}
-		return []piece{text("ENVELOPE " + envelope(h, r.opt.UTF8))}, nil
+		e := "ENVELOPE " + envelope(h, r.opt.UTF8)
+		if p != nil {
+			p.env[k].Store(&e)
+		}
+		return []piece{text(e)}, nil
 	case ItemBody, ItemBodyStructure:
 		bs, err := r.structure()
 		if err != nil {
@@ -459,6 +475,14 @@ func (r *renderer) scanned(full bool) (*scanResult, error) {
 	if r.scan != nil && (r.scan.full || !full) {
 		return r.scan, nil
 	}
+	if p := r.prescan(); p != nil {
+		hdr := parseHeader(p.Header)
+		gh := gomessage.Header{Header: hdr}
+		mt, _, _ := gh.ContentType()
+		r.scan = &scanResult{full: true, total: p.Size, headerEnd: int64(len(p.Header)), header: p.Header, multipart: strings.HasPrefix(mt, "multipart/")}
+		r.hdr = &hdr
+		return r.scan, nil
+	}
 	f, err := r.m.Open()
 	if err != nil {
 		return nil, err
@@ -472,6 +496,16 @@ func (r *renderer) scanned(full bool) (*scanResult, error) {
 	return sc, nil
 }
 
+// prescan returns the message's Prescan when a cache knows it.
+func (r *renderer) prescan() *Prescan {
+	if p, ok := r.m.(Prescanned); ok {
+		if ps, ok := p.Scan(); ok {
+			return ps
+		}
+	}
+	return nil
+}
+
 // header is the message's top-level header, parsed.
 func (r *renderer) header() (*textproto.Header, error) {
 	if r.hdr != nil {
@@ -481,6 +515,9 @@ func (r *renderer) header() (*textproto.Header, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.hdr != nil {
+		return r.hdr, nil // parsed by scanned
+	}
 	h := parseHeader(sc.header)
 	r.hdr = &h
 	return r.hdr, nil
@@ -489,7 +526,7 @@ func (r *renderer) header() (*textproto.Header, error) {
 // parseHeader parses a header block, keeping the fields before a malformed
 // line rather than failing.
 func parseHeader(b []byte) textproto.Header {
-	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(b)))
+	h, _ := textproto.ReadHeader(bufio.NewReaderSize(bytes.NewReader(b), min(len(b)+16, 4096)))
 	return h
 }
 

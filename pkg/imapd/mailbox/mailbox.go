@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -31,19 +32,18 @@ type Mailbox struct {
 	s *Store
 	f *folder
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	st *state // the scan last applied
+	// msgs is the snapshot, ascending UIDs; it is replaced, never
+	// changed, so that Messages can hand it out.
 	msgs     []Msg
-	uniques  []string // unique part of each message's file name, as msgs
-	keywords [][]string
-	index    map[uint32]int
 	uidNext  uint32
 	highest  uint64
 	floor    uint64
 	expunged []expungedUID
 	recent   map[uint32]bool // UIDs this session's scans gave out
-	// last are the folder's stamps at the last scan; pendingGone says
-	// that scan kept messages gone from the disk (RefreshKeeping).
-	last        folderStamps
+	// pendingGone says that the last scan kept messages gone from the
+	// disk (RefreshKeeping).
 	pendingGone bool
 	copied      map[uint32]bool // copied in this session: expunged, not moved to Trash
 }
@@ -51,16 +51,35 @@ type Mailbox struct {
 // Msg is one message of a selected mailbox.
 type Msg struct {
 	UID uint32
-	// File is the message's path as of the last Refresh; another session
-	// may rename it (flag changes) at any time: use Mailbox.Open.
-	File string
-	// Flags are the system flags and keywords, without \Recent.
-	Flags []imap.Flag
 	// Recent: this session was the first to see the message (Courier's
 	// rule: it moved the message from new/ or first gave it a UID).
 	Recent bool
+	// File is the message's file name in cur/ as of the last Refresh;
+	// another session may rename it (flag changes) at any time: use
+	// Mailbox.Open.
+	File string
+	// Flags are the system flags and keywords, without \Recent. The
+	// slice is shared: it must not be changed.
+	Flags []imap.Flag
 	// ModSeq is the message's mod-sequence (RFC 7162 §3.1).
 	ModSeq uint64
+}
+
+// unique is the unique part of the message's file name.
+func (msg *Msg) unique() string {
+	u, _, _ := strings.Cut(msg.File, ":")
+	return u
+}
+
+// keywords are the message's keywords (its flags but the system ones).
+func (msg *Msg) keywords() []string {
+	var out []string
+	for _, f := range msg.Flags {
+		if !strings.HasPrefix(string(f), `\`) {
+			out = append(out, string(f))
+		}
+	}
+	return out
 }
 
 // Changes is what Refresh found, for the untagged responses.
@@ -94,15 +113,13 @@ func (s *Store) Select(name string, readOnly bool) (*Mailbox, error) {
 	if _, err := d.PurgeTmp(maildir.TmpMaxAge); err != nil {
 		return nil, err
 	}
-	m := &Mailbox{Name: f.name, ReadOnly: readOnly, s: s, f: f, index: map[uint32]int{}, recent: map[uint32]bool{}, copied: map[uint32]bool{}}
-	before, settled := stampsOf(f.path)
-	st, err := s.scanAt(f, true, before, settled)
+	m := &Mailbox{Name: f.name, ReadOnly: readOnly, s: s, f: f, recent: map[uint32]bool{}, copied: map[uint32]bool{}}
+	st, err := s.scan(f, true)
 	if err != nil {
 		return nil, err
 	}
 	m.UIDValidity = st.uidValidity
 	m.apply(st, false)
-	m.remember(before, settled)
 	return m, nil
 }
 
@@ -110,20 +127,24 @@ func (s *Store) Select(name string, readOnly bool) (*Mailbox, error) {
 func (m *Mailbox) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.msgs, m.index, m.uniques, m.keywords = nil, nil, nil, nil
+	m.msgs, m.st = nil, nil
 	return nil
 }
 
-// Messages returns the messages in sequence order (ascending UIDs).
+// Messages returns the messages in sequence order (ascending UIDs). The
+// slice is the snapshot's own: it must not be changed (a Refresh
+// replaces it rather than changing it).
 func (m *Mailbox) Messages() []Msg {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]Msg, len(m.msgs))
-	for i, msg := range m.msgs {
-		out[i] = msg
-		out[i].Flags = slices.Clone(msg.Flags)
-	}
-	return out
+	return m.msgs
+}
+
+// find returns the index of uid in the snapshot; the caller holds m.mu.
+func (m *Mailbox) find(uid uint32) (int, bool) {
+	return slices.BinarySearchFunc(m.msgs, uid, func(msg Msg, u uint32) int {
+		return cmp.Compare(msg.UID, u)
+	})
 }
 
 // UIDNext is the next UID the mailbox will give out (RFC 9051 §2.3.1.1).
@@ -148,11 +169,11 @@ func (m *Mailbox) Keywords() []string {
 	defer m.mu.Unlock()
 	seen := map[string]bool{}
 	var out []string
-	for _, set := range m.keywords {
-		for _, k := range set {
-			if !seen[k] {
-				seen[k] = true
-				out = append(out, k)
+	for i := range m.msgs {
+		for _, k := range m.msgs[i].Flags {
+			if !strings.HasPrefix(string(k), `\`) && !seen[string(k)] {
+				seen[string(k)] = true
+				out = append(out, string(k))
 			}
 		}
 	}
@@ -179,37 +200,27 @@ func (m *Mailbox) RefreshKeeping() (Changes, error) {
 }
 
 func (m *Mailbox) refresh(keepGone bool) (Changes, error) {
-	before, settled := stampsOf(m.f.path)
-	if settled && before == m.last && !m.pendingGone {
-		// Nothing in the folder changed since the last scan: every
-		// change (delivery, flag rename, keyword file, expunge) touches
-		// one of these.
-		return Changes{Exists: len(m.msgs)}, nil
-	}
-	st, err := m.s.scanAt(m.f, true, before, settled)
+	st, err := m.s.scan(m.f, true)
 	if err != nil {
 		return Changes{}, err
 	}
 	if st.uidValidity != m.UIDValidity {
 		return Changes{}, ErrUIDValidityChanged
 	}
+	m.mu.Lock()
+	same, exists := st == m.st && !m.pendingGone, len(m.msgs)
+	m.mu.Unlock()
+	if same {
+		return Changes{Exists: exists}, nil
+	}
 	ch := m.apply(st, keepGone)
-	m.remember(before, settled)
 	m.pendingGone = keepGone && len(m.msgs) != len(st.entries)
 	return ch, nil
 }
 
-// remember keeps the stamps a scan was taken at, when they can be
-// trusted, for the next refresh to compare.
-func (m *Mailbox) remember(stamps folderStamps, settled bool) {
-	m.last = folderStamps{}
-	if settled {
-		m.last = stamps
-	}
-}
-
 // apply merges a scan into the snapshot; keepGone keeps the messages the
-// scan no longer has (see RefreshKeeping).
+// scan no longer has (see RefreshKeeping). Messages that did not change
+// keep their Msg; the snapshot is copied only when something changed.
 func (m *Mailbox) apply(st *state, keepGone bool) Changes {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -217,65 +228,79 @@ func (m *Mailbox) apply(st *state, keepGone bool) Changes {
 		m.recent[uid] = true
 	}
 	var ch Changes
-	for i := len(m.msgs) - 1; i >= 0 && !keepGone; i-- {
-		if _, ok := st.find(m.msgs[i].UID); !ok {
-			ch.Expunged = append(ch.Expunged, uint32(i+1))
-			ch.ExpungedUIDs = append(ch.ExpungedUIDs, m.msgs[i].UID)
+	old, ents := m.msgs, st.entries
+	var out []Msg // nil while equal to old[:i]
+	diverge := func(i int) {
+		if out == nil {
+			out = make([]Msg, i, max(len(ents), len(old)))
+			copy(out, old[:i])
 		}
 	}
-	slices.Reverse(ch.ExpungedUIDs)
 	var last uint32
-	msgs := make([]Msg, 0, len(st.entries))
-	uniques := make([]string, 0, len(st.entries))
-	keywords := make([][]string, 0, len(st.entries))
-	for i, old := range m.msgs {
-		e, ok := st.find(old.UID)
-		if !ok {
-			if keepGone {
-				msgs = append(msgs, old)
-				uniques = append(uniques, m.uniques[i])
-				keywords = append(keywords, m.keywords[i])
-				last = old.UID
+	j := 0
+	for i := range old {
+		o := &old[i]
+		for j < len(ents) && ents[j].uid < o.UID {
+			j++
+		}
+		if j < len(ents) && ents[j].uid == o.UID {
+			e := &ents[j]
+			j++
+			last = o.UID
+			if e.modseq != o.ModSeq {
+				ch.Updated = append(ch.Updated, o.UID)
+			}
+			if e.file == o.File && e.modseq == o.ModSeq {
+				if out != nil {
+					out = append(out, *o)
+				}
+				continue
+			}
+			diverge(i)
+			out = append(out, m.message(e))
+			continue
+		}
+		if keepGone {
+			last = o.UID
+			if out != nil {
+				out = append(out, *o)
 			}
 			continue
 		}
-		if e.modseq != old.ModSeq {
-			ch.Updated = append(ch.Updated, old.UID)
-		}
-		msgs = append(msgs, m.message(e))
-		uniques = append(uniques, e.unique)
-		keywords = append(keywords, e.keywords)
-		last = old.UID
+		diverge(i)
+		ch.Expunged = append(ch.Expunged, uint32(i+1))
+		ch.ExpungedUIDs = append(ch.ExpungedUIDs, o.UID)
 	}
-	for _, e := range st.entries {
-		if e.uid <= last {
+	slices.Reverse(ch.Expunged)
+	for ; j < len(ents); j++ {
+		if ents[j].uid <= last {
 			continue
 		}
-		msgs = append(msgs, m.message(&e))
-		uniques = append(uniques, e.unique)
-		keywords = append(keywords, e.keywords)
+		diverge(len(old))
+		out = append(out, m.message(&ents[j]))
 		ch.Added++
 	}
-	m.msgs, m.uniques, m.keywords = msgs, uniques, keywords
-	m.index = make(map[uint32]int, len(msgs))
-	for i, msg := range msgs {
-		m.index[msg.UID] = i
-		if msg.Recent {
+	if out != nil {
+		m.msgs = out
+	}
+	for i := range m.msgs {
+		if m.msgs[i].Recent {
 			ch.Recent++
 		}
 	}
+	m.st = st
 	m.uidNext = st.uidNext
-	m.highest = st.ms.Highest
-	m.floor = st.ms.Floor
-	m.expunged = slices.Clone(st.ms.Expunged)
-	ch.Exists = len(msgs)
+	m.highest = st.highest
+	m.floor = st.floor
+	m.expunged = st.expunged
+	ch.Exists = len(m.msgs)
 	return ch
 }
 
 func (m *Mailbox) message(e *entry) Msg {
 	return Msg{
 		UID:    e.uid,
-		File:   filepath.Join(m.f.path, "cur", e.file),
+		File:   e.file,
 		Flags:  imapFlags(e.flags, e.keywords),
 		Recent: m.recent[e.uid],
 		ModSeq: e.modseq,
@@ -309,7 +334,7 @@ func (m *Mailbox) VanishedSince(modseq uint64) imap.UIDSet {
 		var uids []imap.UID
 		for _, e := range m.expunged {
 			if e.ModSeq > modseq {
-				if _, live := m.index[e.UID]; !live {
+				if _, live := m.find(e.UID); !live {
 					uids = append(uids, imap.UID(e.UID))
 				}
 			}
@@ -335,12 +360,15 @@ func (m *Mailbox) VanishedSince(modseq uint64) imap.UIDSet {
 func (m *Mailbox) uniqueOf(uid uint32) (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	i, ok := m.index[uid]
+	i, ok := m.find(uid)
 	if !ok {
 		return "", false
 	}
-	return m.uniques[i], true
+	return m.msgs[i].unique(), true
 }
+
+// Path is the mailbox's maildir directory.
+func (m *Mailbox) Path() string { return m.f.path }
 
 // dir is the maildir.Dir of the mailbox.
 func (m *Mailbox) dir() *maildir.Dir {
@@ -367,11 +395,11 @@ func (m *Mailbox) Open(uid uint32) (*os.File, error) {
 func (m *Mailbox) fileOf(uid uint32) (unique, file string, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	i, ok := m.index[uid]
+	i, ok := m.find(uid)
 	if !ok {
 		return "", "", false
 	}
-	return m.uniques[i], m.msgs[i].File, true
+	return m.msgs[i].unique(), filepath.Join(m.f.path, "cur", m.msgs[i].File), true
 }
 
 // Stat returns the file information of a message: by the name of the
@@ -443,6 +471,7 @@ func (m *Mailbox) Store(uids []uint32, op imap.StoreFlagsOp, flags []imap.Flag, 
 	d := m.dir()
 	states := map[uint32]uint64{}
 	var errs []error
+	renamed := false
 	for _, uid := range uids {
 		e, ok := st.find(uid)
 		if !ok || !m.has(uid) {
@@ -458,10 +487,13 @@ func (m *Mailbox) Store(uids []uint32, op imap.StoreFlagsOp, flags []imap.Flag, 
 			continue
 		}
 		if flagsChanged {
-			if _, err := d.SetFlags(e.file, newFlags); err != nil {
+			name, err := d.SetFlags(e.file, newFlags)
+			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
+			st.c.renamed(e.unique, name)
+			renamed = true
 		}
 		if kwChanged {
 			if err := d.SetKeywords(e.unique, newKws); err != nil {
@@ -471,7 +503,10 @@ func (m *Mailbox) Store(uids []uint32, op imap.StoreFlagsOp, flags []imap.Flag, 
 		states[uid] = stateHash(newFlags, newKws)
 		changed = append(changed, uid)
 	}
-	if err := st.bump(m.f.path, states, nil); err != nil {
+	if renamed {
+		st.c.changedCur()
+	}
+	if err := st.bump(states, nil); err != nil {
 		errs = append(errs, err)
 	}
 	return changed, failedModified, errors.Join(errs...)
@@ -490,7 +525,7 @@ func (m *Mailbox) claim(st *state) {
 func (m *Mailbox) has(uid uint32) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, ok := m.index[uid]
+	_, ok := m.find(uid)
 	return ok
 }
 
@@ -557,9 +592,13 @@ func (m *Mailbox) Expunge(uids []uint32) ([]uint32, error) {
 			errs = append(errs, err)
 			continue
 		}
+		st.c.removed(e.unique)
 		gone = append(gone, e.uid)
 	}
-	if err := st.bump(m.f.path, nil, slices.Clone(gone)); err != nil {
+	if len(gone) > 0 {
+		st.c.changedCur()
+	}
+	if err := st.bump(nil, slices.Clone(gone)); err != nil {
 		errs = append(errs, err)
 	}
 	return gone, errors.Join(errs...)
@@ -585,11 +624,12 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 	var items []item
 	m.mu.Lock()
 	for _, uid := range uids {
-		i, ok := m.index[uid]
+		i, ok := m.find(uid)
 		if !ok {
 			continue
 		}
-		items = append(items, item{uid: uid, unique: m.uniques[i], file: filepath.Base(m.msgs[i].File), keywords: m.keywords[i]})
+		msg := &m.msgs[i]
+		items = append(items, item{uid: uid, unique: msg.unique(), file: msg.File, keywords: msg.keywords()})
 	}
 	m.mu.Unlock()
 	unlock, err := m.s.lock(df)
@@ -692,6 +732,7 @@ func (m *Mailbox) Move(uids []uint32, dest string) (uidValidity uint32, src, dst
 			errs = append(errs, err)
 			continue
 		}
+		st.c.removed(e.unique)
 		if len(e.keywords) > 0 {
 			if err := dd.SetKeywords(e.unique, e.keywords); err != nil {
 				errs = append(errs, err)
@@ -705,7 +746,8 @@ func (m *Mailbox) Move(uids []uint32, dest string) (uidValidity uint32, src, dst
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if err := st.bump(m.f.path, nil, slices.Clone(src)); err != nil {
+		st.c.changedCur()
+		if err := st.bump(nil, slices.Clone(src)); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -730,10 +772,12 @@ func (m *Mailbox) remove(uids []uint32) error {
 		if e, ok := st.find(uid); ok {
 			files = append(files, e.file)
 			gone = append(gone, uid)
+			st.c.removed(e.unique)
 		}
 	}
 	err = m.dir().Remove(files...)
-	return errors.Join(err, st.bump(m.f.path, nil, gone))
+	st.c.changedCur()
+	return errors.Join(err, st.bump(nil, gone))
 }
 
 // Append stores a message into the mailbox name (RFC 9051 §6.3.12) with
@@ -776,8 +820,25 @@ func (s *Store) Append(name string, r io.Reader, flags []imap.Flag, date time.Ti
 	return uidv, uids[0], nil
 }
 
-// imapFlags converts flag letters and keywords to IMAP flags.
+// flagSets interns the flags of messages without keywords, by letters:
+// the snapshots of the sessions share them.
+var flagSets sync.Map // maildir.Flags → []imap.Flag
+
+// imapFlags converts flag letters and keywords to IMAP flags. The result
+// may be shared: it must not be changed.
 func imapFlags(letters maildir.Flags, keywords []string) []imap.Flag {
+	if len(keywords) > 0 {
+		return makeIMAPFlags(letters, keywords)
+	}
+	if v, ok := flagSets.Load(letters); ok {
+		return v.([]imap.Flag)
+	}
+	out := slices.Clip(makeIMAPFlags(letters, nil))
+	flagSets.Store(letters, out)
+	return out
+}
+
+func makeIMAPFlags(letters maildir.Flags, keywords []string) []imap.Flag {
 	var out []imap.Flag
 	for i := 0; i < len(letters); i++ {
 		switch letters[i] {

@@ -7,7 +7,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -159,21 +159,33 @@ func parseNumber(s string, limit uint64) (uint64, error) {
 
 // format writes the file content.
 func (db *modseqDB) format() []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s 1 %d %d %d\n", modseqMagic, db.UIDValidity, db.Highest, db.Floor)
 	uids := make([]uint32, 0, len(db.Msgs))
 	for uid := range db.Msgs {
 		uids = append(uids, uid)
 	}
-	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	slices.Sort(uids)
+	b := make([]byte, 0, 64+len(uids)*40+len(db.Expunged)*32)
+	b = fmt.Appendf(b, "%s 1 %d %d %d\n", modseqMagic, db.UIDValidity, db.Highest, db.Floor)
+	const hex = "0123456789abcdef"
 	for _, uid := range uids {
 		m := db.Msgs[uid]
-		fmt.Fprintf(&b, "%d %d %016x\n", uid, m.ModSeq, m.State)
+		b = strconv.AppendUint(b, uint64(uid), 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, m.ModSeq, 10)
+		b = append(b, ' ')
+		for shift := 60; shift >= 0; shift -= 4 {
+			b = append(b, hex[m.State>>uint(shift)&0xf])
+		}
+		b = append(b, '\n')
 	}
 	for _, e := range db.Expunged {
-		fmt.Fprintf(&b, "x %d %d\n", e.UID, e.ModSeq)
+		b = append(b, "x "...)
+		b = strconv.AppendUint(b, uint64(e.UID), 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, e.ModSeq, 10)
+		b = append(b, '\n')
 	}
-	return b.Bytes()
+	return b
 }
 
 // newModSeqDB starts a store for a folder whose history is unknown: the
@@ -206,6 +218,8 @@ func salvageHighest(data []byte) uint64 {
 // expunge records uids as expunged at modseq, forgetting the oldest
 // records beyond maxExpunged.
 func (db *modseqDB) expunge(uids []uint32, modseq uint64) {
+	// The slice is replaced, not changed: scans hand it out.
+	db.Expunged = slices.Clip(db.Expunged)
 	for _, uid := range uids {
 		delete(db.Msgs, uid)
 		db.Expunged = append(db.Expunged, expungedUID{uid, modseq})

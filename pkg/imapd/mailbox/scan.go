@@ -1,12 +1,18 @@
 package mailbox
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gocourier/courier/pkg/maildir"
 )
@@ -21,16 +27,19 @@ type entry struct {
 	modseq   uint64
 }
 
-// state is the result of a scan, taken under the folder lock.
+// state is the result of a scan, taken under the folder lock. A state is
+// shared by the sessions of the process and never changed once returned.
 type state struct {
 	uidValidity uint32
 	uidNext     uint32
-	entries     []entry // ascending UIDs
-	byUID       map[uint32]int
-	fresh       []uint32 // UIDs this scan gave out (Courier: \Recent)
-	waiting     []string // files left in new/ (moveNew false)
-	ms          *modseqDB
-	kw          maildir.Keywords
+	entries     []entry        // ascending UIDs
+	byUID       map[uint32]int // shared with the states derived from this one
+	fresh       []uint32       // UIDs this scan gave out (Courier: \Recent)
+	waiting     []string       // files left in new/ (moveNew false)
+	highest     uint64         // highest modseq
+	floor       uint64
+	expunged    []expungedUID // never changed: the store replaces its slice
+	c           *folderCache  // the folder's cache; used only under the lock
 }
 
 func (st *state) find(uid uint32) (*entry, bool) {
@@ -41,25 +50,135 @@ func (st *state) find(uid uint32) (*entry, bool) {
 	return &st.entries[i], true
 }
 
-// scan locks the folder and scans it. The sessions of one user share a
-// process, and many of them may watch one large folder: a scan whose
-// folder has not changed since another session's (the same stamps, old
-// enough to be trusted) reuses that one. Only SELECT and the rescans
-// between commands come here; the scans under which the folder changes
-// (Store, Expunge, Copy, Move) always read the disk.
-func (s *Store) scan(f *folder, moveNew bool) (*state, error) {
-	before, settled := stampsOf(f.path)
-	return s.scanAt(f, moveNew, before, settled)
+// A folderCache is what the last scan of a folder in this process read,
+// so that the next scan reads only what changed (the sessions of one
+// user share a process, and many of them may watch one large folder):
+//
+//   - the listing of cur/, unique name → file name. It is listed again
+//     when the stamp of cur/ differs, or when the listing may have missed
+//     a change: a directory's mtime has the granularity of the kernel's
+//     tick, so a listing is trusted for later commands only once the
+//     stamp it was taken at is stampSettle older than the listing. A
+//     listing that began after the command that asks began is always
+//     good for it (the command needs only the changes made before it
+//     started), which lets concurrent sessions share one listing. A new
+//     listing is compared with the old one without allocating for the
+//     names that did not change; renamed messages (flag changes) are
+//     recomputed alone.
+//   - courierimapuiddb and the keywords, under the same rule.
+//   - courierimapmodseq: written only by our servers, always by a rename
+//     under the folder lock, so its stamp (inode, size, times) tells when
+//     another process wrote it.
+//   - the changes this process makes under the lock (Store's renames,
+//     Expunge's and Move's removals, modseq bumps) are applied to the
+//     cache directly; the stamp of cur/ after them is recorded, and the
+//     listing stays good for commands that began before it was taken.
+//
+// The fields are used only under the folder lock, but for pub.
+type folderCache struct {
+	path string
+	kwOn bool
+
+	files    map[string]string // unique → name in cur/
+	curStamp fileStamp         // of cur/, read before listing it
+	listedAt int64             // when the listing began (UnixNano)
+	newStamp fileStamp         // of new/ when last found empty
+	newAt    int64
+	dirty    map[string]bool // uniques renamed since st
+	setDirty bool            // messages added or removed since st
+
+	db      *maildir.UIDDB
+	dbStamp fileStamp
+	dbAt    int64
+
+	kw      maildir.Keywords
+	kwStamp fileStamp
+	kwAt    int64
+
+	ms      *modseqDB
+	msStamp fileStamp
+
+	st    *state         // the last state (fresh nil)
+	index map[string]int // unique → index in st.entries
+	pub   atomic.Pointer[published]
 }
 
-// scanAt is scan for a caller that has read the folder's stamps already.
-func (s *Store) scanAt(f *folder, moveNew bool, before folderStamps, settled bool) (*state, error) {
-	key := scanKey{f.path, moveNew, s.keywordsEnabled()}
-	if settled {
-		if c, ok := scanCache.Load(key); ok && c.(*cachedScan).stamps == before {
-			st := *c.(*cachedScan).st
-			st.fresh = nil
-			return &st, nil
+// published is a state with the stamps it was taken at, for the scans
+// that need no lock: when every stamp is as it was and settled, the state
+// is still the folder's.
+type published struct {
+	stamps folderStamps
+	st     *state
+}
+
+// caches: folder path → *folderCache.
+var caches sync.Map
+
+func cacheOf(path string) *folderCache {
+	if c, ok := caches.Load(path); ok {
+		return c.(*folderCache)
+	}
+	c, _ := caches.LoadOrStore(path, &folderCache{path: path})
+	return c.(*folderCache)
+}
+
+// fileStamp identifies a version of a file or directory.
+type fileStamp struct {
+	ino          uint64
+	size         int64
+	mtime, ctime int64
+}
+
+func statStamp(p string) fileStamp {
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{uint64(st.Ino), st.Size, st.Mtim.Nano(), st.Ctim.Nano()}
+}
+
+// settledAt reports whether a content read at time at (UnixNano) is still
+// the content while the stamp stays the same: the stamp was stampSettle
+// older than the reading, so a later change would have changed it.
+func (s fileStamp) settledAt(at int64) bool {
+	return s != fileStamp{} && at-max(s.mtime, s.ctime) > int64(stampSettle)
+}
+
+// folderStamps are the stamps of what a change to a folder touches: a
+// delivery (new/), a flag change or expunge (cur/), a keyword
+// (courierimapkeywords/), a rebuilt or extended UID map, a modseq bump.
+type folderStamps struct {
+	cur, new, keywords, uiddb, modseq fileStamp
+}
+
+// stampSettle is how old stamps must be to be trusted: file systems keep
+// times with the granularity of the kernel's tick (up to 10 ms), so a
+// change right after a listing may leave a stamp as it was.
+const stampSettle = 100 * time.Millisecond
+
+func stampsOf(path string) folderStamps {
+	return folderStamps{
+		cur:      statStamp(filepath.Join(path, "cur")),
+		new:      statStamp(filepath.Join(path, "new")),
+		keywords: statStamp(filepath.Join(path, maildir.KeywordsDir)),
+		uiddb:    statStamp(filepath.Join(path, maildir.UIDDBFile)),
+		modseq:   statStamp(filepath.Join(path, ModSeqFile)),
+	}
+}
+
+// scan locks the folder and scans it for a command that began now.
+func (s *Store) scan(f *folder, moveNew bool) (*state, error) {
+	return s.scanAt(f, moveNew, time.Now().UnixNano())
+}
+
+// scanAt scans the folder for a command that began at since (UnixNano):
+// without the lock when nothing changed since the last scan (see
+// folderCache), else under it.
+func (s *Store) scanAt(f *folder, moveNew bool, since int64) (*state, error) {
+	c := cacheOf(f.path)
+	if moveNew {
+		if p := c.pub.Load(); p != nil && p.st.c.kwOn == s.keywordsEnabled() && stampsOf(f.path) == p.stamps {
+			return p.st, nil
 		}
 	}
 	unlock, err := s.lock(f)
@@ -67,61 +186,15 @@ func (s *Store) scanAt(f *folder, moveNew bool, before folderStamps, settled boo
 		return nil, err
 	}
 	defer unlock()
-	st, err := s.scanLocked(f, moveNew)
-	if err == nil && settled && len(st.fresh) == 0 {
-		scanCache.Store(key, &cachedScan{before, st})
-	}
-	return st, err
+	return s.scanLockedAt(f, moveNew, since)
 }
 
-// scanCache holds the last scan of each folder of this process: scanKey
-// → *cachedScan. The states in it are never changed.
-var scanCache sync.Map
-
-type scanKey struct {
-	path             string
-	moveNew, keyword bool
+// scanLocked is scanLockedAt for a command that begins now.
+func (s *Store) scanLocked(f *folder, moveNew bool) (*state, error) {
+	return s.scanLockedAt(f, moveNew, time.Now().UnixNano())
 }
 
-type cachedScan struct {
-	stamps folderStamps
-	st     *state
-}
-
-// folderStamps are the modification times of what a change to a folder
-// touches: a delivery (new/), a flag change or expunge (cur/), a keyword
-// (courierimapkeywords/), a rebuilt or extended UID map.
-type folderStamps struct {
-	cur, new, keywords, uiddb int64
-}
-
-// stampSettle is how old stamps must be to be trusted: file systems keep
-// times with the granularity of the kernel's tick (up to 10 ms), so a
-// change right after a scan may leave a stamp as it was.
-const stampSettle = 100 * time.Millisecond
-
-// stampsOf returns a folder's stamps, and whether they are settled.
-func stampsOf(path string) (folderStamps, bool) {
-	var st folderStamps
-	settled := true
-	limit := time.Now().Add(-stampSettle).UnixNano()
-	for _, x := range []struct {
-		name string
-		to   *int64
-	}{{"cur", &st.cur}, {"new", &st.new}, {maildir.KeywordsDir, &st.keywords}, {maildir.UIDDBFile, &st.uiddb}} {
-		fi, err := os.Stat(filepath.Join(path, x.name))
-		if err != nil {
-			continue
-		}
-		*x.to = fi.ModTime().UnixNano()
-		if *x.to > limit {
-			settled = false
-		}
-	}
-	return st, settled
-}
-
-// scanLocked is Courier's imapscan_maildir (imapscanclient.c) plus our
+// scanLockedAt is Courier's imapscan_maildir (imapscanclient.c) plus our
 // modseq bookkeeping; the caller holds the folder lock:
 //
 //  1. with moveNew, new/ moves into cur/ (Dir.ScanNew);
@@ -133,80 +206,268 @@ func stampsOf(path string) (folderStamps, bool) {
 //  4. every message whose flags or keywords differ from what
 //     courierimapmodseq recorded gets a new modseq, and UIDs gone from the
 //     map are recorded as expunged.
-func (s *Store) scanLocked(f *folder, moveNew bool) (*state, error) {
+//
+// What did not change since the last scan is taken from the folder's
+// cache (folderCache).
+func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, error) {
+	c := cacheOf(f.path)
+	if c.kwOn != s.keywordsEnabled() {
+		c.pub.Store(nil)
+		c = &folderCache{path: f.path, kwOn: s.keywordsEnabled()}
+		caches.Store(f.path, c)
+	}
 	d := &maildir.Dir{Path: f.path, Root: s.Root, Quota: s.quotaOverride()}
-	st := &state{}
+	var waiting []string
+	relist := false
 	if moveNew {
-		if _, err := d.ScanNew(); err != nil {
-			return nil, err
+		ns := statStamp(filepath.Join(f.path, "new"))
+		if ns != c.newStamp || !(c.newAt >= since || ns.settledAt(c.newAt)) {
+			at := time.Now().UnixNano()
+			moved, err := d.ScanNew()
+			if err != nil {
+				c.newStamp = fileStamp{}
+				return nil, err
+			}
+			c.newStamp, c.newAt = ns, at
+			if len(moved) > 0 {
+				c.newStamp, relist = fileStamp{}, true
+			}
 		}
 	} else {
 		names, err := d.Files("new")
 		if err != nil {
 			return nil, err
 		}
-		st.waiting = names
-	}
-	curNames, err := d.Files("cur")
-	if err != nil {
-		return nil, err
-	}
-	fileOf := make(map[string]string, len(curNames))
-	for _, n := range curNames {
-		unique, _, _ := strings.Cut(n, ":")
-		fileOf[unique] = n
+		waiting = names
 	}
 
-	db, err := d.ReadUIDDB()
-	changed := false
-	if err != nil || db == nil {
-		// Courier rebuilds a map it cannot read (imapscanclient.c).
-		db = &maildir.UIDDB{UIDValidity: maildir.NewUIDValidity(time.Now()), NextUID: 1}
-		changed = true
-	}
-	before := len(db.Entries)
-	added, err := db.Sync(curNames)
-	if errors.Is(err, maildir.ErrUIDsExhausted) {
-		db = &maildir.UIDDB{UIDValidity: maildir.NewUIDValidity(time.Now()), NextUID: 1}
-		added, err = db.Sync(curNames)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if changed || len(added) > 0 || len(db.Entries) != before+len(added) {
-		if err := d.WriteUIDDB(db); err != nil {
-			return nil, err
-		}
-	}
-	for _, e := range added {
-		st.fresh = append(st.fresh, e.UID)
-	}
-
-	st.kw = maildir.Keywords{}
-	if s.keywordsEnabled() {
-		if st.kw, err = d.ReadKeywords(); err != nil {
+	// cur/
+	cs := statStamp(filepath.Join(f.path, "cur"))
+	if relist || c.files == nil || cs != c.curStamp || !(c.listedAt >= since || cs.settledAt(c.listedAt)) {
+		if err := c.list(cs); err != nil {
 			return nil, err
 		}
 	}
 
-	ms, rebuilt, err := readModSeq(f.path, db.UIDValidity)
-	if err != nil {
-		return nil, err
+	// courierimapuiddb
+	changedDB := false
+	ds := statStamp(filepath.Join(f.path, maildir.UIDDBFile))
+	if c.db == nil || c.setDirty || ds != c.dbStamp || !(c.dbAt >= since || ds.settledAt(c.dbAt)) {
+		at := time.Now().UnixNano()
+		db, err := d.ReadUIDDB()
+		if err != nil || db == nil {
+			// Courier rebuilds a map it cannot read (imapscanclient.c).
+			db = &maildir.UIDDB{UIDValidity: maildir.NewUIDValidity(time.Now()), NextUID: 1}
+			changedDB = true
+		}
+		if c.db == nil || !sameUIDDB(db, c.db) {
+			c.db, c.setDirty = db, true
+		}
+		c.dbStamp, c.dbAt = ds, at
 	}
+	var fresh []uint32
+	if c.setDirty {
+		db := c.db
+		names := make([]string, 0, len(c.files))
+		for _, n := range c.files {
+			names = append(names, n)
+		}
+		before := len(db.Entries)
+		added, err := db.Sync(names)
+		if errors.Is(err, maildir.ErrUIDsExhausted) {
+			db = &maildir.UIDDB{UIDValidity: maildir.NewUIDValidity(time.Now()), NextUID: 1}
+			c.db = db
+			added, err = db.Sync(names)
+		}
+		if err != nil {
+			c.db = nil
+			return nil, err
+		}
+		if changedDB || len(added) > 0 || len(db.Entries) != before+len(added) {
+			if err := d.WriteUIDDB(db); err != nil {
+				c.db = nil
+				return nil, err
+			}
+			c.dbStamp, c.dbAt = statStamp(filepath.Join(f.path, maildir.UIDDBFile)), 0
+		}
+		for _, e := range added {
+			fresh = append(fresh, e.UID)
+		}
+	}
+
+	// courierimapkeywords
+	full := c.st == nil || c.setDirty
+	if !c.kwOn {
+		if c.kw == nil {
+			c.kw, full = maildir.Keywords{}, true
+		}
+	} else {
+		ks := statStamp(filepath.Join(f.path, maildir.KeywordsDir))
+		if c.kw == nil || c.setDirty || ks != c.kwStamp || !(c.kwAt >= since || ks.settledAt(c.kwAt)) {
+			at := time.Now().UnixNano()
+			kw, err := d.ReadKeywords()
+			if err != nil {
+				c.kw = nil
+				return nil, err
+			}
+			if c.kw == nil || !sameKeywords(kw, c.kw) {
+				c.kw, full = kw, true
+			}
+			c.kwStamp, c.kwAt = ks, at
+		}
+	}
+
+	// courierimapmodseq
+	rebuilt := false
+	ms := statStamp(filepath.Join(f.path, ModSeqFile))
+	if c.ms == nil || ms != c.msStamp || c.ms.UIDValidity != c.db.UIDValidity {
+		db, rb, err := readModSeq(f.path, c.db.UIDValidity)
+		if err != nil {
+			c.ms = nil
+			return nil, err
+		}
+		c.ms, c.msStamp, rebuilt, full = db, ms, rb, true
+	}
+
+	var st *state
+	var bumped bool
+	if full {
+		st, bumped = c.compute(rebuilt)
+	} else {
+		st, bumped = c.update()
+	}
+	c.dirty, c.setDirty = nil, false
+	if rebuilt || bumped {
+		if err := c.writeModSeq(); err != nil {
+			c.st = nil
+			return nil, err
+		}
+	}
+	if st.highest != c.ms.Highest || st.floor != c.ms.Floor || !sameSlice(st.expunged, c.ms.Expunged) {
+		if st == c.st {
+			cp := *st
+			st = &cp
+		}
+		st.highest, st.floor, st.expunged = c.ms.Highest, c.ms.Floor, c.ms.Expunged
+	}
+	c.st = st
+	if moveNew {
+		stamps := folderStamps{cur: c.curStamp, new: c.newStamp, keywords: c.kwStamp, uiddb: c.dbStamp, modseq: c.msStamp}
+		if c.curStamp.settledAt(c.listedAt) && c.newStamp.settledAt(c.newAt) && c.dbStamp.settledAt(c.dbAt) &&
+			(!c.kwOn || c.kwStamp.settledAt(c.kwAt)) && len(fresh) == 0 {
+			c.pub.Store(&published{stamps, st})
+		} else {
+			c.pub.Store(nil)
+		}
+	}
+	if fresh == nil && waiting == nil {
+		return st, nil
+	}
+	cp := *st
+	cp.fresh, cp.waiting = fresh, waiting
+	return &cp, nil
+}
+
+// list reads cur/ (stamp cs, read before) into the cache, noting the
+// messages renamed (dirty) or added and removed (setDirty).
+func (c *folderCache) list(cs fileStamp) error {
+	at := time.Now().UnixNano()
+	dir := filepath.Join(c.path, "cur")
+	if c.files != nil && !c.setDirty {
+		seen := 0
+		var renamed []string // unique, name pairs
+		ok := true
+		err := listDir(dir, func(name []byte) {
+			if !ok {
+				return
+			}
+			u := name
+			if i := bytes.IndexByte(name, ':'); i >= 0 {
+				u = name[:i]
+			}
+			have, found := c.files[string(u)]
+			if !found {
+				ok = false
+				return
+			}
+			seen++
+			if have != string(name) {
+				n := string(name)
+				renamed = append(renamed, n[:len(u)], n)
+			}
+		})
+		if err != nil {
+			c.files = nil
+			return err
+		}
+		if ok && seen == len(c.files) {
+			for i := 0; i < len(renamed); i += 2 {
+				c.renamed(renamed[i], renamed[i+1])
+			}
+			c.curStamp, c.listedAt = cs, at
+			return nil
+		}
+	}
+	files := make(map[string]string, len(c.files))
+	err := listDir(dir, func(name []byte) {
+		n := string(name)
+		u, _, _ := strings.Cut(n, ":")
+		files[u] = n
+	})
+	if err != nil {
+		c.files = nil
+		return err
+	}
+	c.files, c.setDirty = files, true
+	c.curStamp, c.listedAt = cs, at
+	return nil
+}
+
+// renamed records that the message unique is now the file name in cur/.
+func (c *folderCache) renamed(unique, name string) {
+	if c.files == nil {
+		return
+	}
+	c.files[unique] = name
+	if c.dirty == nil {
+		c.dirty = map[string]bool{}
+	}
+	c.dirty[unique] = true
+}
+
+// removed records that the message unique left cur/.
+func (c *folderCache) removed(unique string) {
+	if c.files == nil {
+		return
+	}
+	delete(c.files, unique)
+	c.setDirty = true
+}
+
+// changedCur records the stamp of cur/ after this process changed it
+// under the lock (renamed, removed): the listing, with the changes
+// applied, is good for the commands that began before it was taken.
+func (c *folderCache) changedCur() {
+	if c.files != nil {
+		c.curStamp = statStamp(filepath.Join(c.path, "cur"))
+	}
+	c.pub.Store(nil)
+}
+
+// compute makes the state from the cache; it reports whether some message
+// got a new modseq.
+func (c *folderCache) compute(rebuilt bool) (*state, bool) {
+	db, ms := c.db, c.ms
 	next := ms.Highest + 1
 	bumped := false
-	st.uidValidity, st.uidNext, st.ms = db.UIDValidity, db.NextUID, ms
+	st := &state{uidValidity: db.UIDValidity, uidNext: db.NextUID, c: c}
 	st.entries = make([]entry, 0, len(db.Entries))
 	st.byUID = make(map[uint32]int, len(db.Entries))
-	present := make(map[uint32]bool, len(db.Entries))
+	index := make(map[string]int, len(db.Entries))
 	for _, e := range db.Entries {
-		file := fileOf[e.Unique]
-		n, perr := maildir.ParseName(file)
-		var flags maildir.Flags
-		if perr == nil {
-			flags = n.Flags()
-		}
-		kws := st.kw[e.Unique]
+		file := c.files[e.Unique]
+		flags := flagsOfName(file)
+		kws := c.kw[e.Unique]
 		h := stateHash(flags, kws)
 		rec, ok := ms.Msgs[e.UID]
 		switch {
@@ -217,49 +478,167 @@ func (s *Store) scanLocked(f *folder, moveNew bool) (*state, error) {
 			bumped = true
 		}
 		ms.Msgs[e.UID] = rec
-		present[e.UID] = true
 		st.byUID[e.UID] = len(st.entries)
+		index[e.Unique] = len(st.entries)
 		st.entries = append(st.entries, entry{uid: e.UID, unique: e.Unique, file: file, flags: flags, keywords: kws, modseq: rec.ModSeq})
 	}
-	var gone []uint32
-	for uid := range ms.Msgs {
-		if !present[uid] {
-			gone = append(gone, uid)
+	if len(ms.Msgs) != len(st.entries) {
+		var gone []uint32
+		for uid := range ms.Msgs {
+			if _, ok := st.byUID[uid]; !ok {
+				gone = append(gone, uid)
+			}
 		}
-	}
-	if len(gone) > 0 {
-		sortUIDs(gone)
-		ms.expunge(gone, next)
-		bumped = true
+		if len(gone) > 0 {
+			sortUIDs(gone)
+			ms.expunge(gone, next)
+			bumped = true
+		}
 	}
 	if bumped {
 		ms.Highest = next
 	}
-	if rebuilt || bumped {
-		if err := writeModSeq(f.path, ms); err != nil {
-			return nil, err
+	c.index = index
+	return st, bumped
+}
+
+// update makes the state from the last one when only messages were
+// renamed (flag changes) since.
+func (c *folderCache) update() (*state, bool) {
+	if len(c.dirty) == 0 {
+		return c.st, false
+	}
+	ms := c.ms
+	next := ms.Highest + 1
+	bumped := false
+	st := &state{uidValidity: c.st.uidValidity, uidNext: c.st.uidNext, byUID: c.st.byUID, c: c}
+	st.entries = slices.Clone(c.st.entries)
+	for u := range c.dirty {
+		i, ok := c.index[u]
+		if !ok {
+			continue
+		}
+		e := &st.entries[i]
+		e.file = c.files[u]
+		e.flags = flagsOfName(e.file)
+		h := stateHash(e.flags, e.keywords)
+		rec, ok := ms.Msgs[e.uid]
+		if !ok || rec.State != h {
+			rec = msgModSeq{next, h}
+			ms.Msgs[e.uid] = rec
+			bumped = true
+		}
+		e.modseq = rec.ModSeq
+	}
+	if bumped {
+		ms.Highest = next
+	}
+	return st, bumped
+}
+
+// writeModSeq writes the store and records its stamp.
+func (c *folderCache) writeModSeq() error {
+	if err := writeModSeq(c.path, c.ms); err != nil {
+		c.ms = nil
+		return err
+	}
+	c.msStamp = statStamp(filepath.Join(c.path, ModSeqFile))
+	return nil
+}
+
+func flagsOfName(file string) maildir.Flags {
+	n, err := maildir.ParseName(file)
+	if err != nil {
+		return ""
+	}
+	return n.Flags()
+}
+
+// sameSlice reports whether a and b are the same slice.
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+func sameUIDDB(a, b *maildir.UIDDB) bool {
+	return a.UIDValidity == b.UIDValidity && a.NextUID == b.NextUID && slices.Equal(a.Entries, b.Entries)
+}
+
+func sameKeywords(a, b maildir.Keywords) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !slices.Equal(v, w) {
+			return false
 		}
 	}
-	return st, nil
+	return true
 }
 
 // bump gives the messages uids (with their new states) one new modseq,
 // records expunged ones, and writes the store. The caller holds the lock.
-func (st *state) bump(dir string, states map[uint32]uint64, expunged []uint32) error {
+func (st *state) bump(states map[uint32]uint64, expunged []uint32) error {
 	if len(states) == 0 && len(expunged) == 0 {
 		return nil
 	}
-	next := st.ms.Highest + 1
+	c := st.c
+	if c.ms == nil {
+		return errors.New("the modseq store was lost")
+	}
+	next := c.ms.Highest + 1
 	for uid, h := range states {
-		st.ms.Msgs[uid] = msgModSeq{next, h}
+		c.ms.Msgs[uid] = msgModSeq{next, h}
 	}
 	if len(expunged) > 0 {
 		sortUIDs(expunged)
-		st.ms.expunge(expunged, next)
+		c.ms.expunge(expunged, next)
 	}
-	st.ms.Highest = next
-	return writeModSeq(dir, st.ms)
+	c.ms.Highest = next
+	c.pub.Store(nil)
+	return c.writeModSeq()
 }
+
+// listDir calls fn with the name of every entry of dir but those starting
+// with a dot; name is valid during the call only.
+func listDir(dir string, fn func(name []byte)) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	bp := direntBufs.Get().(*[]byte)
+	defer direntBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "getdents", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return nil
+		}
+		for off := 0; off+19 <= n; {
+			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+			if reclen == 0 || off+reclen > n {
+				break
+			}
+			name := buf[off+19 : off+reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			off += reclen
+			if len(name) == 0 || name[0] == '.' {
+				continue
+			}
+			fn(name)
+		}
+	}
+}
+
+var direntBufs = sync.Pool{New: func() any { b := make([]byte, 128*1024); return &b }}
 
 // assignUIDsLocked gives the files just placed into f's cur/ the next
 // UIDs of its map, in the order given, as Courier's uidplus_fill does, so

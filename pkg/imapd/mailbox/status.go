@@ -37,9 +37,15 @@ func (s *Store) Status(name string, withSize bool) (Status, error) {
 		return Status{}, err
 	}
 	st, err := s.scanLocked(f, false)
-	if err == nil && len(st.waiting) > 0 {
-		st.ms.Highest++
-		err = writeModSeq(f.path, st.ms)
+	var highest uint64
+	if err == nil {
+		highest = st.highest
+		if len(st.waiting) > 0 {
+			st.c.ms.Highest++
+			st.c.pub.Store(nil)
+			highest = st.c.ms.Highest
+			err = st.c.writeModSeq()
+		}
 	}
 	unlock()
 	if err != nil {
@@ -50,7 +56,7 @@ func (s *Store) Status(name string, withSize bool) (Status, error) {
 		Recent:        uint32(len(st.fresh) + len(st.waiting)),
 		UIDNext:       st.uidNext + uint32(len(st.waiting)),
 		UIDValidity:   st.uidValidity,
-		HighestModSeq: st.ms.Highest,
+		HighestModSeq: highest,
 	}
 	for _, e := range st.entries {
 		if !e.flags.Has(maildir.FlagSeen) {

@@ -328,6 +328,7 @@ func (s *Store) Delete(name string) error {
 	if _, err := os.Stat(filepath.Join(f.path, "cur")); err != nil {
 		return fmt.Errorf("%s: %w", f.name, ErrNonExistent)
 	}
+	defer s.forgetFolders()
 	return maildir.DeleteFolder(s.Root, f.rest)
 }
 
@@ -353,6 +354,7 @@ func (s *Store) Rename(oldName, newName string) error {
 	if from.name == s.TrashName() {
 		return fmt.Errorf("%s: %w", from.name, ErrReserved)
 	}
+	defer s.forgetFolders()
 	if from.rest == "" {
 		return s.renameInbox(to)
 	}
@@ -578,4 +580,15 @@ func atoiPrefix(s string) int {
 	}
 	n, _ := strconv.Atoi(s[:i])
 	return n
+}
+
+// forgetFolders drops the scan caches of the user's folders, after
+// folders were deleted or renamed.
+func (s *Store) forgetFolders() {
+	caches.Range(func(k, _ any) bool {
+		if p := k.(string); p != s.Root && strings.HasPrefix(p, s.Root+"/") {
+			caches.Delete(k)
+		}
+		return true
+	})
 }

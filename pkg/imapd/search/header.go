@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -62,6 +63,60 @@ func readHeader(br *bufio.Reader) ([]field, error) {
 	return fields, nil
 }
 
+// Header is a message's header block, parsed once for a cache behind
+// HeaderSource. It is not changed once made.
+type Header struct {
+	fields []field
+}
+
+// ParseHeader parses a header block (LF or CRLF line ends) as readHeader
+// does.
+func ParseHeader(b []byte) *Header {
+	text := string(b)
+	var fields []field
+	for text != "" {
+		line := text
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			line = text[:i+1]
+		}
+		text = text[len(line):]
+		l := strings.TrimRight(line, "\r\n")
+		if l == "" {
+			break
+		}
+		if l[0] == ' ' || l[0] == '\t' {
+			if len(fields) > 0 {
+				fields[len(fields)-1].value += l
+			}
+		} else if name, value, ok := strings.Cut(l, ":"); ok && validFieldName(name) {
+			fields = append(fields, field{name: strings.TrimRight(name, " \t"), value: value})
+		}
+	}
+	return &Header{slices.Clip(fields)}
+}
+
+// HeaderSource is a Message whose parsed header a cache knows; ok is
+// false when it does not.
+type HeaderSource interface {
+	Header() (h *Header, ok bool)
+}
+
+// headerOf reads the header of m, from its HeaderSource when it has one.
+// The fields are shared: they must not be changed.
+func headerOf(m Message) ([]field, error) {
+	if hs, ok := m.(HeaderSource); ok {
+		if h, ok := hs.Header(); ok {
+			return h.fields, nil
+		}
+	}
+	r, err := m.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return readHeader(bufio.NewReader(r))
+}
+
 func validFieldName(name string) bool {
 	name = strings.TrimRight(name, " \t")
 	if name == "" {
@@ -102,6 +157,22 @@ func decodeHeader(v string) string {
 // fold case-folds s for the case-insensitive substring match of SEARCH,
 // with Unicode full case folding as Courier's unicode search does.
 func fold(s string) string {
+	ascii := true
+	upper := false
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+		upper = upper || 'A' <= s[i] && s[i] <= 'Z'
+	}
+	if ascii {
+		// Full case folding of ASCII is lowering A-Z.
+		if !upper {
+			return s
+		}
+		return strings.ToLower(s)
+	}
 	return cases.Fold().String(strings.ToValidUTF8(s, "\uFFFD"))
 }
 

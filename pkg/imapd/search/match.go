@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -237,11 +238,18 @@ func matchHeader(fields []field, h imap.SearchCriteriaHeaderField) bool {
 	return false
 }
 
-// readHeader opens the message and reads its header, leaving the reader
-// at the start of the body in case BODY or TEXT need it.
+// readHeader reads the message's header (from its HeaderSource, or the
+// file, leaving the reader at the start of the body in case BODY or TEXT
+// need it).
 func (e *evaluator) readHeader() error {
 	if !e.headerRead {
 		e.headerRead = true
+		if hs, ok := e.m.(HeaderSource); ok {
+			if h, ok := hs.Header(); ok {
+				e.fields = h.fields
+				return nil
+			}
+		}
 		r, err := e.m.Open()
 		if err != nil {
 			e.headerErr = err
@@ -291,11 +299,23 @@ func (e *evaluator) scan() error {
 		return err
 	}
 	s := newScanner(e.body, e.text)
+	defer s.release()
 	for _, f := range e.fields {
 		s.header(f.name, decodeHeader(f.value))
 	}
 	if s.done() {
 		return nil
+	}
+	if e.br == nil {
+		// The header came from the cache: open the file for the body.
+		r, err := e.m.Open()
+		if err != nil {
+			return err
+		}
+		e.rc, e.br = r, bufio.NewReader(r)
+		if _, err := readHeader(e.br); err != nil {
+			return err
+		}
 	}
 	// An unknown charset or transfer encoding is read undecoded.
 	if ent, _ := message.New(mimeHeader(e.fields), e.br); ent != nil {
@@ -317,15 +337,38 @@ func (m *matcher) feed(s string) {
 	if m.found {
 		return
 	}
-	w := m.carry + s
-	if strings.Contains(w, m.needle) {
+	keep := len(m.needle) - 1
+	if m.carry != "" && strings.Contains(m.carry+s[:min(len(s), keep)], m.needle) || strings.Contains(s, m.needle) {
 		m.found = true
 		return
 	}
-	if keep := len(m.needle) - 1; len(w) > keep {
-		w = w[len(w)-keep:]
+	if len(s) >= keep {
+		m.carry = s[len(s)-keep:]
+		return
 	}
-	m.carry = w
+	w := m.carry + s
+	m.carry = w[max(0, len(w)-keep):]
+}
+
+func isASCII(p []byte) bool {
+	for _, c := range p {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// lowerASCII returns the ASCII text p with A-Z lowered.
+func lowerASCII(p []byte) string {
+	b := make([]byte, len(p))
+	for i, c := range p {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return string(b)
 }
 
 type scanner struct {
@@ -335,8 +378,12 @@ type scanner struct {
 	pending, chunk []byte
 }
 
+// chunks are the scanners' read buffers: a SEARCH BODY reads every
+// message of the mailbox.
+var chunks = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 func newScanner(body, text map[string]bool) *scanner {
-	s := &scanner{body: body, text: text, caser: cases.Fold(), chunk: make([]byte, 32<<10)}
+	s := &scanner{body: body, text: text, caser: cases.Fold(), chunk: *chunks.Get().(*[]byte)}
 	for n := range body {
 		m := &matcher{needle: n, found: n == ""}
 		body[n] = m.found
@@ -348,6 +395,15 @@ func newScanner(body, text map[string]bool) *scanner {
 		s.textMs = append(s.textMs, m)
 	}
 	return s
+}
+
+// release gives the read buffer back; s is not used after.
+func (s *scanner) release() {
+	if s.chunk != nil {
+		b := s.chunk
+		chunks.Put(&b)
+		s.chunk = nil
+	}
 }
 
 // done records what was found and reports whether everything was.
@@ -390,8 +446,18 @@ func (s *scanner) content(r io.Reader) {
 	for !s.done() {
 		n, err := r.Read(s.chunk)
 		if n > 0 {
-			p, rest := validUTF8Prefix(append(s.pending, s.chunk[:n]...))
-			t := s.caser.String(strings.ToValidUTF8(string(p), "\uFFFD"))
+			in := s.chunk[:n]
+			if len(s.pending) > 0 {
+				in = append(s.pending, in...)
+			}
+			p, rest := validUTF8Prefix(in)
+			var t string
+			if isASCII(p) {
+				// Full case folding of ASCII is lowering A-Z.
+				t = lowerASCII(p)
+			} else {
+				t = s.caser.String(strings.ToValidUTF8(string(p), "\uFFFD"))
+			}
 			s.pending = append(s.pending[:0], rest...)
 			for _, m := range s.bodyMs {
 				m.feed(t)

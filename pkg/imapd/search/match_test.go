@@ -1,8 +1,11 @@
 package search
 
 import (
+	"bufio"
 	"errors"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,5 +196,18 @@ func TestMatchUnresolvedSearchRes(t *testing.T) {
 	c, _, _ := ParseCriteria(tokenize("$"), false)
 	if _, err := Match(c, msgs[0], 1, 101); !errors.Is(err, ErrSearchRes) {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestParseHeaderAsReadHeader checks that a cached header parses as the
+// file's does.
+func TestParseHeaderAsReadHeader(t *testing.T) {
+	cases := []string{"", "\n", "a: b\n\nbody", "a: b\r\n c\r\n\r\nx", "a: b", "bad line\nx : y\n\tz\n\n", ": v\n", "a:b\r\r\nc: d\n"}
+	for _, c := range cases {
+		want, _ := readHeader(bufio.NewReader(strings.NewReader(c)))
+		got := ParseHeader([]byte(c)).fields
+		if len(want) != len(got) || len(want) > 0 && !reflect.DeepEqual(want, got) {
+			t.Errorf("%q: %v, want %v", c, got, want)
+		}
 	}
 }

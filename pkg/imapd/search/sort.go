@@ -1,7 +1,6 @@
 package search
 
 import (
-	"bufio"
 	"cmp"
 	"errors"
 	"fmt"
@@ -93,13 +92,8 @@ func loadSortInfo(m Message, withHeader bool) (*sortInfo, error) {
 	si := &sortInfo{m: m, addr: map[SortKey]string{}}
 	var fields []field
 	if withHeader {
-		r, err := m.Open()
-		if err != nil {
-			return nil, err
-		}
-		fields, err = readHeader(bufio.NewReader(r))
-		r.Close()
-		if err != nil {
+		var err error
+		if fields, err = headerOf(m); err != nil {
 			return nil, err
 		}
 	}

@@ -1,7 +1,6 @@
 package search
 
 import (
-	"bufio"
 	"cmp"
 	"fmt"
 	"slices"
@@ -31,12 +30,7 @@ type threadMsg struct {
 }
 
 func loadThreadMsg(m Message) (*threadMsg, error) {
-	r, err := m.Open()
-	if err != nil {
-		return nil, err
-	}
-	fields, err := readHeader(bufio.NewReader(r))
-	r.Close()
+	fields, err := headerOf(m)
 	if err != nil {
 		return nil, err
 	}
