@@ -255,6 +255,9 @@ func TestDropIn(t *testing.T) {
 	testenv.NeedPackage(t, "isync", "mbsync")
 	testenv.NeedPackage(t, "fetchmail", "fetchmail")
 	testenv.NeedPackage(t, "systemd", "systemd-analyze")
+	testenv.NeedPackage(t, "util-linux", "unshare", "nsenter")
+	testenv.NeedPackage(t, "bsdutils", "script")
+	testenv.NeedPackage(t, "iproute2", "ip")
 	repo, err := testenv.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
