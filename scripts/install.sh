@@ -224,6 +224,24 @@ if [ "$layout" != sandbox ]; then
 		all="$all $unit.service"
 	done < "$here/scripts/systemd/units.tab"
 	sed "s|@units@|${all# }|g" "$here/scripts/systemd/courier.target.in" | subst "$units/courier.target" 0644
+	if [ "$layout" = debian ]; then
+		# Debian's courierfilter.service would start the original's
+		# filter daemon: the suite has no mail filters.
+		printf '# courier-go has no mail filters (courierfilter); written by make install
+# over the unit of Debian'"'"'s courier-mta package.
+[Unit]
+Description=Courier mail filters (none in courier-go)
+
+[Service]
+Type=oneshot
+ExecStart=/bin/true
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+' |
+			put "$units/courierfilter.service" 0644 root root
+	fi
 fi
 
 sort -u "$perms.tmp" > "$perms"

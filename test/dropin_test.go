@@ -550,7 +550,7 @@ func dropinSystemdUnits(t *testing.T, r *testenv.Throwaway) {
 	for _, u := range units {
 		paths = append(paths, "/lib/systemd/system/"+u+".service")
 	}
-	r.Sh("systemd-analyze verify", "systemd-analyze verify --man=no /lib/systemd/system/courier.target "+strings.Join(paths, " "))
+	r.Sh("systemd-analyze verify", "systemd-analyze verify --man=no /lib/systemd/system/courier.target /lib/systemd/system/courierfilter.service "+strings.Join(paths, " "))
 
 	script := `for u in ` + strings.Join(units, " ") + `; do
 	cmd=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/$u.service)
