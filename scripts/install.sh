@@ -218,8 +218,12 @@ if [ "$layout" != sandbox ]; then
 		case "$unit" in '' | '#'*) continue ;; esac
 		deps=
 		[ "$after" = - ] || deps=$(echo "$after" | sed 's/\([^,]*\)/\1.service/g; s/,/ /g')
+		# The first unit of all (the others are ordered after it) builds
+		# the databases and certificates first, as the init script does.
+		prestart='/^@prestart@$/d'
+		[ "$service" = authdaemond ] && prestart="s|^@prestart@\$|ExecStartPre=$sys_datadir/courier.sysvinit prepare|"
 		sed -e "s|@unit@|$unit|g" -e "s|@service@|$service|g" -e "s|@protect@|$protect|g" \
-			-e "s|@deps@|$deps|g" -e "s|@description@|$description|g" \
+			-e "s|@deps@|$deps|g" -e "s|@description@|$description|g" -e "$prestart" \
 			"$here/scripts/systemd/service.in" | subst "$units/$unit.service" 0644
 		all="$all $unit.service"
 	done < "$here/scripts/systemd/units.tab"

@@ -552,14 +552,22 @@ func dropinSystemdUnits(t *testing.T, r *testenv.Throwaway) {
 	}
 	r.Sh("systemd-analyze verify", "systemd-analyze verify --man=no /lib/systemd/system/courier.target /lib/systemd/system/courierfilter.service "+strings.Join(paths, " "))
 
+	// The first unit prepares what the init script's start prepares: a
+	// missing alias database and certificate are made again.
+	r.Sh("remove aliases.dat and pop3d.pem", "rm /etc/courier/aliases.dat /etc/courier/pop3d.pem")
 	script := `for u in ` + strings.Join(units, " ") + `; do
+	pre=$(sed -n 's/^ExecStartPre=//p' /lib/systemd/system/$u.service)
+	if [ -n "$pre" ]; then $pre; fi
 	cmd=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/$u.service)
 	case "$cmd" in /usr/sbin/courierd\ -only=*) ;; *) echo "$u: unexpected ExecStart $cmd"; exit 1 ;; esac
 	setsid $cmd > /tmp/unit-$u.log 2>&1 < /dev/null &
 	echo $! > /tmp/unit-$u.pid
 	sleep 0.2
 done`
-	r.Sh("run the units' ExecStart lines", script)
+	out := r.Sh("run the units' ExecStartPre and ExecStart lines", script)
+	if !strings.Contains(out, " makealiases") || !strings.Contains(out, " mkpop3dcert") {
+		t.Errorf("courier-authdaemon.service's ExecStartPre did not remake aliases.dat and pop3d.pem:\n%s", out)
+	}
 	dropinWaitPorts(t, r, "the units' SMTP, IMAP and POP3 ports", "25", "143", "110", "993", "995", "465")
 	// The submission service is disabled in Debian's esmtpd-msa: its
 	// courierd exited at once, successfully.
