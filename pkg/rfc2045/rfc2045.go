@@ -1,13 +1,21 @@
 // Package rfc2045 owns what the suite does to MIME structure (RFC 2045,
-// 2046) on its own rather than through go-message: for now, the
-// conversion of 8-bit parts to quoted-printable that the outbound module
-// makes for a server without 8BITMIME (RFC 6152 §3: the client must
-// convert or return the message), as the original's courieresmtp does
-// with rfc2045_rewrite. go-message decodes and re-encodes entities; this
-// conversion must leave every byte it does not convert untouched, so it
-// works on the raw lines.
+// 2046) on its own rather than through go-message:
 //
-// Callers: the outbound module (pkg/esmtp).
+//   - the conversion of 8-bit parts to quoted-printable that the outbound
+//     module makes for a server without 8BITMIME (RFC 6152 §3: the client
+//     must convert or return the message), as the original's courieresmtp
+//     does with rfc2045_rewrite (To7bit);
+//   - the original submit's check of every received message (Checker: its
+//     rfcviolation flags and its 300-part limit) and its rewrite of the MIME
+//     headers it standardizes (Result.Rewrite).
+//
+// Both work on the raw lines: go-message decodes and re-encodes entities,
+// while these must leave every byte they do not change untouched, and the
+// checker must find exactly what the original's parser finds (its quirks
+// included: a body line of more than 1024 bytes is not examined, a header
+// is tokenized as librfc2045 does), which no general MIME parser does.
+//
+// Callers: the outbound module (pkg/esmtp) and courieresmtpd (pkg/smtpd).
 package rfc2045
 
 import (
