@@ -40,6 +40,7 @@ import (
 	"github.com/gocourier/courier/bench/internal/peer"
 	"github.com/gocourier/courier/bench/internal/sandbox"
 	"github.com/gocourier/courier/pkg/proc"
+	"github.com/gocourier/courier/test/corpus"
 )
 
 const (
@@ -147,20 +148,14 @@ func fill(dir string, n int) error {
 	}
 	host, _ := os.Hostname()
 	t0 := time.Now().Unix() - int64(n)
-	words := []string{"invoice", "meeting", "report", "holiday", "budget", "release", "party", "lunch"}
 	for i := 0; i < n; i++ {
-		w := words[i%len(words)]
-		body := fmt.Sprintf("Hello,\n\nthis is message %d about the %s.\n%s", i, w, strings.Repeat("Some filler text for the body of the message.\n", 30))
-		if i%100 == 7 {
-			body += "The secret word is xylophone.\n"
-		}
-		msg := fmt.Sprintf("From: Sender %d <sender%d@example.test>\nTo: imapbench@example.test\nSubject: %s number %d\nDate: Mon, 2 Nov 2026 10:00:00 +0000\nMessage-ID: <bench%d@example.test>\n\n%s", i%50, i%50, w, i, i, body)
+		msg := corpus.Message(i)
 		name := fmt.Sprintf("%d.M%06dP%d.%s,S=%d:2,", t0+int64(i), i, os.Getpid(), host, len(msg))
 		if i%3 == 0 {
 			name += "S"
 		}
 		p := filepath.Join(dir, "cur", name)
-		if err := os.WriteFile(p, []byte(msg), 0o600); err != nil {
+		if err := os.WriteFile(p, msg, 0o600); err != nil {
 			return err
 		}
 		if err := os.Chown(p, uid, gid); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gocourier/courier/pkg/maildir"
+	"github.com/gocourier/courier/test/corpus"
 )
 
 // benchSession fills a maildir as imapbench does (n messages in cur/,
@@ -33,16 +34,10 @@ func benchMaildir(b *testing.B, n int) string {
 	if err := maildir.Make(root, 0o700, 0o700, false); err != nil {
 		b.Fatal(err)
 	}
-	words := []string{"invoice", "meeting", "report", "holiday", "budget", "release", "party", "lunch"}
 	for i := 0; i < n; i++ {
-		w := words[i%len(words)]
-		body := fmt.Sprintf("Hello,\n\nthis is message %d about the %s.\n%s", i, w, strings.Repeat("Some filler text for the body of the message.\n", 30))
-		if i%100 == 7 {
-			body += "The secret word is xylophone.\n"
-		}
-		msg := fmt.Sprintf("From: Sender %d <sender%d@example.test>\nTo: imapbench@example.test\nSubject: %s number %d\nDate: Mon, 2 Nov 2026 10:00:00 +0000\nMessage-ID: <bench%d@example.test>\n\n%s", i%50, i%50, w, i, i, body)
+		msg := corpus.Message(i)
 		name := fmt.Sprintf("%d.M%06dP1.bench,S=%d:2,", 1700000000+i, i, len(msg))
-		if err := os.WriteFile(filepath.Join(root, "cur", name), []byte(msg), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(root, "cur", name), msg, 0o600); err != nil {
 			b.Fatal(err)
 		}
 	}
