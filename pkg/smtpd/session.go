@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -390,11 +391,17 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// copyBufs are spoolCopy's buffers, reused: every message passes through
+// one.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
 // spoolCopy copies the client's message into the spool and the checker;
 // rerr is a failure to read it, werr one to spool it (the rest is still
 // read, to stay in step with the client).
 func spoolCopy(sp *spool, chk *rfc2045.Checker, r io.Reader) (rerr, werr error) {
-	buf := make([]byte, 64<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	for {
 		n, err := r.Read(buf)
 		if n > 0 && werr == nil {
