@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
-	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,39 +196,22 @@ func dropinIDs(t *testing.T, r *testenv.Throwaway, user, pass string) mailboxIDs
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := textproto.NewConn(pc)
-	defer p.Close()
-	cmd := func(line string) string {
-		t.Helper()
-		if line != "" {
-			p.PrintfLine("%s", line)
-		}
-		l, err := p.ReadLine()
-		if err != nil || !strings.HasPrefix(l, "+OK") {
-			t.Fatalf("POP3 %q: %q, %v", line, l, err)
-		}
-		return l
+	defer pc.Close()
+	p := newPOPConn(t, pc)
+	if g := p.line(); !strings.HasPrefix(g, "+OK") {
+		t.Fatalf("POP3 greeting %q", g)
 	}
-	cmd("")
-	cmd("USER " + user)
-	cmd("PASS " + pass)
-	cmd("UIDL")
-	uidls, err := p.ReadDotLines()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range uidls {
+	p.ok("USER " + user)
+	p.ok("PASS " + pass)
+	p.ok("UIDL")
+	for _, l := range p.multi() {
 		n, uidl, _ := strings.Cut(l, " ")
-		cmd("TOP " + n + " 0")
-		hdr, err := p.ReadDotLines()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if mm := messageIDRe.FindStringSubmatch(strings.Join(hdr, "\n")); mm != nil {
+		p.ok("TOP " + n + " 0")
+		if mm := messageIDRe.FindStringSubmatch(strings.Join(p.multi(), "\n")); mm != nil {
 			ids.uidl[mm[1]] = uidl
 		}
 	}
-	cmd("QUIT")
+	p.ok("QUIT")
 	return ids
 }
 

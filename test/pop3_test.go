@@ -82,11 +82,25 @@ func dialPOP(t *testing.T, addr string, implicitTLS bool) *popConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	p := &popConn{t: t, c: c, r: bufio.NewReader(c)}
+	p := newPOPConn(t, c)
 	if g := p.line(); g != "+OK Hello there." {
 		t.Fatalf("greeting %q", g)
 	}
 	return p
+}
+
+// newPOPConn is a client on a connection whose greeting is still to be
+// read.
+func newPOPConn(t *testing.T, c net.Conn) *popConn {
+	return &popConn{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+// ok sends a command whose reply must be +OK.
+func (p *popConn) ok(line string) {
+	p.t.Helper()
+	if got := p.cmd(line); !strings.HasPrefix(got, "+OK") {
+		p.t.Fatalf("POP3 %q: %q", line, got)
+	}
 }
 
 func (p *popConn) line() string {
