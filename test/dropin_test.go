@@ -29,6 +29,19 @@ const (
 	dropinMaildirS  = "/home/sysuser/Maildir"
 )
 
+// dropinInstallDebian installs the real Courier from Debian's packages, as
+// on a new system: the installation the throwaway root inherited from this
+// machine is purged first, configuration included. Debian's maintainer
+// scripts must start no daemon: a policy-rc.d that refuses is made in the
+// throwaway root if the machine has none.
+const dropinInstallDebian = `
+apt="apt-get -o DPkg::Lock::Timeout=300 -y -q"
+[ -x /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
+$apt purge courier-base courier-authlib > /dev/null
+rm -rf /etc/courier /var/lib/courier
+$apt install courier-mta courier-imap courier-pop courier-authdaemon courier-authlib-userdb
+`
+
 // dropinSetup configures the real Courier of a Debian system with its own
 // tools, as an admin would, and starts it with Debian's init scripts.
 const dropinSetup = `
@@ -262,7 +275,12 @@ func TestDropIn(t *testing.T) {
 	}
 	r := testenv.NewThrowaway(t)
 
-	// The real Courier, configured and fed through its own server.
+	// The real Courier, installed afresh from Debian inside the throwaway
+	// root (whatever this machine's /etc/courier holds is purged there
+	// first), configured with its own tools and fed through its own server.
+	if out, err := r.HostNetCommand([]string{"DEBIAN_FRONTEND=noninteractive"}, "sh", "-ec", dropinInstallDebian).CombinedOutput(); err != nil {
+		t.Fatalf("installing the real Courier from Debian: %v\n%s", err, out)
+	}
 	r.Sh("configure and start the real Courier", dropinSetup)
 	dropinWaitPorts(t, r, "the real Courier's SMTP, IMAP and POP3 ports", "25", "143", "110")
 	dropinSend(t, r, "before")

@@ -88,7 +88,17 @@ exec chroot "$1/root" perl -e 'while (1) { sleep 1 if waitpid(-1, 0) < 0 }'`
 // Command returns a command that runs inside the throwaway root (as root,
 // in its namespaces, in /), with a plain environment plus env.
 func (r *Throwaway) Command(env []string, name string, args ...string) *exec.Cmd {
-	cmd := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(r.pid), "-m", "-n", "-p", "-u", "-r", "-w", "--", name}, args...)...)
+	return r.command([]string{"-m", "-n", "-p", "-u", "-r", "-w"}, env, name, args...)
+}
+
+// HostNetCommand is Command on this machine's network instead of the
+// throwaway root's loopback: for apt-get, which fetches packages.
+func (r *Throwaway) HostNetCommand(env []string, name string, args ...string) *exec.Cmd {
+	return r.command([]string{"-m", "-p", "-u", "-r", "-w"}, env, name, args...)
+}
+
+func (r *Throwaway) command(ns, env []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command("nsenter", append(append(append([]string{"-t", strconv.Itoa(r.pid)}, ns...), "--", name), args...)...)
 	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}, env...)
 	return cmd
 }
