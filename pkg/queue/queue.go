@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -60,6 +62,9 @@ type Queue struct {
 	root string
 	opt  Options
 	seq  atomic.Uint64
+
+	syncMu  sync.Mutex
+	syncers map[string]*dirSyncer // group commit of directory fsyncs, by path
 }
 
 // Open opens the queue at root, creating the directories and the trigger
@@ -168,6 +173,63 @@ func syncDir(dir string) error {
 	return nil
 }
 
+// dirSyncer makes the fsyncs of one directory a group commit among this
+// process's concurrent Commits (courieresmtpd serves every connection in
+// one process): a commit needs an fsync of the directory that began after
+// its link was made, and one fsync serves every commit that linked before
+// it began. Under load this turns one directory fsync per message into
+// one per batch; a lone commit still syncs at once.
+type dirSyncer struct {
+	mu       sync.Mutex
+	cond     sync.Cond
+	running  bool
+	started  uint64 // fsyncs begun
+	finished uint64 // fsyncs ended; the last one's result is err
+	err      error
+}
+
+// syncDirFn is syncDir; the group-commit test replaces it.
+var syncDirFn = syncDir
+
+func (q *Queue) groupSyncDir(dir string) error {
+	q.syncMu.Lock()
+	d := q.syncers[dir]
+	if d == nil {
+		if q.syncers == nil {
+			q.syncers = map[string]*dirSyncer{}
+		}
+		d = &dirSyncer{}
+		d.cond.L = &d.mu
+		q.syncers[dir] = d
+	}
+	q.syncMu.Unlock()
+	return d.sync(dir)
+}
+
+func (d *dirSyncer) sync(dir string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// An fsync already running may have begun before the caller's link:
+	// only the next one counts.
+	need := d.started + 1
+	for d.finished < need {
+		if d.running {
+			d.cond.Wait()
+			continue
+		}
+		d.running = true
+		d.started++
+		n := d.started
+		d.mu.Unlock()
+		err := syncDirFn(dir)
+		d.mu.Lock()
+		d.running = false
+		d.finished, d.err = n, err
+		d.cond.Broadcast()
+	}
+	return d.err
+}
+
 // bucket is the T of msgq/<T> and tmp/<T>.
 func bucket(t time.Time) string { return strconv.FormatInt(t.Unix()/dirBucketSec, 10) }
 
@@ -203,13 +265,17 @@ func reached(step string) {
 type Submission struct {
 	q        *Queue
 	id       QueueID
-	tmpDir   string
 	cPath    string
 	dPath    string
 	c, d     *os.File
+	buf      *bufio.Writer // buffers d: callers write line by line
 	size     int64
 	finished bool
 }
+
+// bufPool holds the data-file buffers, so a busy courieresmtpd does not
+// allocate one per message.
+var bufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
 // Begin starts a submission for env: it creates the control and data files
 // in tmp/<T>/, takes the queue id from the control file's inode and writes
@@ -225,7 +291,7 @@ func (q *Queue) Begin(env *Envelope) (*Submission, error) {
 	}
 	pid := os.Getpid()
 	base := fmt.Sprintf("%d.%d.%d", now.Unix(), pid, q.seq.Add(1))
-	s := &Submission{q: q, tmpDir: tmpDir, cPath: filepath.Join(tmpDir, base+".C"), dPath: filepath.Join(tmpDir, base+".D")}
+	s := &Submission{q: q, cPath: filepath.Join(tmpDir, base+".C"), dPath: filepath.Join(tmpDir, base+".D")}
 	var err error
 	if s.c, err = createExcl(s.cPath); err != nil {
 		return nil, err
@@ -234,6 +300,8 @@ func (q *Queue) Begin(env *Envelope) (*Submission, error) {
 		s.Abort()
 		return nil, err
 	}
+	s.buf = bufPool.Get().(*bufio.Writer)
+	s.buf.Reset(s.d)
 	if o := q.opt.Owner; o != nil {
 		for _, f := range []*os.File{s.c, s.d} {
 			if err := f.Chown(o.UID, o.GID); err != nil {
@@ -281,12 +349,20 @@ func (s *Submission) Write(p []byte) (int, error) {
 	if s.finished {
 		return 0, errors.New("queue: write to a finished submission")
 	}
-	n, err := s.d.Write(p)
+	n, err := s.buf.Write(p)
 	s.size += int64(n)
 	if err != nil {
 		return n, fmt.Errorf("queue: writing data file %s: %w", s.dPath, err)
 	}
 	return n, nil
+}
+
+func (s *Submission) releaseBuf() {
+	if s.buf != nil {
+		s.buf.Reset(nil)
+		bufPool.Put(s.buf)
+		s.buf = nil
+	}
 }
 
 // Size is the number of data bytes written so far.
@@ -298,6 +374,7 @@ func (s *Submission) Abort() {
 		return
 	}
 	s.finished = true
+	s.releaseBuf()
 	for _, f := range []*os.File{s.c, s.d} {
 		if f != nil {
 			f.Close()
@@ -330,6 +407,10 @@ func (s *Submission) Commit() (QueueID, error) {
 		s.Abort()
 		return QueueID{}, err
 	}
+	if err := s.buf.Flush(); err != nil {
+		return fail(fmt.Errorf("queue: writing data file %s: %w", s.dPath, err))
+	}
+	s.releaseBuf()
 	for _, f := range []*os.File{s.d, s.c} {
 		if err := f.Sync(); err != nil {
 			return fail(fmt.Errorf("queue: fsync %s: %w", f.Name(), err))
@@ -340,10 +421,9 @@ func (s *Submission) Commit() (QueueID, error) {
 	}
 	s.c, s.d = nil, nil
 	reached("synced")
+	// tmp/<T> is not fsynced: its names are never a promise, and the
+	// links below are made durable by fsyncing msgs/ and msgq/.
 	q := s.q
-	if err := syncDir(s.tmpDir); err != nil {
-		return fail(err)
-	}
 	msgsDir := filepath.Dir(q.ControlPath(s.id.Inode))
 	if _, err := q.mkdirSynced(msgsDir, modeLinkDir); err != nil {
 		return fail(err)
@@ -368,10 +448,10 @@ func (s *Submission) Commit() (QueueID, error) {
 	}
 	linked = append(linked, sched)
 	reached("scheduled")
-	if err := syncDir(msgsDir); err != nil {
+	if err := q.groupSyncDir(msgsDir); err != nil {
 		return fail(err)
 	}
-	if err := syncDir(filepath.Dir(sched)); err != nil {
+	if err := q.groupSyncDir(filepath.Dir(sched)); err != nil {
 		return fail(err)
 	}
 	s.finished = true

@@ -3,6 +3,7 @@ package queue
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -410,5 +412,63 @@ func TestOwnerDirectories(t *testing.T) {
 		if sys := st.Sys().(*syscall.Stat_t); sys.Uid != 65534 || sys.Gid != 65534 {
 			t.Errorf("%s belongs to %d:%d, want the owner 65534:65534", p, sys.Uid, sys.Gid)
 		}
+	}
+}
+
+// TestGroupSyncDir checks the group commit of directory fsyncs: every
+// caller returns only after an fsync that began after it called, and
+// concurrent callers share fsyncs; a failed fsync reaches its callers.
+func TestGroupSyncDir(t *testing.T) {
+	var seq atomic.Int64
+	type span struct{ start, end int64 }
+	var mu sync.Mutex
+	var syncs []span
+	fail := false
+	syncDirFn = func(string) error {
+		s := seq.Add(1)
+		time.Sleep(2 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		syncs = append(syncs, span{s, seq.Add(1)})
+		if fail {
+			return errors.New("disk on fire")
+		}
+		return nil
+	}
+	defer func() { syncDirFn = syncDir }()
+	q := openTest(t, t.TempDir())
+	const callers = 50
+	calls := make([]span, callers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			calls[i].start = seq.Add(1)
+			if err := q.groupSyncDir("msgs/1"); err != nil {
+				t.Error(err)
+			}
+			calls[i].end = seq.Add(1)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, c := range calls {
+		covered := false
+		for _, s := range syncs {
+			covered = covered || (s.start > c.start && s.end < c.end)
+		}
+		if !covered {
+			t.Errorf("caller %d (events %d..%d) returned without an fsync begun after its call; fsyncs %v", i, c.start, c.end, syncs)
+		}
+	}
+	if len(syncs) > callers/2 {
+		t.Errorf("%d fsyncs for %d concurrent callers: not grouped", len(syncs), callers)
+	}
+	fail = true
+	if err := q.groupSyncDir("msgs/1"); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Errorf("failed fsync: got %v", err)
 	}
 }

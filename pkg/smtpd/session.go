@@ -393,7 +393,7 @@ func (l *limitReader) Read(p []byte) (int, error) {
 
 // copyBufs are spoolCopy's buffers, reused: every message passes through
 // one.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // spoolCopy copies the client's message into the spool and the checker;
 // rerr is a failure to read it, werr one to spool it (the rest is still

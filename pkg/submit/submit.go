@@ -218,6 +218,10 @@ func (s *Submitter) envTrue(name string) bool {
 	return v != "" && v[0] != '0'
 }
 
+// readers are Submit's input buffers, kept for the next message: a busy
+// courieresmtpd would otherwise allocate one per message.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
 // Submit queues one message: the envelope is canonicalised and its
 // recipients alias-expanded, the header is read (unless m.Header is set)
 // and completed, the data streamed into the queue with CRLF line ends turned
@@ -228,7 +232,12 @@ func (s *Submitter) envTrue(name string) bool {
 // data to its end even when it refuses the message, so that an SMTP caller
 // stays in step with its client.
 func (s *Submitter) Submit(m *Message, data io.Reader) (queue.QueueID, error) {
-	br := bufio.NewReaderSize(data, 64<<10)
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(data)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
 	drain := func(err error) (queue.QueueID, error) {
 		io.Copy(io.Discard, br)
 		return queue.QueueID{}, err
