@@ -395,6 +395,13 @@ func (l *limitReader) Read(p []byte) (int, error) {
 // one.
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
+// queueSlots bounds the sessions queueing a message at once. Each one
+// waits for fsyncs in a system call, and Go gives every such wait its own
+// OS thread: unbounded, 200 sessions made about 100 threads, each with its
+// stacks, while the disk serialises the fsyncs anyway and the queue's
+// group commit lets a few concurrent commits share them.
+var queueSlots = make(chan struct{}, 16)
+
 // spoolCopy copies the client's message into the spool and the checker;
 // rerr is a failure to read it, werr one to spool it (the rest is still
 // read, to stay in step with the client).
@@ -476,7 +483,9 @@ func (s *session) Data(r io.Reader) error {
 	body := mimeReader(sp, res, time.Now().Unix())
 	defer body.Close()
 	trace := &submit.Trace{With: s.with(), Ident: s.ident()}
+	queueSlots <- struct{}{}
 	id, err := s.d.Submit.Submit(&submit.Message{Module: "esmtp", Envelope: env, Trace: trace, AddHeaders: true}, body)
+	<-queueSlots
 	if err != nil {
 		var se *submit.Error
 		if errors.As(err, &se) {

@@ -220,7 +220,7 @@ func (s *Submitter) envTrue(name string) bool {
 
 // readers are Submit's input buffers, kept for the next message: a busy
 // courieresmtpd would otherwise allocate one per message.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 
 // Submit queues one message: the envelope is canonicalised and its
 // recipients alias-expanded, the header is read (unless m.Header is set)
