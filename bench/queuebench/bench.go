@@ -35,7 +35,7 @@ type target struct {
 	maildir  func(string) string // a user's Maildir
 	smtp     string              // address of its SMTP server
 	courier  string              // its courier command (flush)
-	procs    string              // regexp of the SMTP server's process names, for its memory
+	procs    string              // regexp of the SMTP server's process names, for its memory (those of the SMTP port's process tree, but Postfix's)
 	start    func() error
 	stop     func() error
 }

@@ -25,8 +25,11 @@
 //	    -smtp-duration, each sending -smtp-per messages to one local recipient
 //	    with PIPELINING, then a new session; figures: sessions/s, messages
 //	    accepted/s, errors, the peak memory of the SMTP server's processes
-//	    (summed resident sizes, sampled), and the time until every accepted
-//	    message is in the maildir.
+//	    (summed proportional set sizes, sampled: the process tree started
+//	    with the SMTP port among its arguments, so the IMAP and POP3
+//	    servers' couriertcpd do not count; Postfix's smtpd, cleanup,
+//	    trivial-rewrite and anvil by name), and the time until every
+//	    accepted message is in the maildir.
 //
 //		go run ./bench/queuebench [-targets courier,postfix,ours] [-tests queue,smtp] [-procs 4] [-per 250] [-msgs1 500] [-msgs5 200] [-smtp-sessions 200] [-smtp-duration 60s] [-setup] [-teardown]
 //

@@ -51,10 +51,16 @@ func (b *bench) smtpLoad(t *target, r *result) error {
 	go func() {
 		defer sampler.Done()
 		re := regexp.MustCompile(t.procs)
+		// Postfix's smtpd is started by master, whose arguments do
+		// not name the port: its processes are found by name alone.
+		port := ""
+		if t.name != "postfix" {
+			_, port, _ = net.SplitHostPort(t.smtp)
+		}
 		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if kb := rssOf(re); kb > peak.Load() {
+			if kb := rssOf(re, port); kb > peak.Load() {
 				peak.Store(kb)
 			}
 			select {
@@ -223,26 +229,81 @@ func waitGreeting(addr string, limit time.Duration) error {
 // pages divided among the processes that share them, so that a hundred
 // processes of one program are not counted a hundred times) of the
 // processes whose command name matches re.
-func rssOf(re *regexp.Regexp) int64 {
+func rssOf(re *regexp.Regexp, port string) int64 {
+	type proc struct {
+		ppid int
+		comm string
+		argv []string
+	}
+	procs := map[int]proc{}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	var sum int64
 	for _, d := range dirs {
-		comm, err := os.ReadFile(filepath.Join(d, "comm"))
-		if err != nil || !re.MatchString(strings.TrimSpace(string(comm))) {
-			continue
-		}
-		status, err := os.ReadFile(filepath.Join(d, "smaps_rollup"))
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		stat, err := os.ReadFile(filepath.Join(d, "stat"))
 		if err != nil {
 			continue
 		}
-		for _, l := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(l, "Pss:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				sum += kb
+		// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		f := strings.Fields(string(stat[i+1:]))
+		if i < 0 || len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		comm, _ := os.ReadFile(filepath.Join(d, "comm"))
+		cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
+		procs[pid] = proc{ppid, strings.TrimSpace(string(comm)), strings.Split(string(cmdline), "\x00")}
+	}
+	// The SMTP service: the processes started with the SMTP port among
+	// their arguments (couriertcpd, or the courierlogger running it) and
+	// all their descendants. Other couriertcpd processes (IMAP, POP3)
+	// and other machines' sandboxes do not count.
+	listens := func(p proc) bool {
+		for _, a := range p.argv {
+			for _, item := range strings.Split(a, ",") {
+				if item == port || strings.HasSuffix(item, "."+port) {
+					return true
+				}
 			}
 		}
+		return false
+	}
+	inService := func(pid int) bool {
+		for n := 0; pid > 1 && n < 64; n++ {
+			p, ok := procs[pid]
+			if !ok {
+				return false
+			}
+			if listens(p) {
+				return true
+			}
+			pid = p.ppid
+		}
+		return false
+	}
+	var sum int64
+	for pid, p := range procs {
+		if !re.MatchString(p.comm) || (port != "" && !inService(pid)) {
+			continue
+		}
+		sum += pssOf(pid)
 	}
 	return sum
+}
+
+// pssOf is the proportional set size of a process in kB.
+func pssOf(pid int) int64 {
+	rollup, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "smaps_rollup"))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(rollup), "\n") {
+		if v, ok := strings.CutPrefix(l, "Pss:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }
 
 // errNoSMTP: the target has no SMTP server to load.

@@ -126,7 +126,7 @@ func (b *bench) ensure(probe, setup, teardown string) error {
 // sessions, no DNS checks, no tarpit).
 func (b *bench) ours() (*target, error) {
 	var sb *sandbox.Sandbox
-	t := &target{name: "ours", smtp: "127.0.0.1:10025", procs: "^(couriertcpd|courieresmtpd)$"}
+	t := &target{name: "ours", smtp: "127.0.0.1:10025", procs: "^(couriertcpd|courieresmtpd|courierlogger|couriertls)$"}
 	t.start = func() error {
 		var err error
 		sb, err = sandbox.Start("queuebench", func(l layout.Layout) error {
