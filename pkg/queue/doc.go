@@ -16,8 +16,10 @@
 // Durability contract (DESIGN.md §3): a submission writes its data file and
 // control file in tmp/<T>/, fsyncs both, hard-links them into msgs/<N>/ (data
 // first, so a control file in msgs/ always has its data) and msgq/<T>/, and
-// fsyncs those directories; only then does Commit return the queue id, the
-// promise behind the SMTP 250 and sendmail's exit 0. State changes are single
+// fsyncs msgs/<N> (concurrent commits of one process share that fsync; the
+// msgq/ link, an index, is remade by Recover if a crash loses it); only
+// then does Commit return the queue id, the promise behind the SMTP 250 and
+// sendmail's exit 0. State changes are single
 // appended lines written with one write(2) and fsynced.
 //
 // The package reads no configuration: the caller passes queuetime, warntime

@@ -387,8 +387,8 @@ func (s *Submission) Abort() {
 // Commit makes the message durable and queued, in this order: fsync the
 // data and control files; link the data file to msgs/<N>/D<inode>, then the
 // control file to msgs/<N>/C<inode> (a control file in msgs/ therefore
-// always has its data); link that to msgq/<T>/C<inode>.<A>; fsync msgs/<N>
-// and msgq/<T>. Only then is the id returned: the SMTP 250 / exit 0
+// always has its data); link that to msgq/<T>/C<inode>.<A>; fsync
+// msgs/<N>. Only then is the id returned: the SMTP 250 / exit 0
 // promise (DESIGN.md §3). Afterwards the tmp/ names are removed and the
 // scheduler is woken through the trigger FIFO. On error the submission is
 // aborted; a message half linked by an interrupted Commit is completed or
@@ -448,10 +448,10 @@ func (s *Submission) Commit() (QueueID, error) {
 	}
 	linked = append(linked, sched)
 	reached("scheduled")
+	// Only msgs/<N> is fsynced: it holds the message. A msgq/ link lost
+	// in a crash is made again by Recover, which links every message of
+	// msgs/ that has none before the scheduler starts.
 	if err := q.groupSyncDir(msgsDir); err != nil {
-		return fail(err)
-	}
-	if err := q.groupSyncDir(filepath.Dir(sched)); err != nil {
 		return fail(err)
 	}
 	s.finished = true
