@@ -43,6 +43,13 @@ type Service struct {
 	// way the Debian init scripts read it.
 	Enable, EnableIn string
 
+	// MakeCert names the program that makes the certificate of a service
+	// that speaks TLS from the first byte (the -ssl ones). Without the
+	// TLS_CERTFILE it would accept connections only to fail each
+	// handshake, so it is not started, with a warning naming the file
+	// and this program.
+	MakeCert string
+
 	// The table's services all run as root: couriertcpd binds its port
 	// and then drops to its -user/-group itself, and authdaemond needs
 	// root to read shadow passwords. Services run as another user are
@@ -86,15 +93,15 @@ func Table() []Service {
 		{Name: "esmtpd-msa", Config: []string{"esmtpd", "esmtpd-msa"}, Enable: "ESMTPDSTART", EnableIn: "esmtpd-msa",
 			Requires: []string{"authdaemond", "scheduler"}, Build: buildESMTPD},
 		{Name: "esmtpd-ssl", Config: []string{"esmtpd", "esmtpd-ssl"}, Enable: "ESMTPDSSLSTART", EnableIn: "esmtpd-ssl",
-			Requires: []string{"authdaemond", "scheduler"}, Build: buildESMTPDSSL},
+			Requires: []string{"authdaemond", "scheduler"}, MakeCert: "mkesmtpdcert", Build: buildESMTPDSSL},
 		{Name: "pop3d", Config: []string{"pop3d", "pop3d-ssl"}, Enable: "POP3DSTART", EnableIn: "pop3d",
 			Requires: []string{"authdaemond", "scheduler"}, Build: buildPOP3D},
 		{Name: "pop3d-ssl", Config: []string{"pop3d", "pop3d-ssl"}, Enable: "POP3DSSLSTART", EnableIn: "pop3d-ssl",
-			Requires: []string{"authdaemond", "scheduler"}, Build: buildPOP3DSSL},
+			Requires: []string{"authdaemond", "scheduler"}, MakeCert: "mkpop3dcert", Build: buildPOP3DSSL},
 		{Name: "imapd", Config: []string{"imapd", "imapd-ssl"}, Enable: "IMAPDSTART", EnableIn: "imapd",
 			Requires: []string{"authdaemond", "scheduler"}, Build: buildIMAPD},
 		{Name: "imapd-ssl", Config: []string{"imapd", "imapd-ssl"}, Enable: "IMAPDSSLSTART", EnableIn: "imapd-ssl",
-			Requires: []string{"authdaemond", "scheduler"}, Build: buildIMAPDSSL},
+			Requires: []string{"authdaemond", "scheduler"}, MakeCert: "mkimapdcert", Build: buildIMAPDSSL},
 	}
 }
 
@@ -215,6 +222,12 @@ func loadService(c *Context, log *slog.Logger) (*supervise.Spec, error) {
 		log.Info(fmt.Sprintf("service %s not started: %s", svc.Name, why), "service", svc.Name)
 		return nil, nil
 	}
+	if why, err := c.noCertificate(); err != nil {
+		return nil, err
+	} else if why != "" {
+		log.Warn(fmt.Sprintf("service %s not started: %s", svc.Name, why), "service", svc.Name)
+		return nil, nil
+	}
 	cmd, err := svc.Build(c)
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
@@ -243,6 +256,9 @@ func Supervised(l layout.Layout, environ []string, name string) (string, bool) {
 		if table[i].Name == name {
 			c := &Context{Service: &table[i], Layout: l, Environ: environ, cache: map[string]*config.VarFile{}}
 			why, err := c.disabled()
+			if err == nil && why == "" {
+				why, err = c.noCertificate()
+			}
 			return p, err == nil && why == ""
 		}
 	}
@@ -276,6 +292,27 @@ func (c *Context) disabled() (string, error) {
 	v := vf.Value(svc.Enable, "")
 	if !strings.EqualFold(strings.TrimSpace(v), "yes") {
 		return fmt.Sprintf("%s=%s in %s", svc.Enable, v, c.Layout.Config(svc.EnableIn)), nil
+	}
+	return "", nil
+}
+
+// noCertificate says why a service that needs a certificate cannot run
+// without one, or "".
+func (c *Context) noCertificate() (string, error) {
+	svc := c.Service
+	if svc.MakeCert == "" {
+		return "", nil
+	}
+	vf, err := c.Vars(svc.Config...)
+	if err != nil {
+		return "", err
+	}
+	cert := vf.Value("TLS_CERTFILE", "")
+	if cert == "" {
+		return fmt.Sprintf("TLS_CERTFILE is not set in %s; set it, or %s=NO in %s", c.Layout.Config(svc.Config[len(svc.Config)-1]), svc.Enable, c.Layout.Config(svc.EnableIn)), nil
+	}
+	if !isFile(cert) {
+		return fmt.Sprintf("its certificate TLS_CERTFILE=%s does not exist; make one with %s, or set %s=NO in %s", cert, c.Program(svc.MakeCert), svc.Enable, c.Layout.Config(svc.EnableIn)), nil
 	}
 	return "", nil
 }

@@ -145,6 +145,42 @@ func TestLoadEnableAndConfigured(t *testing.T) {
 	}
 }
 
+// TestSSLNeedsCertificate: an -ssl service whose TLS_CERTFILE is missing
+// is not started (it could only fail every handshake); the warning names
+// the file and the program that makes it. With the file it starts.
+func TestSSLNeedsCertificate(t *testing.T) {
+	l := sandbox(t)
+	write(t, l.Config("authdaemonrc"), "authmodulelist=\"authuserdb\"\nauthdaemonvar="+l.AuthdaemonVar+"\n")
+	cert := l.Config("imapd.pem")
+	write(t, l.Config("imapd"), "IMAPDSTART=NO\nPORT=1143\n")
+	write(t, l.Config("imapd-ssl"), "IMAPDSSLSTART=YES\nSSLPORT=1993\nTLS_CERTFILE="+cert+"\n")
+	specs, log, err := load(t, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
+		if s.Name == "imapd-ssl" {
+			t.Errorf("imapd-ssl started without its certificate")
+		}
+	}
+	want := "service imapd-ssl not started: its certificate TLS_CERTFILE=" + cert + " does not exist; make one with " + l.ProgramPath("mkimapdcert") + ", or set IMAPDSSLSTART=NO in " + l.Config("imapd-ssl")
+	if !strings.Contains(log, want) || !strings.Contains(log, "level=WARN") {
+		t.Errorf("log lacks the warning %q:\n%s", want, log)
+	}
+	write(t, cert, "certificate\n")
+	specs, log, err = load(t, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := false
+	for _, s := range specs {
+		started = started || s.Name == "imapd-ssl"
+	}
+	if !started {
+		t.Errorf("imapd-ssl not started with its certificate:\n%s", log)
+	}
+}
+
 func TestLoadConfigErrors(t *testing.T) {
 	for _, c := range []struct{ file, content, want string }{
 		{"esmtpd", "ESMTPDSTART=YES\nTCPDOPTS='-x $(id)'\n", `esmtpd:2: TCPDOPTS="-x $(id)": '$' at offset 3: shell expansion is not supported`},
