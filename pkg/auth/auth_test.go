@@ -245,6 +245,15 @@ func TestStackOrderAndResults(t *testing.T) {
 	if a, err := s3.Auth(ctx, "imap", "login", "bob\nSys-pw1\n"); err != nil || a.Username != "bob" {
 		t.Errorf("missing userdb.dat: %+v %v", a, err)
 	}
+	list = nil
+	err = s3.Enumerate(ctx, func(m string) error { list = append(list, "# "+m); return nil }, func(e authlib.EnumEntry) error {
+		list = append(list, e.Name)
+		return nil
+	})
+	want = []string{"# authuserdb", "# authshadow", "bob", "locked", "empty", "legacy"}
+	if err != nil || !reflect.DeepEqual(list, want) {
+		t.Errorf("enumerate without userdb.dat: %q, %v; want %q", list, err, want)
+	}
 	if _, err := NewStack(Config{ModuleList: []string{"authldap"}, Log: log}); err == nil {
 		t.Error("a stack without a usable module")
 	}

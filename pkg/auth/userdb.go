@@ -219,6 +219,11 @@ func (m *userdbModule) ChangePassword(_ context.Context, service, user, oldPassw
 
 func (m *userdbModule) Enumerate(_ context.Context, fn func(authlib.EnumEntry) error) error {
 	db, err := m.open()
+	if errors.Is(err, ErrReject) {
+		// No userdb.dat (makeuserdb has not run yet): no accounts to
+		// list, and the other modules still list theirs.
+		return nil
+	}
 	if err != nil {
 		return err
 	}
