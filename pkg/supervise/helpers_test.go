@@ -26,9 +26,14 @@ type recorder struct {
 	mu      sync.Mutex
 	records []record
 	t       testing.TB
+	// infoUp makes the handler say it takes Info and above only, as
+	// courierd's own logger does.
+	infoUp bool
 }
 
-func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) Enabled(_ context.Context, l slog.Level) bool {
+	return !r.infoUp || l >= slog.LevelInfo
+}
 func (r *recorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
 func (r *recorder) WithGroup(string) slog.Handler            { return r }
 func (r *recorder) Handle(_ context.Context, rec slog.Record) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"time"
 )
 
 // maxLine bounds one logged line; longer output is logged in pieces.
@@ -60,7 +61,12 @@ func (s *Supervisor) logLine(name string, pid int, line []byte) {
 			break
 		}
 	}
-	s.log.Log(context.Background(), level, string(line), attrs...)
+	// The child chose to write the line, so it is passed on whatever the
+	// supervisor's own level: DEBUG_LOGIN makes authdaemond and the login
+	// programs write debug lines, and the supervisor logs at Info.
+	r := slog.NewRecord(time.Now(), level, string(line), 0)
+	r.Add(attrs...)
+	s.log.Handler().Handle(context.Background(), r)
 }
 
 // cutIdent splits "name[pid]: rest".

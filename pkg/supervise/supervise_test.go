@@ -298,12 +298,15 @@ func TestSkipMissingProgram(t *testing.T) {
 }
 
 // Output lines of a child become log records with the courierlogger
-// levels; the pid file of a service names its running instance.
+// levels, debug lines too while the supervisor itself logs at Info (the
+// child wrote them because DEBUG_LOGIN asked for them); the pid file of a
+// service names its running instance.
 func TestOutputAndPidFile(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "run", "svc.pid")
 	prog := script(t, dir, "talk", `echo "hello from stdout"; echo "WARN: careful" >&2; echo "svc[4242]: DEBUG: detail" >&2; exec sleep 1000`)
 	s, rec := newTestSupervisor(t)
+	rec.infoUp = true
 	if err := s.Start([]Spec{{Name: "talk", Path: prog, PidFile: pidFile}}); err != nil {
 		t.Fatal(err)
 	}
