@@ -112,7 +112,9 @@ func main() {
 }
 
 func runScheduler(l layout.Layout) int {
-	log := logging.Setup(logging.Options{Program: "courierd", Syslog: true, Stderr: true, Level: slog.LevelInfo})
+	// Standard error only: the supervisor started the scheduler and sends
+	// every line of it to syslog (both would log it twice).
+	log := logging.Setup(logging.Options{Program: "courierd", Stderr: true, Level: slog.LevelInfo})
 	env, err := scheduler.ModuleEnv(l)
 	if err != nil {
 		log.Error("scheduler: " + err.Error())

@@ -298,7 +298,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "courieresmtp: unexpected argument %q (the scheduler starts it without arguments; see --help)\n", args[0])
 		return 2
 	}
-	log := logging.New(logging.Options{Program: "courieresmtp", Syslog: true, Stderr: true, Level: slog.LevelInfo})
+	// Standard error only: the scheduler's, which is the supervisor's,
+	// which sends every line to syslog (both would log it twice).
+	log := logging.New(logging.Options{Program: "courieresmtp", Stderr: true, Level: slog.LevelInfo})
 	if privsep.IsRoot() {
 		c, err := privsep.MailCredential(l.MailUser, l.MailGroup)
 		if err == nil {

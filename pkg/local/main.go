@@ -43,7 +43,9 @@ func Main(args []string, stdin *os.File, stdout, stderr *os.File) int {
 		fmt.Fprintf(stderr, usage, l.SysconfDir)
 		return 1
 	}
-	log := logging.New(logging.Options{Program: "courierlocal", Syslog: true, Stderr: true, Level: slog.LevelInfo})
+	// Standard error only: the scheduler's, which is the supervisor's,
+	// which sends every line to syslog (both would log it twice).
+	log := logging.New(logging.Options{Program: "courierlocal", Stderr: true, Level: slog.LevelInfo})
 	return Serve(l, os.Environ(), stdin, stdout, log)
 }
 

@@ -82,7 +82,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "courierdsn: too many arguments\n"+usage, l.SysconfDir)
 		return 1
 	}
-	log := logging.New(logging.Options{Program: "courierdsn", Syslog: len(args) == 0, Stderr: true, Level: slog.LevelInfo})
+	// Standard error only: as a module (no arguments) it is the
+	// scheduler's, which is the supervisor's, which sends every line to
+	// syslog; run by hand, the terminal.
+	log := logging.New(logging.Options{Program: "courierdsn", Stderr: true, Level: slog.LevelInfo})
 	if privsep.IsRoot() {
 		// Reports are queued as the courier user, whatever started us.
 		if err := dropToMailUser(l); err != nil {
