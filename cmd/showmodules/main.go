@@ -14,7 +14,7 @@ import (
 	"github.com/gocourier/courier/pkg/module"
 )
 
-const usage = `Usage: showmodules [-dir=DIRECTORY]
+const usage = `Usage: showmodules [-dir=DIRECTORY | -dir DIRECTORY]
 
 List the transport modules courierd starts, from the module.<name> files in
 the configuration directory (or DIRECTORY), in the order the scheduler asks
@@ -26,15 +26,17 @@ as the original's.
 func main() {
 	l := layout.Current()
 	dir := l.SysconfDir
-	for _, a := range os.Args[1:] {
-		switch {
+	args := os.Args[1:]
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
 		case a == "--help" || a == "-h" || a == "-help":
 			fmt.Print(usage)
 			return
-		case a == "-dir" || strings.HasPrefix(a, "-dir="):
-			if v := strings.TrimPrefix(strings.TrimPrefix(a, "-dir"), "="); v != "" {
-				dir = v
-			}
+		case a == "-dir" && i+1 < len(args):
+			i++
+			dir = args[i]
+		case strings.HasPrefix(a, "-dir="):
+			dir = strings.TrimPrefix(a, "-dir=")
 		default:
 			fmt.Fprintf(os.Stderr, "showmodules: ERR: Invalid argument: %s\n", a)
 			os.Exit(1)

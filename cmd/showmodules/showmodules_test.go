@@ -40,6 +40,15 @@ func TestShowmodules(t *testing.T) {
 			t.Errorf("line %d: %q, want %q...", i+1, lines[i], w)
 		}
 	}
+	// Another directory, in both forms of the option.
+	other := t.TempDir()
+	testenv.WriteFile(t, other+"/module.local", "NAME=local\nPRIORITY=10\nPROG=./courierlocal\nMAXDELS=3\n", 0o644)
+	for _, args := range [][]string{{"-dir", other}, {"-dir=" + other}} {
+		_, errOut, code := testenv.Run(t, exec.Command(sb.Path("showmodules"), args...))
+		if code != 0 || !strings.Contains(errOut, "Loading transport modules from "+other+"/module.*") || !strings.Contains(errOut, "maxdels=3") {
+			t.Errorf("showmodules %q: exit %d\n%s", args, code, errOut)
+		}
+	}
 	out, errOut, code = testenv.Run(t, exec.Command(sb.Path("showmodules"), "-bogus"))
 	if code != 1 || out != "" || errOut != "showmodules: ERR: Invalid argument: -bogus\n" {
 		t.Errorf("bad option: exit %d %q %q", code, out, errOut)
