@@ -275,3 +275,50 @@ func TestExtraServiceRunsAsUser(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestWrapperStartLogger: "esmtpd start" outside courierd runs couriertcpd
+// with courierlogger as its standard error logger (courieresmtpd logs to
+// standard error, where the original called syslog), unless the command
+// line already has one; imapd's command starts with courierlogger itself.
+func TestWrapperStartLogger(t *testing.T) {
+	l := sandbox(t)
+	record := filepath.Join(t.TempDir(), "args")
+	for _, p := range []string{"couriertcpd", "courierlogger"} {
+		path := l.ProgramPath(p)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("#!/bin/sh\necho \"$0 $*\" >> "+record+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pid := filepath.Join(l.RunDir, "x.pid")
+	write(t, l.Config("esmtpd"), "PORT=2525\nPIDFILE="+pid+"\n")
+	write(t, l.Config("esmtpd-ssl"), "SSLPORT=2465\nSSLPIDFILE="+pid+"\n")
+	write(t, l.Config("imapd"), "PORT=2143\nPIDFILE="+pid+"\n")
+	write(t, l.Config("imapd-ssl"), "\n")
+	var out, errOut bytes.Buffer
+	for _, name := range []string{"esmtpd", "esmtpd-ssl", "imapd"} {
+		if code := RunWrapper(l, name, "start", &out, &errOut); code != 0 {
+			t.Fatalf("%s start: exit %d\n%s", name, code, errOut.String())
+		}
+	}
+	got, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+	logger := "-stderrlogger=" + l.ProgramPath("courierlogger")
+	if len(lines) != 3 {
+		t.Fatalf("commands run:\n%s", got)
+	}
+	if want := l.ProgramPath("couriertcpd") + " " + logger + " -stderrloggername=esmtpd -pid=" + pid + " "; !strings.HasPrefix(lines[0], want) {
+		t.Errorf("esmtpd start ran %q, want %q...", lines[0], want)
+	}
+	if strings.Count(lines[1], "-stderrlogger=") != 1 || !strings.Contains(lines[1], "-stderrloggername=esmtpd-ssl") {
+		t.Errorf("esmtpd-ssl start ran %q: one logger, its own", lines[1])
+	}
+	if !strings.HasPrefix(lines[2], l.ProgramPath("courierlogger")+" -pid="+pid+" ") || strings.Contains(lines[2], "-stderrlogger") {
+		t.Errorf("imapd start ran %q", lines[2])
+	}
+}

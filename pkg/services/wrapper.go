@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 
 	"github.com/gocourier/courier/pkg/layout"
 )
@@ -15,7 +16,8 @@ const WrapperUsage = `Usage: %[1]s start|stop|restart
 
   start    start couriertcpd for the %[1]s service, detached, with the
            command line its configuration files give (as courierd would,
-           plus -pid=<its PIDFILE>)
+           plus -pid=<its PIDFILE>, and courierlogger taking its log to
+           syslog)
   stop     stop it (couriertcpd -pid=<PIDFILE> -stop)
   restart  make it re-read the access database (couriertcpd -pid=<PIDFILE> -restart)
 
@@ -56,7 +58,15 @@ func RunWrapper(l layout.Layout, name, verb string, stdout, stderr io.Writer) in
 	var c *exec.Cmd
 	switch verb {
 	case "start":
-		c = exec.Command(cmd.Program, append([]string{"-pid=" + cmd.PidFile}, cmd.Args...)...)
+		args := append([]string{"-pid=" + cmd.PidFile}, cmd.Args...)
+		if cmd.Program == l.ProgramPath("couriertcpd") && !hasStderrLogger(cmd.Args) {
+			// Our courieresmtpd logs to standard error where the
+			// original called syslog(3); detached, outside courierd,
+			// that is courierlogger, which sends it to syslog. (The
+			// IMAP and POP3 commands start with courierlogger.)
+			args = append([]string{"-stderrlogger=" + l.ProgramPath("courierlogger"), "-stderrloggername=" + name}, args...)
+		}
+		c = exec.Command(cmd.Program, args...)
 		c.Env = cmd.Env
 	case "stop":
 		c = exec.Command(cmd.Program, "-pid="+cmd.PidFile, "-stop")
@@ -70,4 +80,13 @@ func RunWrapper(l layout.Layout, name, verb string, stdout, stderr io.Writer) in
 		return 1
 	}
 	return 0
+}
+
+func hasStderrLogger(args []string) bool {
+	for _, a := range args {
+		if strings.HasPrefix(a, "-stderrlogger=") {
+			return true
+		}
+	}
+	return false
 }
