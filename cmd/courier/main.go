@@ -21,7 +21,10 @@ const usage = `Usage: courier start|stop|restart|flush [queue-id]|clear <address
               report what was started and where
   stop        stop courierd and every service, and wait until they are gone
   restart     make courierd re-read the configuration: services whose
-              configuration changed are restarted, the others keep running
+              configuration changed are restarted, and so is the scheduler
+              with its transport modules (they read the control files
+              once); the SMTP servers re-read the control files and the
+              access database; the others keep running
   flush       try every queued message now (or only the one with this
               queue id, as mailq shows it)
   clear       remove an address (or all) from the backscatter suppression

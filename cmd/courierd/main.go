@@ -32,8 +32,9 @@ imapd, imapd-ssl, pop3d, pop3d-ssl, authdaemond, and the files of
 %[1]s/supervise.d) is started with its own credentials and restarted
 when it exits. Logs go to syslog (facility mail) and standard error.
 
-  SIGHUP           re-read the configuration; restart only the services
-                   whose configuration changed
+  SIGHUP           re-read the configuration; restart the services whose
+                   configuration changed and the scheduler, and tell the
+                   SMTP services to re-read their files
   SIGTERM, SIGINT  stop every service, then exit
 
 The pid file is %[2]s. To run courierd in the background use

@@ -59,6 +59,10 @@ type Service struct {
 	// it.
 	Requires []string
 
+	// OnReload is what courier restart does to the service when its
+	// command is unchanged (supervise.Reload).
+	OnReload supervise.Reload
+
 	// Build builds the command from the configuration.
 	Build func(*Context) (Command, error)
 
@@ -86,14 +90,17 @@ func Table() []Service {
 	return []Service{
 		{Name: "authdaemond", Config: []string{"authdaemonrc"}, Build: buildAuthdaemond},
 		{Name: "scheduler", Config: []string{"courierd"}, Requires: []string{"authdaemond"}, Build: buildScheduler,
+			// The scheduler and its modules read the control files
+			// once: the original's courier restart restarts them.
+			OnReload: supervise.ReloadRestart,
 			// Mail waits while the scheduler is down: restart it soon.
 			Backoff: supervise.Backoff{Min: time.Second, Max: 5 * time.Second, ResetAfter: 30 * time.Second}},
 		{Name: "esmtpd", Config: []string{"esmtpd"}, Enable: "ESMTPDSTART", EnableIn: "esmtpd",
-			Requires: []string{"authdaemond", "scheduler"}, Build: buildESMTPD},
+			Requires: []string{"authdaemond", "scheduler"}, OnReload: supervise.ReloadSIGHUP, Build: buildESMTPD},
 		{Name: "esmtpd-msa", Config: []string{"esmtpd", "esmtpd-msa"}, Enable: "ESMTPDSTART", EnableIn: "esmtpd-msa",
-			Requires: []string{"authdaemond", "scheduler"}, Build: buildESMTPD},
+			Requires: []string{"authdaemond", "scheduler"}, OnReload: supervise.ReloadSIGHUP, Build: buildESMTPD},
 		{Name: "esmtpd-ssl", Config: []string{"esmtpd", "esmtpd-ssl"}, Enable: "ESMTPDSSLSTART", EnableIn: "esmtpd-ssl",
-			Requires: []string{"authdaemond", "scheduler"}, MakeCert: "mkesmtpdcert", Build: buildESMTPDSSL},
+			Requires: []string{"authdaemond", "scheduler"}, MakeCert: "mkesmtpdcert", OnReload: supervise.ReloadSIGHUP, Build: buildESMTPDSSL},
 		{Name: "pop3d", Config: []string{"pop3d", "pop3d-ssl"}, Enable: "POP3DSTART", EnableIn: "pop3d",
 			Requires: []string{"authdaemond", "scheduler"}, Build: buildPOP3D},
 		{Name: "pop3d-ssl", Config: []string{"pop3d", "pop3d-ssl"}, Enable: "POP3DSSLSTART", EnableIn: "pop3d-ssl",
@@ -235,6 +242,7 @@ func loadService(c *Context, log *slog.Logger) (*supervise.Spec, error) {
 	return &supervise.Spec{
 		Name: svc.Name, Path: cmd.Program, Args: cmd.Args, Env: cmd.Env, Dir: c.Layout.Prefix,
 		Needs: cmd.Needs, Requires: svc.Requires, PidFile: cmd.PidFile, Listen: cmd.Listen, Backoff: svc.Backoff,
+		OnReload: svc.OnReload,
 	}, nil
 }
 

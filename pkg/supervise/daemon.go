@@ -14,7 +14,8 @@ import (
 // Daemon is courierd in its supervisor role: a Supervisor owning the
 // process, its pid file and its signals.
 //
-//   - SIGHUP: Load again; restart only the services whose spec changed,
+//   - SIGHUP: Load again; restart the services whose spec changed (and
+//     treat the unchanged ones as their Spec.OnReload says),
 //     start new ones, stop removed ones. A configuration error keeps
 //     everything running as it was.
 //   - SIGTERM, SIGINT: stop every service (SIGTERM, then SIGKILL after its

@@ -61,7 +61,28 @@ type Spec struct {
 	// Listen describes where the service accepts connections, for the
 	// start-up log ("all addresses, port smtp").
 	Listen string
+
+	// OnReload is what a reload (courierd's SIGHUP, courier restart) does
+	// to the service when its spec has not changed. A changed spec always
+	// restarts it.
+	OnReload Reload
 }
+
+// Reload is what a reload does to an unchanged service.
+type Reload int
+
+const (
+	// ReloadNothing leaves it running: it reads its files per connection
+	// or watches them itself.
+	ReloadNothing Reload = iota
+	// ReloadRestart stops and starts it, as the original courier restart
+	// does to courierd and its modules, which read the control files
+	// once.
+	ReloadRestart
+	// ReloadSIGHUP sends its running instance SIGHUP: it re-reads its
+	// files itself (couriertcpd and a pass-mode server).
+	ReloadSIGHUP
+)
 
 // Backoff is the restart policy of a service that exits on its own: the
 // first restart waits Min, each further one twice as long up to Max, and a

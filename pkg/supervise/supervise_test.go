@@ -254,6 +254,41 @@ func TestReloadRestartsOnlyChanged(t *testing.T) {
 	}
 }
 
+// TestReloadUnchanged: a reload restarts an unchanged service whose
+// OnReload says so (the scheduler), sends SIGHUP to one that re-reads its
+// files itself (couriertcpd), and leaves the others alone.
+func TestReloadUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	hups := filepath.Join(dir, "hups")
+	ready := filepath.Join(dir, "ready")
+	hupper := script(t, dir, "hupper", `trap 'echo hup >> `+hups+`' HUP; touch `+ready+`; while :; do sleep 0.05; done`)
+	s, _ := newTestSupervisor(t)
+	specs := []Spec{
+		{Name: "restart", Path: "/bin/sleep", Args: []string{"1000"}, OnReload: ReloadRestart},
+		{Name: "hup", Path: hupper, OnReload: ReloadSIGHUP},
+		{Name: "keep", Path: "/bin/sleep", Args: []string{"1000"}},
+	}
+	if err := s.Start(specs); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "service hup to set its trap", func() bool { _, err := os.Stat(ready); return err == nil })
+	before := pids(s)
+	if err := s.Reload(specs); err != nil {
+		t.Fatal(err)
+	}
+	after := pids(s)
+	if after["restart"] == before["restart"] || after["restart"] == 0 {
+		t.Errorf("service restart was not restarted: pid %d -> %d", before["restart"], after["restart"])
+	}
+	if after["hup"] != before["hup"] || after["keep"] != before["keep"] {
+		t.Errorf("services hup and keep must keep running: %v -> %v", before, after)
+	}
+	testenv.WaitFor(t, "service hup to get SIGHUP", func() bool {
+		b, _ := os.ReadFile(hups)
+		return string(b) == "hup\n"
+	})
+}
+
 func pids(s *Supervisor) map[string]int {
 	m := map[string]int{}
 	for _, st := range s.Status() {

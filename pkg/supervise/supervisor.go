@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -123,12 +124,20 @@ func (s *Supervisor) apply(specs []Spec, initial bool) error {
 		want[sp.Name] = sp
 	}
 	drop := map[string]bool{}
+	var hup []int // pids of unchanged services told to re-read their files
 	for name, svc := range s.services {
-		if n, ok := want[name]; !ok || !Equal(n, svc.spec) {
+		n, ok := want[name]
+		switch {
+		case !ok || !Equal(n, svc.spec) || (!initial && n.OnReload == ReloadRestart):
 			drop[name] = true
+		case !initial && n.OnReload == ReloadSIGHUP && svc.pid > 0:
+			hup = append(hup, svc.pid)
 		}
 	}
 	s.mu.Unlock()
+	for _, pid := range hup {
+		syscall.Kill(pid, syscall.SIGHUP)
+	}
 
 	var stopped, started, restarted []string
 	for i := len(oldLayers) - 1; i >= 0; i-- {

@@ -81,7 +81,8 @@ BLOCK_ZONE.
 
   -pid=FILE               run in the background, controlled through FILE
   -stop, -restart         with -pid: stop that daemon, or make it re-open
-                          its access file (SIGTERM, SIGHUP)
+                          its access file and a pass-mode courieresmtpd
+                          re-read its configuration (SIGTERM, SIGHUP)
   -access=FILE.dat        the access database (makesmtpaccess)
   -accesslocal            also look up the local address and port
   -address=IP             listen on IP only (0: every address)

@@ -100,6 +100,7 @@ type server struct {
 	conns     map[uint64]*conn // counted connections by id: handed over (pass mode) or with a program running (exec mode)
 	nextID    uint64
 	sender    *handoff.Sender // pass mode: the running server's socket
+	passProc  *os.Process     // pass mode: the running server
 	lastWarn  time.Time
 	lastAlert time.Time
 
@@ -206,6 +207,7 @@ func Run(o *Options, stderr io.Writer) error {
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			s.reopen()
+			s.hupPass()
 			continue
 		}
 		s.log.Info(fmt.Sprintf("%v: stopping", sig))
@@ -633,6 +635,28 @@ func (s *server) passOn(nc *net.TCPConn, c *conn, env []string, remoteIP string)
 	}
 }
 
+func (s *server) setPassProc(p *os.Process) {
+	s.mu.Lock()
+	s.passProc = p
+	s.mu.Unlock()
+}
+
+// hupPass passes SIGHUP on to a pass-mode courieresmtpd, which then
+// re-reads the control files for new connections, as an exec-mode server
+// started after the change would (makesmtpaccess, courier restart). The
+// login servers keep their configuration until they are restarted.
+func (s *server) hupPass() {
+	s.mu.Lock()
+	p := s.passProc
+	s.mu.Unlock()
+	if p == nil || filepath.Base(s.prog) != "courieresmtpd" {
+		return
+	}
+	if err := p.Signal(syscall.SIGHUP); err == nil {
+		s.log.Info(fmt.Sprintf("SIGHUP: told %s (pid %d) to re-read its configuration", s.prog, p.Pid))
+	}
+}
+
 // Pass-mode server restarts wait restartMin, doubling up to restartMax;
 // a server that ran for restartReset starts again after restartMin.
 const (
@@ -650,6 +674,7 @@ func (s *server) startPass(ctx context.Context) (chan struct{}, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.setPassProc(cmd.Process)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -686,6 +711,7 @@ func (s *server) startPass(ctx context.Context) (chan struct{}, error) {
 				}
 				backoff = min(2*backoff, restartMax)
 				if cmd, sender, err = s.spawn(); err == nil {
+					s.setPassProc(cmd.Process)
 					break
 				}
 				s.log.Error(fmt.Sprintf("%v; trying again in %v", err, backoff))

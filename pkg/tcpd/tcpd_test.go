@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -38,6 +39,14 @@ func TestMain(m *testing.M) {
 			os.Exit(3)
 		}
 		fmt.Fprintln(os.Stderr, "test server: started")
+		// As courieresmtpd, it takes SIGHUP to re-read its configuration.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		go func() {
+			for range hup {
+				fmt.Fprintln(os.Stderr, "test server: SIGHUP")
+			}
+		}()
 		for {
 			c, err := l.Accept()
 			if err != nil {
@@ -388,8 +397,8 @@ func TestDrop(t *testing.T) {
 }
 
 // TestPidStopRestart: -pid detaches and writes the pid file; -restart
-// (SIGHUP) re-opens the access database and the daemon goes on; -stop
-// ends it and its server.
+// (SIGHUP) re-opens the access database and passes SIGHUP on to the
+// pass-mode courieresmtpd, and both go on; -stop ends it and its server.
 func TestPidStopRestart(t *testing.T) {
 	bin := testenv.Build(t, "couriertcpd")
 	dir := publicDir(t)
@@ -426,9 +435,9 @@ func TestPidStopRestart(t *testing.T) {
 	if out, err := exec.Command(bin, "-pid="+pid, "-restart").CombinedOutput(); err != nil {
 		t.Fatalf("-restart: %v %s", err, out)
 	}
-	testenv.WaitFor(t, "the access database to be re-opened", func() bool {
+	testenv.WaitFor(t, "the access database to be re-opened and the server told", func() bool {
 		b, _ := os.ReadFile(logf)
-		return strings.Contains(string(b), "SIGHUP: re-opened the access database "+dat)
+		return strings.Contains(string(b), "SIGHUP: re-opened the access database "+dat) && strings.Contains(string(b), "test server: SIGHUP")
 	})
 	if env := session(t, addr, "127.0.0.1"); env["pid"] != strconv.Itoa(serverPid) {
 		t.Errorf("after -restart: %v (server pid was %d)", env, serverPid)
