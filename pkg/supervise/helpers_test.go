@@ -34,8 +34,8 @@ type recorder struct {
 func (r *recorder) Enabled(_ context.Context, l slog.Level) bool {
 	return !r.infoUp || l >= slog.LevelInfo
 }
-func (r *recorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
-func (r *recorder) WithGroup(string) slog.Handler            { return r }
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *recorder) WithGroup(string) slog.Handler      { return r }
 func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
 	m := map[string]any{}
 	rec.Attrs(func(a slog.Attr) bool {
