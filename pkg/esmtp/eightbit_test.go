@@ -76,12 +76,15 @@ func oldServer(t *testing.T) (addr string, got func() []string) {
 // TestEightBitToSevenBitServer: an 8-bit message to a server without
 // 8BITMIME arrives as valid quoted-printable; one with an 8-bit header
 // fails with the reason, and nothing is sent.
+// eightBit marks a message 8-bit (its 8 record).
+func eightBit(env *queue.Envelope) { env.EightBit = true }
+
 func TestEightBitToSevenBitServer(t *testing.T) {
 	addr, got := oldServer(t)
 	host, port, _ := net.SplitHostPort(addr)
 	e := newEnv(t, ": ["+host+"],"+port+"\n")
 	text := "Grüße, café — naïve\n"
-	st := e.sendEnv(t, "old.example", "Subject: umlauts\nContent-Type: text/plain; charset=utf-8\n\n"+text, true, "someone@old.example")[0]
+	st := e.sendEnv(t, "old.example", "Subject: umlauts\nContent-Type: text/plain; charset=utf-8\n\n"+text, eightBit, "someone@old.example")[0]
 	if st.Status != queue.StatusDelivered {
 		t.Fatalf("status %v, info:\n%s", st.Status, replyText(st))
 	}
@@ -94,7 +97,7 @@ func TestEightBitToSevenBitServer(t *testing.T) {
 	if err != nil || strings.ReplaceAll(string(dec), "\r\n", "\n") != text {
 		t.Errorf("the body decodes to %q, %v; want %q", dec, err, text)
 	}
-	st = e.sendEnv(t, "old.example", "Subject: Grüße\n\nx\n", true, "someone@old.example")[0]
+	st = e.sendEnv(t, "old.example", "Subject: Grüße\n\nx\n", eightBit, "someone@old.example")[0]
 	if st.Status != queue.StatusFailed || !strings.Contains(replyText(st), "8-bit characters in its header") {
 		t.Errorf("8-bit header: status %v, info:\n%s", st.Status, replyText(st))
 	}

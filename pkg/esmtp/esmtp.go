@@ -32,6 +32,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,10 +60,15 @@ type Module struct {
 	StartTLS       bool                // ESMTP_USE_STARTTLS
 	VerifyDomain   bool                // ESMTP_TLS_VERIFY_DOMAIN
 	PreferIPv6     bool                // ESMTP_PREFER_IPV6_MX
-	Getenv         func(string) string // TLS_TRUSTCERTS and friends
-	Resolver       *net.Resolver
-	Log            *slog.Logger
-	idle           pool // open sessions kept for the next message to the same host
+	// BlockBackscatter lists message sources (ESMTP_BLOCKBACKSCATTER,
+	// comma-separated; Debian: smtp/dsn) whose mail is not sent: a
+	// report about mail that came from an unauthenticated SMTP client is
+	// backscatter to a forged sender.
+	BlockBackscatter []string
+	Getenv           func(string) string // TLS_TRUSTCERTS and friends
+	Resolver         *net.Resolver
+	Log              *slog.Logger
+	idle             pool // open sessions kept for the next message to the same host
 
 	mu     sync.Mutex
 	noTLS  map[string]time.Time // hosts whose STARTTLS broke, until when we skip it
@@ -89,6 +95,11 @@ func New(l layout.Layout, getenv func(string) string, log *slog.Logger) (*Module
 	m := &Module{Queue: q, Files: files, Log: log, Resolver: net.DefaultResolver, Getenv: getenv,
 		StartTLS: envOn(getenv("ESMTP_USE_STARTTLS")), VerifyDomain: envOn(getenv("ESMTP_TLS_VERIFY_DOMAIN")),
 		PreferIPv6: envOn(getenv("ESMTP_PREFER_IPV6_MX"))}
+	for _, src := range strings.Split(getenv("ESMTP_BLOCKBACKSCATTER"), ",") {
+		if src != "" {
+			m.BlockBackscatter = append(m.BlockBackscatter, src)
+		}
+	}
 	if dns := getenv("ESMTP_RESOLVER"); dns != "" {
 		if m.Resolver, err = resolverFor(dns); err != nil {
 			return nil, err
@@ -237,6 +248,14 @@ func temporary(format string, args ...any) *failure {
 // deliver delivers the message to the recipients idx of ctl: to each
 // host in turn until one takes the transaction.
 func (m *Module) deliver(ctx context.Context, ctl *queue.Control, d module.Delivery, idx []int) []outcome {
+	if slices.Contains(m.BlockBackscatter, ctl.Source) {
+		// As the original: no connection, and success recorded with the
+		// reply below, so that the report is neither sent nor bounced.
+		const dropped = "250 Backscatter bounce dropped."
+		return all(idx, queue.StatusDelivered, "", dropped, func(n int) []queue.Record {
+			return []queue.Record{queue.Info(n, queue.InfoReplyType, "smtp"), queue.Info(n, queue.InfoReply, dropped)}
+		})
+	}
 	domain := strings.ToLower(d.Host)
 	route, routed := Find(m.Routes, domain)
 	if !routed {

@@ -178,13 +178,17 @@ func newEnvFull(t *testing.T, routes, ns string, environ []string, extra ...stri
 // recipients' states.
 func (e *env) send(t *testing.T, domain, data string, rcpts ...string) []queue.RecipientState {
 	t.Helper()
-	return e.sendEnv(t, domain, data, false, rcpts...)
+	return e.sendEnv(t, domain, data, nil, rcpts...)
 }
 
-// sendEnv is send for a message marked 8-bit or not (the 8 record).
-func (e *env) sendEnv(t *testing.T, domain, data string, eightBit bool, rcpts ...string) []queue.RecipientState {
+// sendEnv is send for a message whose envelope set changes (marks it
+// 8-bit, gives it another source).
+func (e *env) sendEnv(t *testing.T, domain, data string, set func(*queue.Envelope), rcpts ...string) []queue.RecipientState {
 	t.Helper()
-	env := &queue.Envelope{Sender: "alice@sender.test", ReceivedFrom: "dns; localhost ([127.0.0.1])", Source: "local", EightBit: eightBit}
+	env := &queue.Envelope{Sender: "alice@sender.test", ReceivedFrom: "dns; localhost ([127.0.0.1])", Source: "local"}
+	if set != nil {
+		set(env)
+	}
 	d := module.Delivery{Sender: "alice@sender.test", Host: domain}
 	for i, r := range rcpts {
 		env.Recipients = append(env.Recipients, queue.Recipient{Address: r})
@@ -316,6 +320,30 @@ func TestVerifyDomain(t *testing.T) {
 	defer r.mu.Unlock()
 	if len(r.msgs) != 1 || !r.tls[0] {
 		t.Errorf("received %d messages, TLS %v; want the trusted one over TLS", len(r.msgs), r.tls)
+	}
+}
+
+// TestBlockBackscatter: with ESMTP_BLOCKBACKSCATTER=smtp/dsn a report
+// about mail from an unauthenticated SMTP client is not sent: no
+// connection, success recorded with the original's reply. Other sources
+// are sent.
+func TestBlockBackscatter(t *testing.T) {
+	r := newReceiver(t, true)
+	host, port, _ := net.SplitHostPort(r.addr)
+	e := newEnvFull(t, ": ["+host+"],"+port+"\n", "", []string{"ESMTP_BLOCKBACKSCATTER=local/dsn,smtp/dsn"})
+	dsn := func(env *queue.Envelope) { env.Sender, env.Source = "", "smtp/dsn" }
+	st := e.sendEnv(t, "forged.example", "Subject: Delivery failure\n\nx\n", dsn, "victim@forged.example")[0]
+	if st.Status != queue.StatusDelivered || replyText(st) != "T smtp\nR 250 Backscatter bounce dropped." {
+		t.Errorf("smtp/dsn report: status %v, info:\n%s", st.Status, replyText(st))
+	}
+	auth := func(env *queue.Envelope) { env.Sender, env.Source = "", "authsmtp/dsn" }
+	if st := e.sendEnv(t, "forged.example", "Subject: Delivery failure\n\nx\n", auth, "victim@forged.example")[0]; st.Status != queue.StatusDelivered {
+		t.Errorf("authsmtp/dsn report: status %v, info:\n%s", st.Status, replyText(st))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.msgs) != 1 {
+		t.Errorf("the receiver got %d messages, want only the authsmtp/dsn one: %q", len(r.msgs), r.msgs)
 	}
 }
 
