@@ -261,6 +261,11 @@ func (m *Module) deliver(ctx context.Context, ctl *queue.Control, d module.Deliv
 	if !routed {
 		route = Route{}
 	}
+	if ctl.Security == "STARTTLS" && route.Security == "" {
+		// The message's own SECURITY level (sendmail -S STARTTLS, the U
+		// record) demands what a /SECURITY=STARTTLS route does.
+		route.Security = "STARTTLS"
+	}
 	targets, err := m.targets(ctx, domain, route)
 	if err != nil {
 		status := queue.StatusDeferred

@@ -242,9 +242,9 @@ func TestPerRecipientOutcomes(t *testing.T) {
 	}
 }
 
-// TestRouteDemandsTLS: a route with /SECURITY=STARTTLS or REQUIRED to a
-// receiver without STARTTLS fails, with the reason recorded, and sends
-// nothing.
+// TestRouteDemandsTLS: a route with /SECURITY=STARTTLS or REQUIRED, or a
+// message with SECURITY=STARTTLS, to a receiver without STARTTLS fails,
+// with the reason recorded, and sends nothing.
 func TestRouteDemandsTLS(t *testing.T) {
 	r := newReceiver(t, false)
 	host, port, _ := net.SplitHostPort(r.addr)
@@ -257,6 +257,14 @@ func TestRouteDemandsTLS(t *testing.T) {
 		if st.Status != queue.StatusFailed || !strings.Contains(replyText(st), text) || !strings.Contains(replyText(st), "not sent in clear") {
 			t.Errorf("%s: status %v, info:\n%s", sec, st.Status, replyText(st))
 		}
+	}
+	// The message's own SECURITY=STARTTLS (sendmail -S STARTTLS) demands
+	// the same on a route that says nothing.
+	e := newEnv(t, "example.test: ["+host+"],"+port+"\n")
+	secure := func(env *queue.Envelope) { env.Security = "STARTTLS" }
+	st := e.sendEnv(t, "example.test", "Subject: secret\n\nx\n", secure, "good@example.test")[0]
+	if st.Status != queue.StatusFailed || !strings.Contains(replyText(st), "the message's SECURITY=STARTTLS demands TLS") {
+		t.Errorf("message SECURITY=STARTTLS: status %v, info:\n%s", st.Status, replyText(st))
 	}
 	if len(r.msgs) != 0 {
 		t.Errorf("sent in clear: %q", r.msgs)

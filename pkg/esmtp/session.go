@@ -133,7 +133,7 @@ func (m *Module) connect(ctx context.Context, t target, r Route, connectTo strin
 		case r.Security == "REQUIRED" && !c.Has("STARTTLS"):
 			return fail(permanent("/SECURITY=REQUIRED set, but TLS is not available (%s does not offer STARTTLS, and the route in esmtproutes demands TLS, so the message was not sent in clear)", t.peer()))
 		case r.Security == "STARTTLS" && !c.Has("STARTTLS"):
-			return fail(permanent("/SECURITY set, but TLS is not available (%s does not offer STARTTLS, and the route in esmtproutes demands TLS, so the message was not sent in clear)", t.peer()))
+			return fail(permanent("/SECURITY set, but TLS is not available (%s does not offer STARTTLS, and the route in esmtproutes or the message's SECURITY=STARTTLS demands TLS, so the message was not sent in clear)", t.peer()))
 		}
 		mustTLS := r.Security == "REQUIRED" || r.Security == "STARTTLS"
 		if c.Has("STARTTLS") && (mustTLS || m.StartTLS && !m.brokenTLS(t.name)) {
