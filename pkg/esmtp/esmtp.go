@@ -261,7 +261,7 @@ func (m *Module) deliver(ctx context.Context, ctl *queue.Control, d module.Deliv
 	if !routed {
 		route = Route{}
 	}
-	if ctl.Security == "STARTTLS" && route.Security == "" {
+	if ctl.Security == "STARTTLS" && (route.Security == "" || route.Security == "REQUIRED") {
 		// The message's own SECURITY level (sendmail -S STARTTLS, the U
 		// record) demands what a /SECURITY=STARTTLS route does.
 		route.Security = "STARTTLS"
