@@ -33,11 +33,13 @@ const password = "Secret-pw1"
 
 // accessSource is the access file of every test daemon: 127.0.0.1 may
 // relay, 127.0.0.2 is a stranger, 127.0.0.3 is blocked, 127.0.0.4 has a
-// small size limit, 127.0.0.5 must use TLS.
+// small size limit, 127.0.0.5 must use TLS, 127.0.0.6 gets Message-ID and
+// Date added (the daemons' default is not to).
 const accessSource = "127.0.0.1\tallow,RELAYCLIENT\n" +
 	"127.0.0.3\tallow,BLOCK=550 Mail from your network is refused.\n" +
 	"127.0.0.4\tallow,SIZELIMIT=2000\n" +
-	"127.0.0.5\tallow,ESMTP_TLS_REQUIRED=1\n"
+	"127.0.0.5\tallow,ESMTP_TLS_REQUIRED=1\n" +
+	"127.0.0.6\tallow,NOADDMSGID=0,NOADDDATE=0\n"
 
 // env is a sandbox with authdaemond (userdb accounts alice, bob and trap
 // in the hosted domain example.test, with passwords), the aliases "team"

@@ -484,7 +484,7 @@ func (s *session) Data(r io.Reader) error {
 	defer body.Close()
 	trace := &submit.Trace{With: s.with(), Ident: s.ident()}
 	queueSlots <- struct{}{}
-	id, err := s.d.Submit.Submit(&submit.Message{Module: "esmtp", Envelope: env, Trace: trace, AddHeaders: true}, body)
+	id, err := s.d.Submit.Submit(&submit.Message{Module: "esmtp", Envelope: env, Trace: trace, AddHeaders: true, Getenv: s.getenv}, body)
 	<-queueSlots
 	if err != nil {
 		var se *submit.Error

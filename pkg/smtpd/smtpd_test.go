@@ -282,6 +282,28 @@ func plain(user, pw string) string { return b64("\x00" + user + "\x00" + pw) }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
+// TestPerClientHeaders: in pass mode, one process serves every client, and
+// the access file's NOADDMSGID and NOADDDATE still apply per client.
+func TestPerClientHeaders(t *testing.T) {
+	e := newEnv(t, "")
+	d := e.start(t, nil)
+	for _, c := range []struct {
+		ip   string
+		adds bool
+	}{{"127.0.0.6", true}, {"127.0.0.2", false}} {
+		cl := client(t, c.ip, d.addr)
+		if err := cl.SendMail("sender@remote.example", []string{"bob@example.test"}, strings.NewReader("Subject: headers\r\n\r\nhello\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+		_, data := e.message(t, "")
+		got := strings.Contains(data, "\nMessage-ID: <courier.") && strings.Contains(data, "\nDate: ")
+		if got != c.adds {
+			t.Errorf("from %s: Message-ID and Date added %v, want %v:\n%s", c.ip, got, c.adds, data)
+		}
+	}
+}
+
 // TestServices runs the other configurations: submission (AUTH_REQUIRED,
 // esmtpd-msa), SMTPS (ESMTP_TLS=1, esmtpd-ssl), exec mode, and a pass-mode
 // server that rereads its configuration on SIGHUP.

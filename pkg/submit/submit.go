@@ -74,6 +74,11 @@ type Message struct {
 	// Header, when set, is the message's header block already read (with
 	// ReadHeader) and data is the body after it.
 	Header *Header
+	// Getenv, when set, is the environment of this message's client for
+	// NOADDDATE, NOADDMSGID, NOADDRREWRITE and BOFHHEADERLIMIT: a
+	// pass-mode courieresmtpd serves every client in one process, and the
+	// access file sets these per client. nil: the Submitter's.
+	Getenv func(string) string
 }
 
 // Trace describes the Received: line Submit generates.
@@ -144,12 +149,8 @@ func OpenOptions(l layout.Layout, o Options) (*Submitter, error) {
 			return nil, fmt.Errorf("submit: environment variable SIZELIMIT=%q is not a number of bytes", v)
 		}
 	}
-	if v := o.Getenv("BOFHHEADERLIMIT"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return nil, fmt.Errorf("submit: environment variable BOFHHEADERLIMIT=%q is not a number of bytes", v)
-		}
-		s.limits.MaxBytes = max(n, 1000)
+	if s.limits, err = limitsFrom(o.Getenv("BOFHHEADERLIMIT")); err != nil {
+		return nil, err
 	}
 	s.meACE = files.Rules.Me.ASCII()
 	host, err := files.Value("msgidhost", files.Me)
@@ -213,9 +214,42 @@ func (s *Submitter) searcher(module string) (*aliases.Searcher, error) {
 	return sr, nil
 }
 
-func (s *Submitter) envTrue(name string) bool {
-	v := s.getenv(name)
+// envTrue is the original's test of a flag: set, and not starting with 0;
+// read from the message's environment when it has one.
+func (s *Submitter) envTrue(m *Message, name string) bool {
+	v := s.env(m, name)
 	return v != "" && v[0] != '0'
+}
+
+func (s *Submitter) env(m *Message, name string) string {
+	if m.Getenv != nil {
+		return m.Getenv(name)
+	}
+	return s.getenv(name)
+}
+
+// headerLimits are the header limits of m: BOFHHEADERLIMIT of its own
+// environment, or the Submitter's.
+func (s *Submitter) headerLimits(m *Message) (Limits, error) {
+	if m.Getenv == nil {
+		return s.limits, nil
+	}
+	return limitsFrom(m.Getenv("BOFHHEADERLIMIT"))
+}
+
+// limitsFrom is DefaultLimits with BOFHHEADERLIMIT (bytes, at least 1000)
+// when it is set.
+func limitsFrom(v string) (Limits, error) {
+	l := DefaultLimits
+	if v == "" {
+		return l, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return l, fmt.Errorf("submit: environment variable BOFHHEADERLIMIT=%q is not a number of bytes", v)
+	}
+	l.MaxBytes = max(n, 1000)
+	return l, nil
 }
 
 // readers are Submit's input buffers, kept for the next message: a busy
@@ -244,8 +278,11 @@ func (s *Submitter) Submit(m *Message, data io.Reader) (queue.QueueID, error) {
 	}
 	h := m.Header
 	if h == nil {
-		var err error
-		if h, err = ReadHeader(br, s.limits); err != nil {
+		lim, err := s.headerLimits(m)
+		if err != nil {
+			return drain(err)
+		}
+		if h, err = ReadHeader(br, lim); err != nil {
 			return drain(err)
 		}
 	}
@@ -301,10 +338,10 @@ func (s *Submitter) Submit(m *Message, data io.Reader) (queue.QueueID, error) {
 	}
 	fields.WriteTo(w)
 	if m.AddHeaders {
-		if !fields.Has("Message-ID") && !m.NoAddMsgID && !s.envTrue("NOADDMSGID") {
+		if !fields.Has("Message-ID") && !m.NoAddMsgID && !s.envTrue(m, "NOADDMSGID") {
 			fmt.Fprintf(w, "Message-ID: <courier.%016X.%08X@%s>\n", id.Time.Unix(), id.PID, s.msgidHost)
 		}
-		if !fields.Has("Date") && !m.NoAddDate && !s.envTrue("NOADDDATE") {
+		if !fields.Has("Date") && !m.NoAddDate && !s.envTrue(m, "NOADDDATE") {
 			io.WriteString(w, "Date: "+FormatDate(id.Time)+"\n")
 		}
 		if !fields.Has("To") && !fields.Has("Cc") {
@@ -375,7 +412,7 @@ func (s *Submitter) received(m *Message, id queue.QueueID) string {
 func (s *Submitter) prepareHeader(m *Message, h *Header, fromHeaders bool) (*Header, error) {
 	out := &Header{Separated: h.Separated, Fields: make([]Field, 0, len(h.Fields))}
 	rw, _ := aliases.ModuleRewrite(m.Module)
-	rewrite := rw == aliases.AppendDefaultDomain && !s.envTrue("NOADDRREWRITE")
+	rewrite := rw == aliases.AppendDefaultDomain && !s.envTrue(m, "NOADDRREWRITE")
 	received := 0
 	for _, f := range h.Fields {
 		switch {
