@@ -14,7 +14,8 @@
 // cancelmsg use Scan, Load and Append.
 //
 // Durability contract (DESIGN.md §3): a submission writes its data file and
-// control file in tmp/<T>/, fsyncs both, hard-links them into msgs/<N>/ (data
+// control file, unnamed (O_TMPFILE) or in tmp/<T>/ where that is not
+// possible, fsyncs both, hard-links them into msgs/<N>/ (data
 // first, so a control file in msgs/ always has its data) and msgq/<T>/, and
 // fsyncs msgs/<N> (concurrent commits of one process share that fsync; the
 // msgq/ link, an index, is remade by Recover if a crash loses it); only

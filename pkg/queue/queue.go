@@ -265,7 +265,7 @@ func reached(step string) {
 type Submission struct {
 	q        *Queue
 	id       QueueID
-	cPath    string
+	cPath    string // the tmp/ names; "" for unnamed files (O_TMPFILE)
 	dPath    string
 	c, d     *os.File
 	buf      *bufio.Writer // buffers d: callers write line by line
@@ -277,28 +277,42 @@ type Submission struct {
 // allocate one per message.
 var bufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
-// Begin starts a submission for env: it creates the control and data files
-// in tmp/<T>/, takes the queue id from the control file's inode and writes
-// the control file. env is validated first.
+// Begin starts a submission for env: it creates the control and data files,
+// takes the queue id from the control file's inode and writes the control
+// file. env is validated first. The files are unnamed (O_TMPFILE in msgs/)
+// where the system allows it, so that a crash leaves nothing to clean up
+// and the names are made once, by Commit; elsewhere they are created in
+// tmp/<T>/.
 func (q *Queue) Begin(env *Envelope) (*Submission, error) {
 	if err := env.validate(); err != nil {
 		return nil, err
 	}
 	now := q.opt.Now()
-	tmpDir := q.path("tmp", bucket(now))
-	if _, err := q.mkdirSynced(tmpDir, modeTmpDir); err != nil {
-		return nil, err
-	}
 	pid := os.Getpid()
-	base := fmt.Sprintf("%d.%d.%d", now.Unix(), pid, q.seq.Add(1))
-	s := &Submission{q: q, cPath: filepath.Join(tmpDir, base+".C"), dPath: filepath.Join(tmpDir, base+".D")}
+	s := &Submission{q: q}
 	var err error
-	if s.c, err = createExcl(s.cPath); err != nil {
-		return nil, err
-	}
-	if s.d, err = createExcl(s.dPath); err != nil {
-		s.Abort()
-		return nil, err
+	if anonymousFiles() {
+		if s.c, err = createAnonymous(q.path("msgs")); err != nil {
+			return nil, err
+		}
+		if s.d, err = createAnonymous(q.path("msgs")); err != nil {
+			s.Abort()
+			return nil, err
+		}
+	} else {
+		tmpDir := q.path("tmp", bucket(now))
+		if _, err := q.mkdirSynced(tmpDir, modeTmpDir); err != nil {
+			return nil, err
+		}
+		base := fmt.Sprintf("%d.%d.%d", now.Unix(), pid, q.seq.Add(1))
+		s.cPath, s.dPath = filepath.Join(tmpDir, base+".C"), filepath.Join(tmpDir, base+".D")
+		if s.c, err = createExcl(s.cPath); err != nil {
+			return nil, err
+		}
+		if s.d, err = createExcl(s.dPath); err != nil {
+			s.Abort()
+			return nil, err
+		}
 	}
 	s.buf = bufPool.Get().(*bufio.Writer)
 	s.buf.Reset(s.d)
@@ -313,7 +327,7 @@ func (q *Queue) Begin(env *Envelope) (*Submission, error) {
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(s.c.Fd()), &st); err != nil {
 		s.Abort()
-		return nil, fmt.Errorf("queue: fstat %s: %w", s.cPath, err)
+		return nil, fmt.Errorf("queue: fstat %s: %w", s.c.Name(), err)
 	}
 	s.id = QueueID{Inode: st.Ino, Time: time.Unix(now.Unix(), 0), PID: pid}
 	ctl, err := ControlBytes(env, s.id, q.opt.Times)
@@ -323,9 +337,44 @@ func (q *Queue) Begin(env *Envelope) (*Submission, error) {
 	}
 	if _, err := s.c.Write(ctl); err != nil {
 		s.Abort()
-		return nil, fmt.Errorf("queue: writing control file %s: %w", s.cPath, err)
+		return nil, fmt.Errorf("queue: writing control file %s: %w", s.c.Name(), err)
 	}
 	return s, nil
+}
+
+// anonymousFiles reports whether submissions start as unnamed files: Commit
+// names them with linkat through /proc/self/fd, so /proc must be there.
+var anonymousFiles = sync.OnceValue(func() bool {
+	_, err := os.Stat("/proc/self/fd")
+	return err == nil
+})
+
+// createAnonymous creates an unnamed file in dir (O_TMPFILE), which
+// disappears if it is closed, or the system crashes, before it is linked.
+func createAnonymous(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, modeMsgFile)
+	if err != nil {
+		return nil, fmt.Errorf("queue: cannot create a file in %s (O_TMPFILE): %w", dir, err)
+	}
+	f := os.NewFile(uintptr(fd), "new file in "+dir)
+	if err := f.Chmod(modeMsgFile); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("queue: chmod %s: %w", f.Name(), err)
+	}
+	return f, nil
+}
+
+// link gives a submission's file f (tmp/ name tmpName, or "" when it is
+// unnamed) the name path.
+func link(f *os.File, tmpName, path string) error {
+	if tmpName != "" {
+		return os.Link(tmpName, path)
+	}
+	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+	if err != nil {
+		return &os.LinkError{Op: "link", Old: f.Name(), New: path, Err: err}
+	}
+	return nil
 }
 
 func createExcl(path string) (*os.File, error) {
@@ -352,7 +401,7 @@ func (s *Submission) Write(p []byte) (int, error) {
 	n, err := s.buf.Write(p)
 	s.size += int64(n)
 	if err != nil {
-		return n, fmt.Errorf("queue: writing data file %s: %w", s.dPath, err)
+		return n, fmt.Errorf("queue: writing data file %s: %w", s.d.Name(), err)
 	}
 	return n, nil
 }
@@ -368,20 +417,33 @@ func (s *Submission) releaseBuf() {
 // Size is the number of data bytes written so far.
 func (s *Submission) Size() int64 { return s.size }
 
-// Abort discards the submission: the tmp/ files are removed.
+// Abort discards the submission: its files are closed, and removed from
+// tmp/ when they are named.
 func (s *Submission) Abort() {
 	if s.finished {
 		return
 	}
 	s.finished = true
 	s.releaseBuf()
+	s.close()
+	s.removeTmp()
+}
+
+func (s *Submission) close() {
 	for _, f := range []*os.File{s.c, s.d} {
 		if f != nil {
 			f.Close()
 		}
 	}
-	os.Remove(s.cPath)
-	os.Remove(s.dPath)
+	s.c, s.d = nil, nil
+}
+
+func (s *Submission) removeTmp() {
+	for _, p := range []string{s.cPath, s.dPath} {
+		if p != "" {
+			os.Remove(p)
+		}
+	}
 }
 
 // Commit makes the message durable and queued, in this order: fsync the
@@ -389,10 +451,10 @@ func (s *Submission) Abort() {
 // control file to msgs/<N>/C<inode> (a control file in msgs/ therefore
 // always has its data); link that to msgq/<T>/C<inode>.<A>; fsync
 // msgs/<N>. Only then is the id returned: the SMTP 250 / exit 0
-// promise (DESIGN.md §3). Afterwards the tmp/ names are removed and the
-// scheduler is woken through the trigger FIFO. On error the submission is
-// aborted; a message half linked by an interrupted Commit is completed or
-// removed by Recover.
+// promise (DESIGN.md §3). Afterwards the files are closed (and their tmp/
+// names removed) and the scheduler is woken through the trigger FIFO. On
+// error the submission is aborted; a message half linked by an interrupted
+// Commit is completed or removed by Recover.
 func (s *Submission) Commit() (QueueID, error) {
 	if s.finished {
 		return QueueID{}, errors.New("queue: commit of a finished submission")
@@ -408,32 +470,28 @@ func (s *Submission) Commit() (QueueID, error) {
 		return QueueID{}, err
 	}
 	if err := s.buf.Flush(); err != nil {
-		return fail(fmt.Errorf("queue: writing data file %s: %w", s.dPath, err))
+		return fail(fmt.Errorf("queue: writing data file %s: %w", s.d.Name(), err))
 	}
 	s.releaseBuf()
 	for _, f := range []*os.File{s.d, s.c} {
 		if err := f.Sync(); err != nil {
 			return fail(fmt.Errorf("queue: fsync %s: %w", f.Name(), err))
 		}
-		if err := f.Close(); err != nil {
-			return fail(fmt.Errorf("queue: close %s: %w", f.Name(), err))
-		}
 	}
-	s.c, s.d = nil, nil
 	reached("synced")
 	// tmp/<T> is not fsynced: its names are never a promise, and the
-	// links below are made durable by fsyncing msgs/ and msgq/.
+	// links below are made durable by fsyncing msgs/<N>.
 	q := s.q
 	msgsDir := filepath.Dir(q.ControlPath(s.id.Inode))
 	if _, err := q.mkdirSynced(msgsDir, modeLinkDir); err != nil {
 		return fail(err)
 	}
-	if err := os.Link(s.dPath, q.DataPath(s.id.Inode)); err != nil {
+	if err := s.linkData(); err != nil {
 		return fail(fmt.Errorf("queue: linking data file into msgs/: %w", err))
 	}
 	linked = append(linked, q.DataPath(s.id.Inode))
 	reached("data-linked")
-	if err := os.Link(s.cPath, q.ControlPath(s.id.Inode)); err != nil {
+	if err := link(s.c, s.cPath, q.ControlPath(s.id.Inode)); err != nil {
 		return fail(fmt.Errorf("queue: linking control file into msgs/: %w", err))
 	}
 	linked = append(linked, q.ControlPath(s.id.Inode))
@@ -457,10 +515,33 @@ func (s *Submission) Commit() (QueueID, error) {
 	s.finished = true
 	reached("committed")
 	// The message is safe; a leftover tmp/ name is removed by Recover.
-	os.Remove(s.cPath)
-	os.Remove(s.dPath)
+	s.close()
+	s.removeTmp()
 	q.Wake()
 	return s.id, nil
+}
+
+// linkData links the data file to msgs/<N>/D<inode>. A file already there
+// is the data of a submission that was killed between its two links: its
+// control file, never named, had this inode, which the system has given
+// to ours since. (Named tmp/ files keep their inode until Recover removes
+// them with the data file; unnamed ones free it when the process dies.)
+// No message can own that name while our control file holds the inode,
+// so the leftover is replaced.
+func (s *Submission) linkData() error {
+	path := s.q.DataPath(s.id.Inode)
+	err := link(s.d, s.dPath, path)
+	if !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if _, cerr := os.Lstat(s.q.ControlPath(s.id.Inode)); cerr == nil {
+		return err
+	}
+	if rerr := os.Remove(path); rerr != nil {
+		return err
+	}
+	s.q.opt.Logger.Info("queue: removed the data file of an interrupted submission, whose queue id the new message has", "file", path, "id", s.id.String())
+	return link(s.d, s.dPath, path)
 }
 
 // Submit queues one message: Begin, copy data, Commit.

@@ -108,8 +108,12 @@ func TestSubmitLoadScan(t *testing.T) {
 	if m := modeOf(t, filepath.Dir(q.ControlPath(id.Inode))); m != os.ModeDir|0o770 {
 		t.Errorf("msgs/<N> mode %v", m)
 	}
-	if m := modeOf(t, filepath.Join(root, "tmp", bucket(id.Time))); m != os.ModeDir|0o770 {
-		t.Errorf("tmp/<T> mode %v", m)
+	// The files start unnamed (O_TMPFILE): tmp/<T> is not even made.
+	tmpT := filepath.Join(root, "tmp", bucket(id.Time))
+	if _, err := os.Lstat(tmpT); anonymousFiles() != os.IsNotExist(err) {
+		t.Errorf("tmp/<T> with unnamed files %v: %v", anonymousFiles(), err)
+	} else if !anonymousFiles() && modeOf(t, tmpT) != os.ModeDir|0o770 {
+		t.Errorf("tmp/<T> mode %v", modeOf(t, tmpT))
 	}
 	if names, _ := readNames(filepath.Join(root, "tmp", bucket(id.Time))); len(names) != 0 {
 		t.Errorf("tmp/<T> not empty after commit: %v", names)
@@ -404,7 +408,7 @@ func TestOwnerDirectories(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{root, filepath.Join(root, "msgs"), filepath.Join(root, "msgq"), filepath.Join(root, "tmp"),
-		filepath.Join(root, "tmp", "trigger"), filepath.Dir(q.ControlPath(id.Inode)), filepath.Join(root, "tmp", bucket(id.Time))} {
+		filepath.Join(root, "tmp", "trigger"), filepath.Dir(q.ControlPath(id.Inode)), filepath.Dir(q.schedulePath(id.Inode, id.Time))} {
 		st, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -470,5 +474,60 @@ func TestGroupSyncDir(t *testing.T) {
 	fail = true
 	if err := q.groupSyncDir("msgs/1"); err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Errorf("failed fsync: got %v", err)
+	}
+}
+
+// TestOrphanDataReplaced: a data file left in msgs/ by a submission killed
+// between its two links has the name the next submission with the same
+// inode needs (an unnamed control file frees its inode when its process
+// dies); Commit replaces it.
+func TestOrphanDataReplaced(t *testing.T) {
+	q := openTest(t, t.TempDir())
+	s, err := q.Begin(testEnvelope("m7@x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(messageData(7)); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(q.DataPath(s.ID().Inode))
+	if err := os.MkdirAll(dir, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(q.DataPath(s.ID().Inode), []byte("left by a killed submission\n"), 0o660); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMessages(t, q, map[string]int{id.String(): 7})
+}
+
+// TestNamedTmpFiles: without /proc (no naming of unnamed files) a
+// submission's files start in tmp/<T>/, which is empty after Commit and
+// after Abort.
+func TestNamedTmpFiles(t *testing.T) {
+	anon := anonymousFiles
+	anonymousFiles = func() bool { return false }
+	defer func() { anonymousFiles = anon }()
+	root := t.TempDir()
+	q := openTest(t, root)
+	id, err := q.Submit(testEnvelope("m3@x"), bytes.NewReader(messageData(3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMessages(t, q, map[string]int{id.String(): 3})
+	s, err := q.Begin(testEnvelope("m4@x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Abort()
+	tmpT := filepath.Join(root, "tmp", bucket(id.Time))
+	if m := modeOf(t, tmpT); m != os.ModeDir|0o770 {
+		t.Errorf("tmp/<T> mode %v", m)
+	}
+	if names, _ := readNames(tmpT); len(names) != 0 {
+		t.Errorf("tmp/<T> not empty after a commit and an abort: %v", names)
 	}
 }

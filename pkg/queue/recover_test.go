@@ -61,7 +61,9 @@ func TestKilledSubmissions(t *testing.T) {
 		parseHelperOutput(t, c.stdout.Bytes(), promised)
 	}
 	// Then one kill exactly after each step of Commit.
-	for i, step := range []string{"synced", "data-linked", "control-linked", "scheduled", "committed"} {
+	// data-linked comes last: the inode of its unnamed control file is
+	// free again, and a later submission would take over its orphan data.
+	for i, step := range []string{"synced", "control-linked", "scheduled", "committed", "data-linked"} {
 		c := newHelper(t, root, 100000+i, 1)
 		c.Env = append(c.Env, "GO_QUEUE_KILL_AT="+step)
 		if err := c.Run(); err == nil {

@@ -13,8 +13,8 @@ import (
 // several addresses is delivered by its expansion (spec §7, DSN action
 // "relayed"), and its S record must be in the file before Commit makes the
 // message visible, or the scheduler would try to deliver the alias itself.
-// The control file is still in tmp/ and not yet fsynced, so replacing it in
-// place is safe: a crash leaves only a tmp/ file that Recover removes.
+// The control file has no queue name yet and is not fsynced, so replacing it
+// in place is safe: a crash leaves at most a tmp/ file that Recover removes.
 func (s *Submission) Rewrite(env *Envelope, recs ...Record) error {
 	if s.finished {
 		return errors.New("queue: rewrite of a finished submission")
@@ -31,10 +31,10 @@ func (s *Submission) Rewrite(env *Envelope, recs ...Record) error {
 		ctl = append(ctl, '\n')
 	}
 	if err := s.c.Truncate(0); err != nil {
-		return fmt.Errorf("queue: truncating control file %s: %w", s.cPath, err)
+		return fmt.Errorf("queue: truncating control file %s: %w", s.c.Name(), err)
 	}
 	if _, err := s.c.WriteAt(ctl, 0); err != nil {
-		return fmt.Errorf("queue: writing control file %s: %w", s.cPath, err)
+		return fmt.Errorf("queue: writing control file %s: %w", s.c.Name(), err)
 	}
 	return nil
 }
