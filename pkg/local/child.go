@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -100,7 +101,7 @@ func RunChild(args []string, msg *os.File, fwd io.Writer, errw *os.File) int {
 	}
 	syscall.Umask(0o077)
 	c := &child{job: job, msg: msg, fwd: fwd, errw: errw, env: os.Environ(),
-		log: childLogger()}
+		log: childLog()}
 	return c.run()
 }
 
@@ -515,8 +516,10 @@ func mergeEnv(base, set []string) []string {
 	return append(out, set...)
 }
 
-// childLogger logs what an administrator should know but the bounce should
-// not carry (a quota file that could not be updated) to syslog only.
-func childLogger() *slog.Logger {
+// childLog logs what an administrator should know but the bounce should
+// not carry (a quota file that could not be updated) to syslog only. A
+// worker makes it once: connecting to syslog for every delivery cost more
+// than writing the message.
+var childLog = sync.OnceValue(func() *slog.Logger {
 	return logging.New(logging.Options{Program: "courierlocal", Syslog: true})
-}
+})

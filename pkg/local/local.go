@@ -16,13 +16,15 @@
 // courierdeliver did (child.go): reads the .courier file, writes mailboxes
 // and runs programs, writes forwarding addresses and messages to two pipes
 // of the parent, and answers with a sysexits status. Only the root parent touches the queue: it appends the I/S/F/D
-// records, submits forwarded copies through pkg/submit and logs the
+// records (concurrent results for one control file in one fsynced write,
+// ctlAppender), submits forwarded copies through pkg/submit and logs the
 // original's syslog lines. On the delivery's time limit (control file
 // localtimeout, default 15 minutes) the parent kills the worker's process
 // group (SIGTERM, SIGKILL 10 s later) and records a deferral.
 //
 // Deliberate differences from the original: the account lookup happens in
-// courierlocal, not in the scheduler's routing; a recipient refused for its
+// courierlocal, not in the scheduler's routing, and its answer is reused
+// for two seconds (authCacheTTL); a recipient refused for its
 // uid fails permanently with a message naming the rule; several recipients
 // in one delivery line are delivered one after the other instead of being
 // refused (MAXRCPT=1 is still what module.local sets); an unreadable (not
@@ -89,6 +91,12 @@ type Module struct {
 
 	workers pool // idle delivery workers per identity (worker.go)
 
+	records ctlAppender // writes of delivery results (record)
+
+	authTTL   time.Duration // how long authdaemond's answers are kept; 0: not at all
+	authMu    sync.Mutex
+	authCache map[string]authEntry // recent authdaemond answers (pre)
+
 	aliasOnce sync.Once
 	aliasCred privsep.Credential
 	aliasErr  error
@@ -109,6 +117,7 @@ func New(l layout.Layout, environ []string, log *slog.Logger) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.authTTL = authCacheTTL
 	if m.Timeout, err = files.Duration("localtimeout", DefaultTimeout); err != nil {
 		return nil, err
 	}
@@ -237,8 +246,79 @@ func (m *Module) record(d module.Delivery, ctl *queue.Control, idx int, rcpt str
 		}
 		m.Log.Info(prefix + ",status: deferred")
 	}
-	if err := queue.AppendFile(m.Queue.ControlPath(d.Inode), recs...); err != nil {
+	if err := m.records.append(d.Inode, m.Queue.ControlPath(d.Inode), recs); err != nil {
 		m.Log.Error(fmt.Sprintf("id=%s,addr=<%s>: cannot record the delivery result in the control file: %v", ctl.ID, rcpt, err))
+	}
+}
+
+// ctlAppender appends delivery results to control files. The deliveries
+// of one message's recipients run at once; the results that arrive while a
+// write and fsync of that control file is under way are written together
+// in the next one instead of one fsync each (the slower the disk's fsync,
+// the more of them wait and share it). Each delivery still answers only
+// once its own records are on disk, and they stay together in the file, so
+// a crash leaves what one append per delivery would.
+type ctlAppender struct {
+	mu      sync.Mutex
+	pending map[uint64][]*ctlAppend // per inode with a write under way: the results waiting for the next
+}
+
+type ctlAppend struct {
+	recs []queue.Record
+	done chan error
+}
+
+// append writes recs to the control file path of the message inode and
+// returns when they are fsynced.
+func (a *ctlAppender) append(inode uint64, path string, recs []queue.Record) error {
+	a.mu.Lock()
+	if waiting, busy := a.pending[inode]; busy {
+		req := &ctlAppend{recs: recs, done: make(chan error, 1)}
+		a.pending[inode] = append(waiting, req)
+		a.mu.Unlock()
+		return <-req.done
+	}
+	if a.pending == nil {
+		a.pending = map[uint64][]*ctlAppend{}
+	}
+	a.pending[inode] = nil
+	a.mu.Unlock()
+	err := queue.AppendFile(path, recs...)
+	// Results that came meanwhile are written by another goroutine, so
+	// that this delivery's answer does not wait for their fsync.
+	if batch := a.next(inode); batch != nil {
+		go a.flush(inode, path, batch)
+	}
+	return err
+}
+
+// next takes the results waiting for inode's control file, or ends the
+// write under way when there are none.
+func (a *ctlAppender) next(inode uint64) []*ctlAppend {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	batch := a.pending[inode]
+	if batch == nil {
+		delete(a.pending, inode)
+		return nil
+	}
+	a.pending[inode] = nil
+	return batch
+}
+
+// flush writes batches of waiting results in one append each until none
+// is left.
+func (a *ctlAppender) flush(inode uint64, path string, batch []*ctlAppend) {
+	for batch != nil {
+		var recs []queue.Record
+		for _, r := range batch {
+			recs = append(recs, r.recs...)
+		}
+		err := queue.AppendFile(path, recs...)
+		for _, r := range batch {
+			r.done <- err
+		}
+		batch = a.next(inode)
 	}
 }
 
@@ -296,7 +376,7 @@ func (m *Module) lookup(ctx context.Context, rcpt string) (account, *result) {
 			}
 			acct = account{user: "alias", home: m.AliasDir, ext: lk.Ext, cred: cred, aliasDir: true}
 		} else {
-			a, err := m.Auth.Pre(ctx, Service, lk.Account)
+			a, err := m.pre(ctx, lk.Account)
 			if errors.Is(err, authlib.ErrFail) {
 				continue
 			}
@@ -327,6 +407,60 @@ func (m *Module) lookup(ctx context.Context, rcpt string) (account, *result) {
 		return acct, nil
 	}
 	return unknown()
+}
+
+// authCacheTTL is how long the module keeps an account's authdaemond
+// answer for further deliveries. The original asks for every delivery; a
+// burst of mail to one account then costs a round trip to authdaemond
+// each, about a tenth of the module's work. A change to an account (its
+// uid, home, maildir or quota) is seen at most this much later; unknown
+// accounts and errors are never kept, so a new account receives mail at
+// once. RCPT-time checks (Verifier) ask every time.
+const authCacheTTL = 2 * time.Second
+
+// authCacheMax bounds the cache; when it is full, expired answers are
+// dropped, and if none has expired, all of them.
+const authCacheMax = 4096
+
+type authEntry struct {
+	a    *authlib.Account
+	when time.Time
+}
+
+// pre looks the account up through authdaemond, or takes its answer from
+// the last authTTL.
+func (m *Module) pre(ctx context.Context, name string) (*authlib.Account, error) {
+	if m.authTTL <= 0 {
+		return m.Auth.Pre(ctx, Service, name)
+	}
+	now := time.Now()
+	m.authMu.Lock()
+	e, ok := m.authCache[name]
+	m.authMu.Unlock()
+	if ok && now.Sub(e.when) < m.authTTL {
+		return e.a, nil
+	}
+	a, err := m.Auth.Pre(ctx, Service, name)
+	if err != nil {
+		return nil, err
+	}
+	m.authMu.Lock()
+	defer m.authMu.Unlock()
+	if len(m.authCache) >= authCacheMax {
+		for k, e := range m.authCache {
+			if now.Sub(e.when) >= m.authTTL {
+				delete(m.authCache, k)
+			}
+		}
+		if len(m.authCache) >= authCacheMax {
+			clear(m.authCache)
+		}
+	}
+	if m.authCache == nil {
+		m.authCache = map[string]authEntry{}
+	}
+	m.authCache[name] = authEntry{a, now}
+	return a, nil
 }
 
 // accountOf turns an authlib answer into the identity of the delivery.
@@ -366,7 +500,7 @@ func (m *Module) attempt(ctx context.Context, d module.Delivery, ctl *queue.Cont
 	if fail != nil {
 		return *fail
 	}
-	data, err := os.Open(m.Queue.DataPath(d.Inode))
+	data, err := openData(m.Queue.DataPath(d.Inode))
 	if err != nil {
 		m.Log.Error(fmt.Sprintf("id=%s: %v", ctl.ID, err))
 		return deferred("Unable to read message file.")
@@ -408,6 +542,21 @@ func (m *Module) attempt(ctx context.Context, d module.Delivery, ctl *queue.Cont
 	return res
 }
 
+// openData opens the message's data file. Bare open(2): os.Open would
+// make the descriptor non-blocking for the runtime's poller and blocking
+// again (a regular file cannot be polled), and handing it to the worker
+// needs it blocking anyway.
+func openData(path string) (*os.File, error) {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	for err == syscall.EINTR {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
 // permanent reports whether a delivery exit status is a permanent failure
 // (spec dot-courier.md §4; 70 EX_SOFTWARE too).
 func permanent(code int) bool {
@@ -435,21 +584,21 @@ func (m *Module) runChild(ctx context.Context, job Job, cred privsep.Credential,
 	if err != nil {
 		return run, err
 	}
-	fwdR, fwdW, err := os.Pipe()
+	fwdR, fwdW, err := pipe()
 	if err != nil {
 		m.putWorker(w)
 		return run, err
 	}
-	msgR, msgW, err := os.Pipe()
+	msgR, msgW, err := pipe()
 	if err != nil {
 		fwdR.Close()
-		fwdW.Close()
+		syscall.Close(fwdW)
 		m.putWorker(w)
 		return run, err
 	}
-	err = w.send(job.args(), data, fwdW, msgW)
-	fwdW.Close()
-	msgW.Close()
+	err = w.send(job.args(), int(data.Fd()), fwdW, msgW)
+	syscall.Close(fwdW)
+	syscall.Close(msgW)
 	if err != nil {
 		fwdR.Close()
 		msgR.Close()
@@ -525,6 +674,23 @@ func (m *Module) runChild(ctx context.Context, job Job, cred privsep.Credential,
 		run.code = a.code
 	}
 	return run, nil
+}
+
+// pipe makes a pipe whose read end the parent reads through the runtime's
+// poller and whose write end, a bare descriptor, only goes to the worker:
+// os.Pipe would make both ends non-blocking and register them, and handing
+// the write end over would undo that again.
+func pipe() (*os.File, int, error) {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		return nil, -1, fmt.Errorf("pipe: %w", err)
+	}
+	if err := syscall.SetNonblock(p[0], true); err != nil {
+		syscall.Close(p[0])
+		syscall.Close(p[1])
+		return nil, -1, fmt.Errorf("pipe: %w", err)
+	}
+	return os.NewFile(uintptr(p[0]), "pipe"), p[1], nil
 }
 
 // readLimited keeps the first n bytes of r and drains the rest.

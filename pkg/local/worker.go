@@ -166,8 +166,8 @@ func (w *worker) close() { w.conn.Close() }
 func (w *worker) kill(sig syscall.Signal) { syscall.Kill(-w.pid, sig) }
 
 // send hands a job to the worker with the message and the two pipes.
-func (w *worker) send(args []string, data, fwd, msgs *os.File) error {
-	rights := syscall.UnixRights(int(data.Fd()), int(fwd.Fd()), int(msgs.Fd()))
+func (w *worker) send(args []string, data, fwd, msgs int) error {
+	rights := syscall.UnixRights(data, fwd, msgs)
 	_, _, err := w.conn.WriteMsgUnix([]byte(strings.Join(args, "\x00")), rights, nil)
 	return err
 }
@@ -202,7 +202,7 @@ func RunWorker() int {
 	buf := make([]byte, maxRequest)
 	oob := make([]byte, syscall.CmsgSpace(3*4))
 	for {
-		n, oobn, _, _, err := syscall.Recvmsg(int(conn.Fd()), buf, oob, 0)
+		n, oobn, _, _, err := syscall.Recvmsg(int(conn.Fd()), buf, oob, syscall.MSG_CMSG_CLOEXEC)
 		if err != nil || n == 0 && oobn == 0 {
 			return 0
 		}
@@ -250,7 +250,6 @@ func receivedFiles(oob []byte) ([]*os.File, error) {
 			return files, err
 		}
 		for _, fd := range fds {
-			syscall.CloseOnExec(fd)
 			files = append(files, os.NewFile(uintptr(fd), "job"))
 		}
 	}

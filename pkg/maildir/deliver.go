@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -107,10 +108,17 @@ func (p *Pending) createTmp(uniq string, expected int64, mode os.FileMode) (*os.
 	p.parts = newNameParts(time.Now(), uniq)
 	for attempt := 0; ; attempt++ {
 		p.tmp = filepath.Join(p.d.Path, "tmp", p.parts.tmpName(expected))
-		f, err := os.OpenFile(p.tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, mode)
-		if err == nil {
-			return f, nil
+		// Bare open(2): os.OpenFile would first make the descriptor
+		// non-blocking for the runtime's poller and then, as a regular
+		// file cannot be polled, blocking again.
+		fd, err := unix.Open(p.tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
+		for err == unix.EINTR {
+			fd, err = unix.Open(p.tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
 		}
+		if err == nil {
+			return os.NewFile(uintptr(fd), p.tmp), nil
+		}
+		err = &os.PathError{Op: "open", Path: p.tmp, Err: err}
 		if !errors.Is(err, os.ErrExist) || attempt >= 100 {
 			return nil, fmt.Errorf("cannot create a message file in %s: %w", filepath.Join(p.d.Path, "tmp"), err)
 		}
@@ -125,7 +133,9 @@ func (p *Pending) createTmp(uniq string, expected int64, mode os.FileMode) (*os.
 // copyMessage copies r to f and returns the byte count and, if wanted, the
 // size the message has with CRLF line ends (-1 otherwise).
 func copyMessage(f *os.File, r io.Reader, wantVSize bool) (size, vsize int64, err error) {
-	buf := make([]byte, 64*1024)
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
 	var bare int64 // LFs not preceded by CR
 	prevCR := false
 	for {
@@ -156,6 +166,14 @@ func copyMessage(f *os.File, r io.Reader, wantVSize bool) (size, vsize int64, er
 	}
 	return size, size + bare, nil
 }
+
+// copyBuffers are copyMessage's buffers: a delivery worker writes message
+// after message, and a fresh 64 KiB buffer each time cost more than the
+// copy of a typical message.
+var copyBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 64*1024)
+	return &b
+}}
 
 // Size is the size of the written message in bytes.
 func (p *Pending) Size() int64 { return p.size }
@@ -199,7 +217,9 @@ func (p *Pending) commit(sub, name string, countedFile bool) (string, error) {
 	}
 	dir := filepath.Join(p.d.Path, sub)
 	dst := filepath.Join(dir, name)
-	account := !p.quotaFree && countedFile && p.d.counted()
+	// Without a maildirsize there is nothing to account: skip the lock
+	// and the append, as Courier does (maildir_quota_add_start).
+	account := !p.quotaFree && countedFile && p.d.counted() && hasSizeFile(p.d.Root)
 	if account {
 		unlock := lockMaildir(p.d.Root, unix.LOCK_SH)
 		defer unlock()
@@ -236,6 +256,14 @@ func (p *Pending) commit(sub, name string, countedFile bool) (string, error) {
 		}
 	}
 	return dst, nil
+}
+
+// hasSizeFile reports whether root has a maildirsize (anything but a
+// certain absence counts as yes, so that accounting is never skipped by
+// mistake).
+func hasSizeFile(root string) bool {
+	var st unix.Stat_t
+	return unix.Lstat(filepath.Join(root, sizeFileName), &st) != unix.ENOENT
 }
 
 // Deliver writes the message from r into the maildir (tmp/, fsync, link

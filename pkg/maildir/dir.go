@@ -1,7 +1,6 @@
 package maildir
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -61,17 +60,21 @@ func (d *Dir) counted() bool { return countedFolder(d.Path) }
 // syncDir fsyncs a directory so that a new or renamed entry in it survives
 // a crash.
 func syncDir(path string) error {
-	f, err := os.Open(path)
+	// Bare system calls: os.Open tries to register the descriptor with
+	// the runtime's poller, four more system calls for every delivery.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	for {
+		if err = unix.Fsync(fd); err != unix.EINTR {
+			break
+		}
 	}
+	unix.Close(fd)
 	// Some file systems cannot fsync a directory; they do not need to.
-	if errors.Is(err, unix.EINVAL) {
+	if err == nil || err == unix.EINVAL {
 		return nil
 	}
-	return err
+	return &os.PathError{Op: "sync", Path: path, Err: err}
 }
