@@ -142,6 +142,11 @@ func (b *bench) ours() (*target, error) {
 		for _, u := range append([]string{submitUser, oneUser}, fiveUsers...) {
 			addrs = append(addrs, u+"@"+domain)
 		}
+		// The mailboxes apart from the queue, as the peers have them
+		// (/srv/peer-mail and /var/lib/courier).
+		if err := sb.SeparateHomes("/srv"); err != nil {
+			return err
+		}
 		if _, err := sb.AddAccounts("", addrs...); err != nil {
 			return err
 		}
@@ -155,7 +160,7 @@ func (b *bench) ours() (*target, error) {
 		t.courier = filepath.Join(sb.Config["sbindir"], "courier")
 		return nil
 	}
-	t.maildir = func(u string) string { return filepath.Join(sb.Root, "home", u, "Maildir") }
+	t.maildir = func(u string) string { return filepath.Join(sb.Homes, u, "Maildir") }
 	t.stop = func() error {
 		if sb == nil {
 			return nil

@@ -24,7 +24,10 @@ import (
 
 // Sandbox is a running sandbox tree.
 type Sandbox struct {
-	Root   string
+	Root string
+	// Homes holds the home directories AddAccounts makes: Root/home, or a
+	// directory of its own (SeparateHomes).
+	Homes  string
 	Config map[string]string // courier-config's output: sbindir, rundir, mailuser, ...
 	Log    string            // the file with sandbox.sh's and courierd's output
 	src    string
@@ -174,7 +177,7 @@ func (s *Sandbox) AddAccounts(password string, addrs ...string) (map[string]stri
 	out := map[string]string{}
 	for _, a := range addrs {
 		local, _, _ := strings.Cut(a, "@")
-		home := filepath.Join(s.Root, "home", local)
+		home := filepath.Join(s.homes(), local)
 		for _, d := range []string{"cur", "new", "tmp"} {
 			if err := os.MkdirAll(filepath.Join(home, "Maildir", d), 0o700); err != nil {
 				return nil, err
@@ -208,14 +211,46 @@ func (s *Sandbox) AddAccounts(password string, addrs ...string) (map[string]stri
 	return out, nil
 }
 
+func (s *Sandbox) homes() string {
+	if s.Homes != "" {
+		return s.Homes
+	}
+	return filepath.Join(s.Root, "home")
+}
+
+// SeparateHomes makes the accounts' home directories in a new directory
+// under parent instead of in the sandbox tree, as an installation keeps
+// its mailboxes (/home) apart from its queue (/var/lib/courier), and the
+// peers theirs (/srv/peer-mail). On a file system that places a directory
+// near its parent this keeps the queue's churn of new and deleted files
+// out of the mailboxes' inode groups, as it is for the peers. Stop
+// removes it.
+func (s *Sandbox) SeparateHomes(parent string) error {
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(parent, "sandbox-homes-")
+	if err != nil {
+		return err
+	}
+	s.Homes = dir
+	return os.Chmod(dir, 0o755)
+}
+
 // Stop stops courierd (and with it every server) and removes the tree
 // unless keep.
 func (s *Sandbox) Stop(keep bool) error {
 	err := s.stop()
 	if keep {
 		fmt.Fprintf(os.Stderr, "sandbox kept in %s\n", s.Root)
+		if s.Homes != "" {
+			fmt.Fprintf(os.Stderr, "its home directories in %s\n", s.Homes)
+		}
 	} else {
 		os.RemoveAll(s.Root)
+		if s.Homes != "" {
+			os.RemoveAll(s.Homes)
+		}
 	}
 	return err
 }
