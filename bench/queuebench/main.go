@@ -19,7 +19,8 @@
 //		         {setup,start,stop}-postfix.sh; maildirs in /srv/peer-mail-postfix
 //		ours     this tree, built and configured by scripts/sandbox.sh into a
 //		         temporary sandbox tree (courierd with its scheduler, courierlocal,
-//		         authdaemond), with the benchmark accounts added by userdb
+//		         authdaemond), with the benchmark accounts added by userdb;
+//		         maildirs in a directory of their own under /srv
 //
 //	 3. SMTP load (-tests smtp): -smtp-sessions sessions at once for
 //	    -smtp-duration, each sending -smtp-per messages to one local recipient
