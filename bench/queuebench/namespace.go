@@ -24,7 +24,7 @@ const realLocals = "/etc/courier/locals"
 // that conflict the namespace is not needed.
 func (b *bench) courierInNamespace() (*result, error) {
 	// Set up here, so -teardown (kept by this process) undoes it.
-	if err := b.ensure(filepath.Join("/srv/peer-mail", submitUser, "Maildir"), "setup-courier.sh", "teardown-courier.sh"); err != nil {
+	if err := b.ensure(courierSetUp, "setup-courier.sh", "teardown-courier.sh"); err != nil {
 		return nil, err
 	}
 	clash, err := localsLists(realLocals, domain)

@@ -20,7 +20,7 @@ func (b *bench) courier() (*target, error) {
 	if _, err := os.Stat("/usr/sbin/sendmail"); err != nil {
 		return nil, fmt.Errorf("courier-mta is not installed: %w", err)
 	}
-	if err := b.ensure(filepath.Join(base, submitUser, "Maildir"), "setup-courier.sh", "teardown-courier.sh"); err != nil {
+	if err := b.ensure(courierSetUp, "setup-courier.sh", "teardown-courier.sh"); err != nil {
 		return nil, err
 	}
 	return &target{
@@ -86,7 +86,7 @@ func (b *bench) postfix() (*target, error) {
 	if _, err := os.Stat(x + "/usr/sbin/sendmail"); err != nil {
 		return nil, fmt.Errorf("no unpacked Postfix (run %s/install.sh): %w", b.peers, err)
 	}
-	if err := b.ensure(filepath.Join("/srv/peer-mail", submitUser, "Maildir"), "setup-courier.sh", "teardown-courier.sh"); err != nil {
+	if err := b.ensure(courierSetUp, "setup-courier.sh", "teardown-courier.sh"); err != nil {
 		return nil, err
 	}
 	if err := b.ensure(filepath.Join(base, submitUser, "Maildir"), "setup-postfix.sh", "teardown-postfix.sh"); err != nil {
@@ -104,8 +104,14 @@ func (b *bench) postfix() (*target, error) {
 	}, nil
 }
 
-// ensure runs a peer's setup script when probe (a benchmark maildir) is
-// missing and -setup was given, and remembers to undo it.
+// courierSetUp exists while the real Courier is configured by the peers'
+// setup script (its hosted domain file; teardown removes it, while the
+// maildirs stay).
+const courierSetUp = "/etc/courier/hosteddomains/peer"
+
+// ensure runs a peer's setup script when probe (a file its setup makes and
+// its teardown removes) is missing and -setup was given, and remembers to
+// undo it.
 func (b *bench) ensure(probe, setup, teardown string) error {
 	if _, err := os.Stat(probe); err == nil {
 		return nil
