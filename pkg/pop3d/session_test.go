@@ -72,12 +72,14 @@ func startSession(t *testing.T, path string, env map[string]string) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
 	cl := &client{t: t, done: make(chan struct{}), log: &lockedBuffer{}}
 	log := slog.New(slog.NewTextHandler(cl.log, nil))
 	go func() {
 		defer close(cl.done)
+		// The listener is closed only after Accept: closed before, it
+		// would reset the connection Dial already made.
 		sc, err := l.Accept()
+		l.Close()
 		if err != nil {
 			return
 		}
