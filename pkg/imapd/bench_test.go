@@ -47,6 +47,25 @@ func benchMaildir(b *testing.B, n int) string {
 // benchConn starts a session on root and returns a function that runs
 // one command in it, with INBOX selected.
 func benchConn(b *testing.B, root string) func(cmd string) {
+	run := benchConnNoSelect(b, root)
+	run("SELECT INBOX")
+	waitWarm(root)
+	return run
+}
+
+// waitWarm waits for the warm-up of the folder at path to end, as it
+// does in imapbench (FETCH 1:* meets it) before the operations measured.
+func waitWarm(path string) {
+	for {
+		if _, busy := warming.Load(path); !busy {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// benchConnNoSelect is benchConn without the SELECT.
+func benchConnNoSelect(b *testing.B, root string) func(cmd string) {
 	client, server := net.Pipe()
 	done := make(chan struct{})
 	go func() {
@@ -78,7 +97,6 @@ func benchConn(b *testing.B, root string) func(cmd string) {
 			}
 		}
 	}
-	run("SELECT INBOX")
 	return run
 }
 
@@ -87,11 +105,11 @@ func benchConn(b *testing.B, root string) func(cmd string) {
 func BenchmarkFetchEnvelopesCold10k(b *testing.B) {
 	run := benchSession(b, 10000)
 	for b.Loop() {
-		infos.Lock()
-		clear(infos.m)
+		infos.mu.Lock()
+		infos.m.Clear()
 		infos.bytes = 0
-		infos.gen++
-		infos.Unlock()
+		infos.gen.Add(1)
+		infos.mu.Unlock()
 		run("FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)")
 	}
 }
@@ -167,5 +185,109 @@ func BenchmarkMix10k(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(total)/3, "ops/s")
+	}
+}
+
+// BenchmarkSelectFirst10k is imapbench's first SELECT: a new maildir of
+// 10,000 messages without UID map, which the SELECT builds.
+func BenchmarkSelectFirst10k(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		root := benchMaildir(b, 10000)
+		run := benchConnNoSelect(b, root)
+		b.StartTimer()
+		run("SELECT INBOX")
+		b.StopTimer()
+		waitWarm(root)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkStore1000 is STORE +FLAGS.SILENT (\Flagged) on 1,000 of
+// 10,000 messages, then the same with -FLAGS.
+func BenchmarkStore1000(b *testing.B) {
+	run := benchSession(b, 10000)
+	i := 0
+	for b.Loop() {
+		op := "+"
+		if i%2 == 1 {
+			op = "-"
+		}
+		run("STORE 1:1000 " + op + "FLAGS.SILENT (\\Flagged)")
+		i++
+	}
+}
+
+// BenchmarkCopy500 is COPY of 500 of 10,000 messages to another folder.
+func BenchmarkCopy500(b *testing.B) {
+	run := benchSession(b, 10000)
+	run("CREATE INBOX.Dest")
+	for b.Loop() {
+		run("COPY 1:500 INBOX.Dest")
+	}
+}
+
+// BenchmarkMove500 is MOVE of 500 of 10,000 messages to another folder
+// (the INBOX is filled again when it runs low, untimed).
+func BenchmarkMove500(b *testing.B) {
+	root := benchMaildir(b, 10000)
+	run := benchConn(b, root)
+	run("CREATE INBOX.Dest")
+	left := 10000
+	for b.Loop() {
+		if left < 500 {
+			b.StopTimer()
+			benchRefill(b, root, 10000)
+			run("NOOP")
+			left = 10000
+			b.StartTimer()
+		}
+		run("MOVE 1:500 INBOX.Dest")
+		left -= 500
+	}
+}
+
+// BenchmarkExpunge500 is EXPUNGE of 500 of 10,000 messages flagged
+// \Deleted just before (untimed).
+func BenchmarkExpunge500(b *testing.B) {
+	root := benchMaildir(b, 10000)
+	run := benchConn(b, root)
+	left := 10000
+	for b.Loop() {
+		b.StopTimer()
+		if left < 500 {
+			benchRefill(b, root, 10000)
+			run("NOOP")
+			left = 10000
+		}
+		run("STORE 1:500 +FLAGS.SILENT (\\Deleted)")
+		b.StartTimer()
+		run("EXPUNGE")
+		left -= 500
+	}
+}
+
+// benchRefill writes again the messages of benchMaildir that are gone
+// from root's cur/.
+func benchRefill(b *testing.B, root string, n int) {
+	b.Helper()
+	have := map[string]bool{}
+	names, err := os.ReadDir(filepath.Join(root, "cur"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range names {
+		u, _, _ := strings.Cut(e.Name(), ":")
+		have[u] = true
+	}
+	for i := 0; i < n; i++ {
+		msg := corpus.Message(i)
+		unique := fmt.Sprintf("%d.M%06dP1.bench,S=%d", 1700000000+i, i, len(msg))
+		if have[unique] {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(root, "cur", unique+":2,"), msg, 0o600); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

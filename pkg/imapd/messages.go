@@ -97,9 +97,14 @@ func (s *session) selectMessages(t wire.Token, uid bool) ([]*view, error) {
 		match = func(i int, _ mailbox.Msg) bool { return wire.InRanges(ranges, uint32(i+1), max) }
 	}
 	var out []*view
+	var views []view // allocated in blocks rather than one by one
 	for i, m := range msgs {
 		if match(i, m) {
-			out = append(out, &view{mb: s.mb, seq: uint32(i + 1), m: m})
+			if len(views) == cap(views) {
+				views = make([]view, 0, min(len(msgs)-i, 64))
+			}
+			views = append(views, view{mb: s.mb, seq: uint32(i + 1), m: m})
+			out = append(out, &views[len(views)-1])
 		}
 	}
 	return out, nil
@@ -152,8 +157,13 @@ func (s *session) fetch(tag string, args []wire.Token, uid bool) (string, error)
 			}
 		}
 	}
+	ready, stop := prefetch(views, req, s.utf8)
+	defer stop()
 	failed := 0
-	for _, v := range views {
+	for i, v := range views {
+		if ready != nil && i%prefetchBlock == 0 {
+			<-ready[i/prefetchBlock]
+		}
 		_, err := fetch.Write(s.bw, req, v, fetch.Options{UID: uid, CondStore: s.condstore, UTF8: s.utf8, SeenSet: v.seenSet})
 		switch {
 		case errors.Is(err, fetch.ErrUnknownCTE):
@@ -331,8 +341,10 @@ func (s *session) parseSearch(args []wire.Token) (*searchRequest, error) {
 func (s *session) matches(c *imap.SearchCriteria) ([]search.Message, error) {
 	msgs := s.mb.Messages()
 	all := make([]search.Message, len(msgs))
+	views := make([]view, len(msgs)) // one allocation for a search of every message
 	for i, m := range msgs {
-		all[i] = &view{mb: s.mb, seq: uint32(i + 1), m: m}
+		views[i] = view{mb: s.mb, seq: uint32(i + 1), m: m}
+		all[i] = &views[i]
 	}
 	return search.Search(c, all)
 }

@@ -1,9 +1,15 @@
 package imapd
 
 import (
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gocourier/courier/pkg/imapd/fetch"
 	"github.com/gocourier/courier/pkg/imapd/mailbox"
@@ -33,31 +39,41 @@ type msgInfo struct {
 	header atomic.Pointer[search.Header]
 }
 
-var infos = struct {
-	sync.RWMutex
-	m     map[infoKey]*msgInfo
+// infos are the cached messages. Lookups take no lock (a SEARCH looks up
+// every message of the folder, from many sessions at once); mu orders
+// the additions, the byte count and the clearing.
+var infos struct {
+	m     sync.Map // infoKey → *msgInfo
+	mu    sync.Mutex
 	bytes int
-	gen   int // cleared so many times
-}{m: map[infoKey]*msgInfo{}}
+	gen   atomic.Int64 // cleared so many times
+}
 
 // info returns the message's msgInfo, reading the file when no session
 // of the process did yet; nil when the message cannot be read or its
 // header is too large to keep.
 func (v *view) info() *msgInfo {
+	return v.infoFrom(func() (io.ReadCloser, error) {
+		if f, err := openFD(filepath.Join(v.mb.Path(), "cur", v.m.File)); err == nil {
+			return f, nil
+		}
+		return v.mb.Open(v.m.UID) // renamed since the snapshot
+	})
+}
+
+// infoFrom is info with the message file opened by open.
+func (v *view) infoFrom(open func() (io.ReadCloser, error)) *msgInfo {
 	if v.scanned {
 		return v.inf
 	}
 	v.scanned = true
 	unique, _, _ := strings.Cut(v.m.File, ":")
 	key := infoKey{v.mb.Path(), unique}
-	infos.RLock()
-	in, ok := infos.m[key]
-	infos.RUnlock()
-	if ok {
-		v.inf = in
-		return in
+	if in, ok := infos.m.Load(key); ok {
+		v.inf = in.(*msgInfo)
+		return v.inf
 	}
-	f, err := v.mb.Open(v.m.UID)
+	f, err := open()
 	if err != nil {
 		return nil
 	}
@@ -66,17 +82,17 @@ func (v *view) info() *msgInfo {
 	if err != nil || p == nil {
 		return nil
 	}
-	in = &msgInfo{pre: p}
+	in := &msgInfo{pre: p}
 	cost := 4*len(p.Header) + len(key.dir) + len(key.unique) + 256 // with the ENVELOPE and the parsed header
-	infos.Lock()
+	infos.mu.Lock()
 	if infos.bytes+cost > infoBudget {
-		clear(infos.m)
+		infos.m.Clear()
 		infos.bytes = 0
-		infos.gen++
+		infos.gen.Add(1)
 	}
-	infos.m[key] = in
+	infos.m.Store(key, in)
 	infos.bytes += cost
-	infos.Unlock()
+	infos.mu.Unlock()
 	v.inf = in
 	return in
 }
@@ -121,6 +137,90 @@ func (v *view) Size() int64 {
 	return -1
 }
 
+// fdFile is a message file read through its descriptor alone: an os.File
+// registers with the runtime's poller and keeps a finalizer, which costs
+// more than reading a small message.
+type fdFile int
+
+func openFD(path string) (fdFile, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fdFile(fd), nil
+	}
+}
+
+func (f fdFile) Read(p []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(f), p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+func (f fdFile) Close() error { return unix.Close(int(f)) }
+
+// prefetchBlock is how many messages a prefetch worker reads at a time.
+const prefetchBlock = 128
+
+// prefetch reads, on every core, the messages that a FETCH of envelopes
+// or sizes is about to answer and that no session of the process read
+// yet, block by block ahead of the writer, and renders their ENVELOPE:
+// block i is ready when ready[i] is closed. ready is nil when it is not
+// worth it (few messages, no such item). stop makes the workers skip the
+// blocks not begun yet (they still close them).
+func prefetch(views []*view, req *fetch.Request, utf8 bool) (ready []chan struct{}, stop func()) {
+	env, want := false, false
+	for _, it := range req.Items {
+		switch it.Kind {
+		case fetch.ItemEnvelope:
+			env, want = true, true
+		case fetch.ItemRFC822Size:
+			want = true
+		}
+	}
+	if !want || len(views) < 2*prefetchBlock {
+		return nil, func() {}
+	}
+	ready = make([]chan struct{}, (len(views)+prefetchBlock-1)/prefetchBlock)
+	for i := range ready {
+		ready[i] = make(chan struct{})
+	}
+	var next atomic.Int64
+	var stopped atomic.Bool
+	for range runtime.GOMAXPROCS(0) {
+		go func() {
+			for {
+				b := int(next.Add(1) - 1)
+				if b >= len(ready) {
+					return
+				}
+				if !stopped.Load() {
+					for _, v := range views[b*prefetchBlock : min((b+1)*prefetchBlock, len(views))] {
+						if p := v.prescan(); p != nil && env {
+							p.Envelope(utf8)
+						}
+					}
+				}
+				close(ready[b])
+			}
+		}()
+	}
+	return ready, func() { stopped.Store(true) }
+}
+
 // warming holds the folders whose messages a warm-up is reading;
 // warmed the folders read whole, with the UIDNEXT and the cache
 // generation they were read at.
@@ -128,7 +228,7 @@ var warming, warmed sync.Map // folder path → struct{}, warmedAt
 
 type warmedAt struct {
 	uidNext uint32
-	gen     int
+	gen     int64
 }
 
 // maxWarm bounds the messages a warm-up reads.
@@ -143,9 +243,7 @@ func warm(mb *mailbox.Mailbox) {
 	if len(msgs) < 100 || len(msgs) > maxWarm {
 		return
 	}
-	infos.RLock()
-	at := warmedAt{mb.UIDNext(), infos.gen}
-	infos.RUnlock()
+	at := warmedAt{mb.UIDNext(), infos.gen.Load()}
 	if w, ok := warmed.Load(mb.Path()); ok && w.(warmedAt) == at {
 		return
 	}
@@ -155,10 +253,17 @@ func warm(mb *mailbox.Mailbox) {
 	go func() {
 		defer warming.Delete(mb.Path())
 		// From the end: a FETCH or SEARCH of the whole mailbox runs
-		// from the start meanwhile, and they meet halfway.
+		// from the start meanwhile, and they meet halfway. A message
+		// renamed since the SELECT is left to the command that needs
+		// it (looking for it lists the folder). The ENVELOPE is
+		// rendered too: FETCH of envelopes is what clients do next.
+		cur := filepath.Join(mb.Path(), "cur")
 		for i := len(msgs) - 1; i >= 0; i-- {
 			v := view{mb: mb, m: msgs[i]}
-			v.info()
+			in := v.infoFrom(func() (io.ReadCloser, error) { return openFD(filepath.Join(cur, v.m.File)) })
+			if in != nil {
+				in.pre.Envelope(false)
+			}
 		}
 		warmed.Store(mb.Path(), at)
 	}()

@@ -95,7 +95,7 @@ func (d *Dir) WriteACL(acl []ACLEntry) error {
 		}
 	}
 	p := filepath.Join(d.Path, ACLFile)
-	if err := writeViaTmp(d.Path, "imapacl_"+strconv.FormatUint(collisions.Add(1), 10), p, FormatACL(acl), 0o644); err != nil {
+	if err := writeViaTmp(d.Path, "imapacl_"+strconv.FormatUint(collisions.Add(1), 10), p, FormatACL(acl), 0o644, true); err != nil {
 		return fmt.Errorf("cannot write the ACL %s: %w", p, err)
 	}
 	return nil

@@ -121,3 +121,58 @@ func TestLinkAndMoveMessage(t *testing.T) {
 		t.Fatalf("copy flagged T: %v", err)
 	}
 }
+
+// TestLinkAndMoveMessages checks the batch forms: the same names and
+// quota as one message at a time, a message gone from the batch skipped
+// with an error, and a batch that would go over quota stopped there.
+func TestLinkAndMoveMessages(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	if err := Make(root, 0o700, 0o700, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetQuota(root, QuotaSpec{Bytes: 1000, Messages: 5}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"A", "Trash"} {
+		if err := CreateFolder(root, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inbox, _ := OpenDir(root)
+	a, _ := OpenFolder(root, "A")
+	trash, _ := OpenFolder(root, "Trash")
+	p1, p2 := deliver(t, inbox, "one\n"), deliver(t, inbox, "two\n")
+	usage := func() Usage {
+		st, _, err := GetQuota(root, QuotaSpec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Usage
+	}
+	names, err := a.LinkMessages([]string{p1, p2}, []Flags{"S", ""})
+	if err != nil || len(names) != 2 || !strings.HasSuffix(names[0], ":2,S") || !strings.HasSuffix(names[1], ":2,") {
+		t.Fatalf("link %q %v", names, err)
+	}
+	if u := usage(); u != (Usage{16, 4}) {
+		t.Fatalf("usage after links %+v", u)
+	}
+	moved, err := a.MoveMessages([]string{names[0], "gone:2,", names[1]}, trash, []Flags{"S", "", "F"})
+	if !errors.Is(err, ErrNoMessage) || moved[0] == "" || moved[1] != "" || !strings.HasSuffix(moved[2], ":2,F") {
+		t.Fatalf("move %q %v", moved, err)
+	}
+	if u := usage(); u != (Usage{8, 2}) {
+		t.Fatalf("usage after move to Trash %+v", u)
+	}
+	if ls(t, filepath.Join(a.Path, "cur")) != nil {
+		t.Fatalf("sources left: %v", ls(t, filepath.Join(a.Path, "cur")))
+	}
+	back, err := trash.MoveMessages([]string{moved[0], moved[2]}, a, []Flags{"", ""})
+	if err != nil || back[0] == "" || back[1] == "" || usage() != (Usage{16, 4}) {
+		t.Fatalf("move back %q %v, usage %+v", back, err, usage())
+	}
+	// Over quota: 5 messages allowed, so the second copy stops the batch.
+	names, err = a.LinkMessages([]string{p1, p2}, []Flags{"", ""})
+	if !errors.Is(err, ErrOverQuota) || len(names) != 1 {
+		t.Fatalf("over quota: %q %v", names, err)
+	}
+}

@@ -310,7 +310,7 @@ func (d *Dir) readKeywords(now time.Time) (Keywords, bool, error) {
 			if err := os.Remove(listPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, false, err
 			}
-		} else if err := writeViaTmp(d.Path, "", listPath, content, 0o644); err != nil {
+		} else if err := writeViaTmp(d.Path, "", listPath, content, 0o644, true); err != nil {
 			return nil, false, fmt.Errorf("cannot write %s: %w", listPath, err)
 		}
 	}
@@ -407,7 +407,7 @@ func (d *Dir) SetKeywords(message string, set []string) error {
 		return err
 	}
 	dst := filepath.Join(d.Path, KeywordsDir, unique)
-	if err := writeViaTmp(d.Path, "", dst, []byte(b.String()), 0o644); err != nil {
+	if err := writeViaTmp(d.Path, "", dst, []byte(b.String()), 0o644, true); err != nil {
 		return fmt.Errorf("cannot store the keywords of %s: %w", unique, err)
 	}
 	return nil

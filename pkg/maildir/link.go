@@ -21,6 +21,33 @@ import (
 // charged like a delivery (*QuotaError when it does not fit). It returns
 // the new file name in cur/.
 func (d *Dir) LinkMessage(src string, flags Flags) (string, error) {
+	return d.linkMessage(src, flags, true)
+}
+
+// LinkMessages is LinkMessage for several messages (srcs[i] with
+// flags[i]) with one fsync of cur/ for them all. It stops at the first
+// failure and returns the names made until then, which the caller removes
+// when it gives up.
+func (d *Dir) LinkMessages(srcs []string, flags []Flags) ([]string, error) {
+	names := make([]string, 0, len(srcs))
+	for i, src := range srcs {
+		name, err := d.linkMessage(src, flags[i], false)
+		if err != nil {
+			return names, err
+		}
+		names = append(names, name)
+	}
+	if len(names) > 0 {
+		if err := syncDir(filepath.Join(d.Path, "cur")); err != nil {
+			return names, fmt.Errorf("cannot make the copies in %s durable: %w", d.Path, err)
+		}
+	}
+	return names, nil
+}
+
+// linkMessage is LinkMessage; sync false leaves the fsync of cur/ to the
+// caller.
+func (d *Dir) linkMessage(src string, flags Flags, sync bool) (string, error) {
 	flags = normalizeFlags(onlyLetters(string(flags)))
 	st, err := os.Stat(src)
 	if err != nil {
@@ -59,6 +86,9 @@ func (d *Dir) LinkMessage(src string, flags Flags) (string, error) {
 		unlock()
 		switch {
 		case err == nil:
+			if !sync {
+				return name, nil
+			}
 			if err := syncDir(cur); err != nil {
 				return "", fmt.Errorf("cannot make the copy %s durable: %w", filepath.Join(cur, name), err)
 			}
@@ -153,4 +183,97 @@ func (d *Dir) MoveMessage(file string, dst *Dir, flags Flags) (string, error) {
 		}
 	}
 	return newName, nil
+}
+
+// MoveMessages is MoveMessage for several messages of d (files[i] with
+// flags[i]) with one fsync of dst's cur/ for them all, before any source
+// is removed. names[i] is the new name of files[i] in dst's cur/, "" when
+// that message could not be moved; err joins the failures.
+func (d *Dir) MoveMessages(files []string, dst *Dir, flags []Flags) (names []string, err error) {
+	type linked struct {
+		i        int
+		from, to string
+		name     string
+		delta    Usage
+	}
+	names = make([]string, len(files))
+	var done []linked
+	var errs []error
+	var charged Usage // added to dst's quota by the messages linked so far
+	locked := false
+	for i, file := range files {
+		fl := normalizeFlags(onlyLetters(string(flags[i])))
+		m, err := d.locate(file)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		newName := m.Name.WithFlags(fl)
+		wasCounted := d.counted() && m.Name.Counted()
+		willCount := dst.counted() && !fl.Has(FlagTrashed)
+		var delta Usage
+		if wasCounted != willCount {
+			size, err := d.messageSize(m)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("cannot move %s: %w", d.MessagePath(m), err))
+				continue
+			}
+			delta = Usage{-size, -1}
+			if willCount {
+				delta = Usage{size, 1}
+				if err := CheckQuota(dst.Path, dst.Quota, Usage{charged.Bytes + size, charged.Messages + 1}); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
+		}
+		if delta != (Usage{}) && !locked {
+			defer lockMaildir(d.Root, unix.LOCK_SH)()
+			locked = true
+		}
+		from, to := d.MessagePath(m), filepath.Join(dst.Path, "cur", newName)
+		// link and unlink rather than rename: rename would silently
+		// replace a file of the same name.
+		if err := os.Link(from, to); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				err = fmt.Errorf("message %s was removed or renamed by another program: %w", from, ErrNoMessage)
+			} else {
+				err = fmt.Errorf("cannot move message %s to %s: %w", from, to, err)
+			}
+			errs = append(errs, err)
+			continue
+		}
+		if delta.Messages > 0 {
+			charged.Bytes += delta.Bytes
+			charged.Messages += delta.Messages
+		}
+		done = append(done, linked{i, from, to, newName, delta})
+	}
+	if len(done) == 0 {
+		return names, errors.Join(errs...)
+	}
+	if err := syncDir(filepath.Join(dst.Path, "cur")); err != nil {
+		for _, l := range done {
+			os.Remove(l.to)
+		}
+		return names, errors.Join(append(errs, fmt.Errorf("cannot move messages to %s: %w", dst.Path, err))...)
+	}
+	var total Usage
+	for _, l := range done {
+		if err := os.Remove(l.from); err != nil && !errors.Is(err, os.ErrNotExist) {
+			os.Remove(l.to)
+			errs = append(errs, fmt.Errorf("cannot move message %s: %w", l.from, err))
+			continue
+		}
+		names[l.i] = l.name
+		total.Bytes += l.delta.Bytes
+		total.Messages += l.delta.Messages
+	}
+	if total != (Usage{}) {
+		if err := appendUsage(d.Root, total); err != nil {
+			d.log().Warn("messages moved but the quota file was not updated; the next recount corrects it",
+				"folder", dst.Path, "err", err)
+		}
+	}
+	return names, errors.Join(errs...)
 }

@@ -215,10 +215,24 @@ func (d *Dir) messageSize(m Message) (int64, error) {
 // *QuotaError when the message no longer fits.
 func (d *Dir) SetFlags(file string, flags Flags) (string, error) {
 	flags = normalizeFlags(onlyLetters(string(flags)))
+	if m := messageOf("cur", file); strings.IndexByte(file, ':') >= 0 && m.Name.WithFlags(flags) != file {
+		// The common case: a name in cur/ as last seen, renamed without
+		// looking it up first; only a message gone from that name is
+		// looked for.
+		name, err := d.setFlags(m, flags)
+		if !errors.Is(err, ErrNoMessage) {
+			return name, err
+		}
+	}
 	m, err := d.locate(file)
 	if err != nil {
 		return "", err
 	}
+	return d.setFlags(m, flags)
+}
+
+// setFlags is SetFlags for the message m, which may be gone (ErrNoMessage).
+func (d *Dir) setFlags(m Message, flags Flags) (string, error) {
 	newFile := m.Name.WithFlags(flags)
 	if m.Sub == "cur" && m.File == newFile {
 		return newFile, nil
@@ -241,7 +255,10 @@ func (d *Dir) SetFlags(file string, flags Flags) (string, error) {
 		defer unlock()
 	}
 	from, to := d.MessagePath(m), filepath.Join(d.Path, "cur", newFile)
-	if err := os.Rename(from, to); err != nil {
+	// rename(2) itself: os.Rename looks at the target first, one more
+	// system call a message for a STORE of thousands.
+	if err := unix.Rename(from, to); err != nil {
+		err = &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
 		if errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("message %s was removed or renamed by another program: %w", from, ErrNoMessage)
 		}
@@ -269,6 +286,22 @@ func (d *Dir) Remove(files ...string) error {
 		unlock = lockMaildir(d.Root, unix.LOCK_SH)
 	}
 	for _, file := range files {
+		if m := messageOf("cur", file); strings.IndexByte(file, ':') >= 0 && m.Name.Size >= 0 {
+			// The common case: a name in cur/ as last seen, whose size
+			// is in the name, removed without looking it up first.
+			err := unix.Unlink(d.MessagePath(m))
+			if err == nil {
+				if m.Name.Counted() {
+					delta.Bytes -= m.Name.Size
+					delta.Messages--
+				}
+				continue
+			}
+			if err != unix.ENOENT {
+				errs = append(errs, fmt.Errorf("cannot remove message: %w", &os.PathError{Op: "unlink", Path: d.MessagePath(m), Err: err}))
+				continue
+			}
+		}
 		m, err := d.locate(file)
 		if errors.Is(err, ErrNoMessage) {
 			continue

@@ -164,7 +164,7 @@ func (d *Dir) ReadPOP3List() (*POP3List, []error, error) {
 // WritePOP3List replaces d's list: a file in tmp/ renamed over it.
 func (d *Dir) WritePOP3List(l *POP3List) error {
 	p := filepath.Join(d.Path, POP3ListFile)
-	if err := writeViaTmp(d.Path, "pop3", p, l.Format(), 0o644); err != nil {
+	if err := writeViaTmp(d.Path, "pop3", p, l.Format(), 0o644, true); err != nil {
 		return fmt.Errorf("cannot write the POP3 list %s: %w", p, err)
 	}
 	return nil

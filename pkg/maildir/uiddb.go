@@ -114,12 +114,19 @@ func parseUID(s string) (uint32, error) {
 
 // Format writes the file content.
 func (db *UIDDB) Format() []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "1 %d %d\n", db.UIDValidity, db.NextUID)
+	n := 32
 	for _, e := range db.Entries {
-		fmt.Fprintf(&b, "%d %s\n", e.UID, e.Unique)
+		n += 12 + len(e.Unique)
 	}
-	return b.Bytes()
+	b := make([]byte, 0, n)
+	b = fmt.Appendf(b, "1 %d %d\n", db.UIDValidity, db.NextUID)
+	for _, e := range db.Entries {
+		b = strconv.AppendUint(b, uint64(e.UID), 10)
+		b = append(b, ' ')
+		b = append(b, e.Unique...)
+		b = append(b, '\n')
+	}
+	return b
 }
 
 // ReadUIDDB reads the UID map of d; nil, nil when there is none.
@@ -137,9 +144,17 @@ func (d *Dir) ReadUIDDB() (*UIDDB, error) {
 
 // WriteUIDDB replaces the UID map of d: a file in tmp/ (named as Courier
 // names it, "_imapuid_<n>") renamed over courierimapuiddb.
-func (d *Dir) WriteUIDDB(db *UIDDB) error {
+func (d *Dir) WriteUIDDB(db *UIDDB) error { return d.writeUIDDB(db, true) }
+
+// WriteUIDDBUnsynced is WriteUIDDB without the fsync, for a map that gave
+// out no new UID since the last synced write (only gone messages were
+// dropped): a crash that undoes it loses nothing, the next scan drops
+// them again.
+func (d *Dir) WriteUIDDBUnsynced(db *UIDDB) error { return d.writeUIDDB(db, false) }
+
+func (d *Dir) writeUIDDB(db *UIDDB, sync bool) error {
 	p := filepath.Join(d.Path, UIDDBFile)
-	if err := writeViaTmp(d.Path, "imapuid_"+strconv.FormatUint(collisions.Add(1), 10), p, db.Format(), 0o644); err != nil {
+	if err := writeViaTmp(d.Path, "imapuid_"+strconv.FormatUint(collisions.Add(1), 10), p, db.Format(), 0o644, sync); err != nil {
 		return fmt.Errorf("cannot write the IMAP uid map %s: %w", p, err)
 	}
 	return nil
@@ -195,16 +210,28 @@ var ErrUIDsExhausted = errors.New("the IMAP uids of this folder are used up; reb
 // fsynced, renamed into place. The IMAP server keeps its MODSEQ store and
 // the subscriptions with it.
 func WriteFile(dir, name string, content []byte, mode os.FileMode) error {
+	return writeFile(dir, name, content, mode, true)
+}
+
+// WriteFileUnsynced is WriteFile without the fsync: the replacement is
+// atomic, but a crash may bring back the file's former content (or none),
+// which its owner must detect and repair.
+func WriteFileUnsynced(dir, name string, content []byte, mode os.FileMode) error {
+	return writeFile(dir, name, content, mode, false)
+}
+
+func writeFile(dir, name string, content []byte, mode os.FileMode, sync bool) error {
 	p := filepath.Join(dir, name)
-	if err := writeViaTmp(dir, name, p, content, mode); err != nil {
+	if err := writeViaTmp(dir, name, p, content, mode, sync); err != nil {
 		return fmt.Errorf("cannot write %s: %w", p, err)
 	}
 	return nil
 }
 
 // writeViaTmp writes content to a new file in dir's tmp/ (a Courier-style
-// name with the given uniq part), fsyncs it and renames it to dst.
-func writeViaTmp(dir, uniq, dst string, content []byte, mode os.FileMode) error {
+// name with the given uniq part), fsyncs it when sync is set and renames
+// it to dst.
+func writeViaTmp(dir, uniq, dst string, content []byte, mode os.FileMode, sync bool) error {
 	var f *os.File
 	var tmp string
 	var err error
@@ -220,7 +247,7 @@ func writeViaTmp(dir, uniq, dst string, content []byte, mode os.FileMode) error 
 		return err
 	}
 	_, err = f.Write(content)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -145,6 +145,23 @@ type Prescan struct {
 	env    [2]atomic.Pointer[string] // ENVELOPE without and with UTF8
 }
 
+// Envelope returns the message's ENVELOPE data item ("ENVELOPE (...)"),
+// with UTF-8 left as it is when utf8OK (RFC 6855) and encoded words
+// otherwise, rendered once.
+func (p *Prescan) Envelope(utf8OK bool) string {
+	k := 0
+	if utf8OK {
+		k = 1
+	}
+	if e := p.env[k].Load(); e != nil {
+		return *e
+	}
+	hdr := parseHeader(p.Header)
+	e := "ENVELOPE " + envelope(&hdr, utf8OK)
+	p.env[k].Store(&e)
+	return e
+}
+
 // Prescanned is a Message whose Prescan a cache knows; ok is false when
 // it does not.
 type Prescanned interface {

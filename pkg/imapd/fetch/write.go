@@ -261,25 +261,14 @@ func (r *renderer) item(it Item) ([]piece, error) {
 		return []piece{text("RFC822.SIZE " + strconv.FormatInt(size, 10))}, nil
 	case ItemEnvelope:
 		// A cached message's ENVELOPE is rendered once.
-		p := r.prescan()
-		k := 0
-		if r.opt.UTF8 {
-			k = 1
-		}
-		if p != nil {
-			if e := p.env[k].Load(); e != nil {
-				return []piece{text(*e)}, nil
-			}
+		if p := r.prescan(); p != nil {
+			return []piece{text(p.Envelope(r.opt.UTF8))}, nil
 		}
 		h, err := r.header()
 		if err != nil {
 			return nil, err
 		}
-		e := "ENVELOPE " + envelope(h, r.opt.UTF8)
-		if p != nil {
-			p.env[k].Store(&e)
-		}
-		return []piece{text(e)}, nil
+		return []piece{text("ENVELOPE " + envelope(h, r.opt.UTF8))}, nil
 	case ItemBody, ItemBodyStructure:
 		bs, err := r.structure()
 		if err != nil {

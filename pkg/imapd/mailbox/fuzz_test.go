@@ -13,6 +13,9 @@ func FuzzParseModSeq(f *testing.F) {
 	f.Add([]byte("courierimapmodseq 1 1 1 0\n"))
 	f.Add([]byte("courierimapmodseq 1 1 5 0\nx 1 3\n2 4 0000000000000000\n"))
 	f.Add([]byte("courierimapmodseq 2 1 1 0\n"))
+	f.Add([]byte("courierimapmodseq 2 7 100 50 0f1e2d3c-aaaa-bbbb-cccc-0123456789ab\n1 90 0000000000000001\nx 2 95\n"))
+	f.Add([]byte("courierimapmodseq 2 7 100 50 X\n"))
+	f.Add([]byte("courierimapmodseq 2 7 100 50 0f1e2d3c-aaaa-bbbb-cccc-0123456789ab\n1 90 0000000000000001\n2 95 0000000000000002\n= 1 101 0000000000000003\n- 2 102\n= 3 102 00000000000000ff\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		db, err := parseModSeq("courierimapmodseq", data)
 		if err != nil {

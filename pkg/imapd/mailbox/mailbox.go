@@ -227,6 +227,11 @@ func (m *Mailbox) apply(st *state, keepGone bool) Changes {
 	for _, uid := range st.fresh {
 		m.recent[uid] = true
 	}
+	if !keepGone && len(m.recent) == 0 {
+		if ch, ok := m.applyShared(st); ok {
+			return ch
+		}
+	}
 	var ch Changes
 	old, ents := m.msgs, st.entries
 	var out []Msg // nil while equal to old[:i]
@@ -244,7 +249,7 @@ func (m *Mailbox) apply(st *state, keepGone bool) Changes {
 			j++
 		}
 		if j < len(ents) && ents[j].uid == o.UID {
-			e := &ents[j]
+			e := ents[j]
 			j++
 			last = o.UID
 			if e.modseq != o.ModSeq {
@@ -277,7 +282,7 @@ func (m *Mailbox) apply(st *state, keepGone bool) Changes {
 			continue
 		}
 		diverge(len(old))
-		out = append(out, m.message(&ents[j]))
+		out = append(out, m.message(ents[j]))
 		ch.Added++
 	}
 	if out != nil {
@@ -295,6 +300,43 @@ func (m *Mailbox) apply(st *state, keepGone bool) Changes {
 	m.expunged = st.expunged
 	ch.Exists = len(m.msgs)
 	return ch
+}
+
+// applyShared is apply for a session without recent messages that drops
+// the messages gone: its snapshot becomes the state's shared one, and
+// only the changes are worked out. It reports false, changing nothing,
+// when the state has a message amid the snapshot's that the snapshot
+// lacks (apply leaves those out). The caller holds m.mu.
+func (m *Mailbox) applyShared(st *state) (Changes, bool) {
+	msgs := st.snapshot()
+	old := m.msgs
+	var ch Changes
+	j := 0
+	for i := range old {
+		o := &old[i]
+		if j < len(msgs) && msgs[j].UID < o.UID {
+			return Changes{}, false
+		}
+		if j < len(msgs) && msgs[j].UID == o.UID {
+			if msgs[j].ModSeq != o.ModSeq {
+				ch.Updated = append(ch.Updated, o.UID)
+			}
+			j++
+			continue
+		}
+		ch.Expunged = append(ch.Expunged, uint32(i+1))
+		ch.ExpungedUIDs = append(ch.ExpungedUIDs, o.UID)
+	}
+	slices.Reverse(ch.Expunged)
+	ch.Added = len(msgs) - j
+	m.msgs = msgs
+	m.st = st
+	m.uidNext = st.uidNext
+	m.highest = st.highest
+	m.floor = st.floor
+	m.expunged = st.expunged
+	ch.Exists = len(msgs)
+	return ch, true
 }
 
 func (m *Mailbox) message(e *entry) Msg {
@@ -637,33 +679,42 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 		return 0, nil, nil, err
 	}
 	defer unlock()
-	var made []string
-	abort := func() { dd.Remove(made...) }
+	var paths []string
+	var flags []maildir.Flags
+	var kws [][]string
 	for _, it := range items {
 		msg, err := srcDir.FindAs(it.unique, it.file)
 		if errors.Is(err, maildir.ErrNoMessage) {
 			continue // expunged by another session meanwhile
 		}
 		if err != nil {
-			abort()
 			return 0, nil, nil, err
 		}
-		name, err := dd.LinkMessage(srcDir.MessagePath(msg), msg.Flags())
-		if err != nil {
-			abort()
-			return 0, nil, nil, err
-		}
-		made = append(made, name)
-		if len(it.keywords) > 0 && m.s.keywordsEnabled() {
-			if err := dd.SetKeywords(name, it.keywords); err != nil {
+		paths = append(paths, srcDir.MessagePath(msg))
+		flags = append(flags, msg.Flags())
+		kws = append(kws, it.keywords)
+		src = append(src, it.uid)
+	}
+	if len(paths) == 0 {
+		return 0, nil, nil, nil
+	}
+	// One fsync of the destination for all the copies.
+	made, err := dd.LinkMessages(paths, flags)
+	abort := func() { dd.Remove(made...) }
+	if err != nil {
+		abort()
+		return 0, nil, nil, err
+	}
+	if m.s.keywordsEnabled() {
+		for i, name := range made {
+			if len(kws[i]) == 0 {
+				continue
+			}
+			if err := dd.SetKeywords(name, kws[i]); err != nil {
 				abort()
 				return 0, nil, nil, err
 			}
 		}
-		src = append(src, it.uid)
-	}
-	if len(made) == 0 {
-		return 0, nil, nil, nil
 	}
 	uidValidity, dst, err = m.s.assignUIDsLocked(df, made)
 	if err != nil {
@@ -720,16 +771,24 @@ func (m *Mailbox) Move(uids []uint32, dest string) (uidValidity uint32, src, dst
 	}
 	m.claim(st)
 	d := m.dir()
-	var made []string
-	var errs []error
+	var moving []*entry
+	var files []string
+	var flags []maildir.Flags
 	for _, uid := range uids {
 		e, ok := st.find(uid)
 		if !ok || !m.has(uid) {
 			continue
 		}
-		name, err := d.MoveMessage(e.file, dd, e.flags)
-		if err != nil {
-			errs = append(errs, err)
+		moving = append(moving, e)
+		files = append(files, e.file)
+		flags = append(flags, e.flags)
+	}
+	// One fsync of the destination for all the messages.
+	names, err := d.MoveMessages(files, dd, flags)
+	errs := []error{err}
+	var made []string
+	for i, e := range moving {
+		if names[i] == "" {
 			continue
 		}
 		st.c.removed(e.unique)
@@ -738,8 +797,8 @@ func (m *Mailbox) Move(uids []uint32, dest string) (uidValidity uint32, src, dst
 				errs = append(errs, err)
 			}
 		}
-		made = append(made, name)
-		src = append(src, uid)
+		made = append(made, names[i])
+		src = append(src, e.uid)
 	}
 	if len(made) > 0 {
 		uidValidity, dst, err = m.s.assignUIDsLocked(df, made)

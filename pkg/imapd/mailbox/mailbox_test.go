@@ -3,6 +3,8 @@ package mailbox
 import (
 	"context"
 	"errors"
+	"hash/fnv"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -608,5 +610,140 @@ func TestFolderLock(t *testing.T) {
 	}
 	if _, err := os.Stat(lock); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("lock left behind: %v", err)
+	}
+}
+
+// TestModSeqOtherBoot checks that a store written before the last boot
+// (not fsynced, so perhaps an older version) is trusted only so far: its
+// messages keep their modseqs, but the highest modseq and the floor rise
+// to the clock, and once written again in this boot it is trusted.
+func TestModSeqOtherBoot(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := "courierimapmodseq 2 7 100 50 00000000-0000-0000-0000-000000000000\n1 90 0000000000000001\nx 2 95\n"
+	if err := os.WriteFile(filepath.Join(dir, ModSeqFile), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := uint64(time.Now().UnixMicro())
+	db, rebuilt, adopted, err := readModSeq(dir, 7)
+	if err != nil || rebuilt || !adopted {
+		t.Fatalf("rebuilt %v, adopted %v, %v", rebuilt, adopted, err)
+	}
+	if db.Highest < before || db.Floor != db.Highest || len(db.Expunged) != 0 || db.Msgs[1].ModSeq != 90 {
+		t.Fatalf("highest %d (clock %d), floor %d, expunged %v, msgs %v", db.Highest, before, db.Floor, db.Expunged, db.Msgs)
+	}
+	if err := writeModSeq(dir, db); err != nil {
+		t.Fatal(err)
+	}
+	again, rebuilt, adopted, err := readModSeq(dir, 7)
+	if err != nil || rebuilt || adopted || again.Highest != db.Highest {
+		t.Fatalf("again: highest %d want %d, rebuilt %v, adopted %v, %v", again.Highest, db.Highest, rebuilt, adopted, err)
+	}
+}
+
+// TestCatchUp checks how the events of cur/ change the cache's listing: a
+// rename is the same message, whatever the order of its events, and an
+// event older than the listing's name of a message is ignored.
+func TestCatchUp(t *testing.T) {
+	c := &folderCache{files: map[string]string{"a": "a:2,", "b": "b:2,S", "c": "c:2,"}}
+	c.catchUp([]curEvent{
+		{name: "a:2,", gone: true}, {name: "a:2,F"}, // a flag change
+		{name: "b:2,", gone: true}, // older than the listing
+		{name: "d:2,"},             // new
+		{name: "c:2,", gone: true}, // expunged
+	})
+	want := map[string]string{"a": "a:2,F", "b": "b:2,S", "d": "d:2,"}
+	if !maps.Equal(c.files, want) || !c.dirty["a"] || !c.setDirty {
+		t.Fatalf("files %v, dirty %v, setDirty %v", c.files, c.dirty, c.setDirty)
+	}
+	c = &folderCache{files: map[string]string{"a": "a:2,"}}
+	c.catchUp([]curEvent{{name: "a:2,S"}, {name: "a:2,", gone: true}})
+	if c.files["a"] != "a:2,S" || c.setDirty {
+		t.Fatalf("rename with its events reversed: files %v, setDirty %v", c.files, c.setDirty)
+	}
+}
+
+// TestStateHashSame checks that stateHash is FNV-1a of the flags and the
+// keywords, each after a NUL, as courierimapmodseq documents it.
+func TestStateHashSame(t *testing.T) {
+	for _, c := range []struct {
+		f  string
+		kw []string
+	}{{"", nil}, {"FS", nil}, {"S", []string{"a", "bcd"}}, {"", []string{""}}} {
+		h := fnv.New64a()
+		h.Write([]byte(c.f))
+		for _, k := range c.kw {
+			h.Write([]byte{0})
+			h.Write([]byte(k))
+		}
+		if h.Sum64() != stateHash(maildir.Flags(c.f), c.kw) {
+			t.Fatal(c)
+		}
+	}
+}
+
+// TestModSeqJournal checks the changes appended to courierimapmodseq: a
+// STORE and an EXPUNGE append lines that a new process reads back as they
+// were, the parser takes them only in order, and a part of a line left by
+// a crash is dropped with the file trusted only so far.
+func TestModSeqJournal(t *testing.T) {
+	if bootID() == "" {
+		t.Skip("no boot_id: the store is written whole")
+	}
+	s := newStore(t, nil)
+	deliver(t, s, "", "a\n")
+	deliver(t, s, "", "b\n")
+	m, err := s.Select("INBOX", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Store([]uint32{1, 2}, imap.StoreFlagsAdd, []imap.Flag{imap.FlagDeleted}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Expunge([]uint32{2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(s.Root, ModSeqFile)
+	data, err := os.ReadFile(p)
+	if err != nil || !strings.Contains(string(data), "\n= 1 ") || !strings.Contains(string(data), "\n- 2 ") {
+		t.Fatalf("no appended changes in\n%s(%v)", data, err)
+	}
+	db, rebuilt, adopted, err := readModSeq(s.Root, m.UIDValidity)
+	if err != nil || rebuilt || adopted {
+		t.Fatalf("rebuilt %v, adopted %v, %v", rebuilt, adopted, err)
+	}
+	if db.Highest != m.HighestModSeq() || db.Msgs[1].ModSeq != m.Messages()[0].ModSeq || len(db.Msgs) != 1 || len(db.Expunged) != 1 || db.Expunged[0].UID != 2 {
+		t.Fatalf("read back %+v, mailbox highest %d, messages %v", db, m.HighestModSeq(), m.Messages())
+	}
+
+	boot := bootID()
+	head := "courierimapmodseq 2 7 100 50 " + boot + "\n1 90 0000000000000001\n2 95 0000000000000002\n"
+	db, err = parseModSeq("f", []byte(head+"= 1 101 0000000000000003\n- 2 102\n"))
+	if err != nil || db.Highest != 102 || db.Msgs[1] != (msgModSeq{101, 3}) || len(db.Msgs) != 1 || len(db.Expunged) != 1 || db.journal != 2 {
+		t.Fatalf("parsed %+v, %v", db, err)
+	}
+	for _, bad := range []string{
+		head + "= 1 100 0000000000000003\n",                              // not above the file's highest
+		head + "- 2 105\n= 1 104 0000000000000003\n",                     // below the one before
+		head + "- 2 105\nx 3 5\n",                                        // a line after the changes
+		head + "= 1 101\n",                                               // no state
+		"courierimapmodseq 1 7 100 50\n1 90 0000000000000001\n- 1 101\n", // version 1
+	} {
+		if _, err := parseModSeq("f", []byte(bad)); err == nil {
+			t.Errorf("parsed %q", bad)
+		}
+	}
+	if err := os.WriteFile(p, []byte(head+"= 1 101 0000000000000003\n- 2 1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := uint64(time.Now().UnixMicro())
+	db, rebuilt, adopted, err = readModSeq(s.Root, 7)
+	if err != nil || rebuilt || !adopted || db.Highest < before || db.Floor != db.Highest || db.Msgs[1].ModSeq != 101 || len(db.Msgs) != 2 {
+		t.Fatalf("partial line: %+v, rebuilt %v, adopted %v, %v", db, rebuilt, adopted, err)
 	}
 }

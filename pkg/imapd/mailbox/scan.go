@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,7 +33,7 @@ type entry struct {
 type state struct {
 	uidValidity uint32
 	uidNext     uint32
-	entries     []entry        // ascending UIDs
+	entries     []*entry       // ascending UIDs; shared with the states derived from this one
 	byUID       map[uint32]int // shared with the states derived from this one
 	fresh       []uint32       // UIDs this scan gave out (Courier: \Recent)
 	waiting     []string       // files left in new/ (moveNew false)
@@ -40,6 +41,27 @@ type state struct {
 	floor       uint64
 	expunged    []expungedUID // never changed: the store replaces its slice
 	c           *folderCache  // the folder's cache; used only under the lock
+	shared      *sharedMsgs   // the entries as a snapshot, shared with the states copied from this one
+}
+
+// sharedMsgs is the snapshot of a state's entries without \Recent, made
+// once: the sessions without recent messages all use it rather than each
+// building and keeping its own (Mailbox.apply).
+type sharedMsgs struct {
+	once sync.Once
+	msgs []Msg
+}
+
+// snapshot returns the shared snapshot of st.
+func (st *state) snapshot() []Msg {
+	st.shared.once.Do(func() {
+		msgs := make([]Msg, len(st.entries))
+		for i, e := range st.entries {
+			msgs[i] = Msg{UID: e.uid, File: e.file, Flags: imapFlags(e.flags, e.keywords), ModSeq: e.modseq}
+		}
+		st.shared.msgs = msgs
+	})
+	return st.shared.msgs
 }
 
 func (st *state) find(uid uint32) (*entry, bool) {
@@ -47,21 +69,23 @@ func (st *state) find(uid uint32) (*entry, bool) {
 	if !ok {
 		return nil, false
 	}
-	return &st.entries[i], true
+	return st.entries[i], true
 }
 
 // A folderCache is what the last scan of a folder in this process read,
 // so that the next scan reads only what changed (the sessions of one
 // user share a process, and many of them may watch one large folder):
 //
-//   - the listing of cur/, unique name → file name. It is listed again
-//     when the stamp of cur/ differs, or when the listing may have missed
-//     a change: a directory's mtime has the granularity of the kernel's
-//     tick, so a listing is trusted for later commands only once the
-//     stamp it was taken at is stampSettle older than the listing. A
-//     listing that began after the command that asks began is always
-//     good for it (the command needs only the changes made before it
-//     started), which lets concurrent sessions share one listing. A new
+//   - the listing of cur/, unique name → file name. While inotify follows
+//     cur/ (curwatch.go), a scan applies the events since the last one.
+//     Otherwise it is listed again when the stamp of cur/ differs, or
+//     when the listing may have missed a change: a directory's mtime has
+//     the granularity of the kernel's tick, so a listing is trusted for
+//     later commands only once the stamp it was taken at is stampSettle
+//     older than the listing. A listing that began after the command
+//     that asks began is always good for it (the command needs only the
+//     changes made before it started), which lets concurrent sessions
+//     share one listing. A new
 //     listing is compared with the old one without allocating for the
 //     names that did not change; renamed messages (flag changes) are
 //     recomputed alone.
@@ -80,6 +104,7 @@ type folderCache struct {
 	kwOn bool
 
 	files    map[string]string // unique → name in cur/
+	watch    *curWatch         // follows cur/ after the listing, nil when it cannot
 	curStamp fileStamp         // of cur/, read before listing it
 	listedAt int64             // when the listing began (UnixNano)
 	newStamp fileStamp         // of new/ when last found empty
@@ -241,9 +266,20 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 		waiting = names
 	}
 
-	// cur/
+	// cur/: from the watch's events when there is one (curwatch.go), else
+	// listed again when its stamp does not vouch for the last listing.
 	cs := statStamp(filepath.Join(f.path, "cur"))
-	if relist || c.files == nil || cs != c.curStamp || !(c.listedAt >= since || cs.settledAt(c.listedAt)) {
+	listAgain := relist || c.files == nil || cs != c.curStamp || !(c.listedAt >= since || cs.settledAt(c.listedAt))
+	if c.files != nil && c.watch != nil {
+		at := time.Now().UnixNano()
+		evs, ws := c.watch.take()
+		if ws == watchOK {
+			c.catchUp(evs)
+			c.curStamp, c.listedAt = cs, at
+		}
+		listAgain = ws != watchOK
+	}
+	if listAgain {
 		if err := c.list(cs); err != nil {
 			return nil, err
 		}
@@ -284,7 +320,11 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 			return nil, err
 		}
 		if changedDB || len(added) > 0 || len(db.Entries) != before+len(added) {
-			if err := d.WriteUIDDB(db); err != nil {
+			write := d.WriteUIDDB
+			if !changedDB && len(added) == 0 {
+				write = d.WriteUIDDBUnsynced // only gone messages dropped
+			}
+			if err := write(db); err != nil {
 				c.db = nil
 				return nil, err
 			}
@@ -318,15 +358,15 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 	}
 
 	// courierimapmodseq
-	rebuilt := false
+	rebuilt, adopted := false, false
 	ms := statStamp(filepath.Join(f.path, ModSeqFile))
 	if c.ms == nil || ms != c.msStamp || c.ms.UIDValidity != c.db.UIDValidity {
-		db, rb, err := readModSeq(f.path, c.db.UIDValidity)
+		db, rb, ad, err := readModSeq(f.path, c.db.UIDValidity)
 		if err != nil {
 			c.ms = nil
 			return nil, err
 		}
-		c.ms, c.msStamp, rebuilt, full = db, ms, rb, true
+		c.ms, c.msStamp, rebuilt, adopted, full = db, ms, rb, ad, true
 	}
 
 	var st *state
@@ -337,7 +377,7 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 		st, bumped = c.update()
 	}
 	c.dirty, c.setDirty = nil, false
-	if rebuilt || bumped {
+	if rebuilt || adopted || bumped {
 		if err := c.writeModSeq(); err != nil {
 			c.st = nil
 			return nil, err
@@ -371,8 +411,17 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 // list reads cur/ (stamp cs, read before) into the cache, noting the
 // messages renamed (dirty) or added and removed (setDirty).
 func (c *folderCache) list(cs fileStamp) error {
-	at := time.Now().UnixNano()
 	dir := filepath.Join(c.path, "cur")
+	if c.watch != nil {
+		// The events so far are older than this listing.
+		if _, ws := c.watch.take(); ws == watchLost {
+			c.watch = nil
+		}
+	}
+	if c.watch == nil {
+		c.watch = watchCur(dir)
+	}
+	at := time.Now().UnixNano()
 	if c.files != nil && !c.setDirty {
 		seen := 0
 		var renamed []string // unique, name pairs
@@ -460,27 +509,45 @@ func (c *folderCache) compute(rebuilt bool) (*state, bool) {
 	db, ms := c.db, c.ms
 	next := ms.Highest + 1
 	bumped := false
-	st := &state{uidValidity: db.UIDValidity, uidNext: db.NextUID, c: c}
-	st.entries = make([]entry, 0, len(db.Entries))
+	st := &state{uidValidity: db.UIDValidity, uidNext: db.NextUID, c: c, shared: &sharedMsgs{}}
+	st.entries = make([]*entry, 0, len(db.Entries))
+	backing := make([]entry, 0, len(db.Entries)) // one allocation for the entries
 	st.byUID = make(map[uint32]int, len(db.Entries))
 	index := make(map[string]int, len(db.Entries))
+	// The last state's entries, ascending UIDs as db's: a message whose
+	// file name did not change keeps its parsed flags.
+	var prev []*entry
+	if c.st != nil {
+		prev = c.st.entries
+	}
+	j := 0
 	for _, e := range db.Entries {
 		file := c.files[e.Unique]
-		flags := flagsOfName(file)
+		for j < len(prev) && prev[j].uid < e.UID {
+			j++
+		}
+		var flags maildir.Flags
+		if j < len(prev) && prev[j].uid == e.UID && prev[j].file == file {
+			flags = prev[j].flags
+		} else {
+			flags = flagsOfName(file)
+		}
 		kws := c.kw[e.Unique]
 		h := stateHash(flags, kws)
 		rec, ok := ms.Msgs[e.UID]
 		switch {
 		case rebuilt:
 			rec = msgModSeq{ms.Highest, h}
+			ms.Msgs[e.UID] = rec
 		case !ok || rec.State != h:
 			rec = msgModSeq{next, h}
+			ms.Msgs[e.UID] = rec
 			bumped = true
 		}
-		ms.Msgs[e.UID] = rec
 		st.byUID[e.UID] = len(st.entries)
 		index[e.Unique] = len(st.entries)
-		st.entries = append(st.entries, entry{uid: e.UID, unique: e.Unique, file: file, flags: flags, keywords: kws, modseq: rec.ModSeq})
+		backing = append(backing, entry{uid: e.UID, unique: e.Unique, file: file, flags: flags, keywords: kws, modseq: rec.ModSeq})
+		st.entries = append(st.entries, &backing[len(backing)-1])
 	}
 	if len(ms.Msgs) != len(st.entries) {
 		var gone []uint32
@@ -511,14 +578,17 @@ func (c *folderCache) update() (*state, bool) {
 	ms := c.ms
 	next := ms.Highest + 1
 	bumped := false
-	st := &state{uidValidity: c.st.uidValidity, uidNext: c.st.uidNext, byUID: c.st.byUID, c: c}
+	st := &state{uidValidity: c.st.uidValidity, uidNext: c.st.uidNext, byUID: c.st.byUID, c: c, shared: &sharedMsgs{}}
+	// The entries are shared: a changed one is copied.
 	st.entries = slices.Clone(c.st.entries)
 	for u := range c.dirty {
 		i, ok := c.index[u]
 		if !ok {
 			continue
 		}
-		e := &st.entries[i]
+		cp := *st.entries[i]
+		e := &cp
+		st.entries[i] = e
 		e.file = c.files[u]
 		e.flags = flagsOfName(e.file)
 		h := stateHash(e.flags, e.keywords)
@@ -586,16 +656,46 @@ func (st *state) bump(states map[uint32]uint64, expunged []uint32) error {
 		return errors.New("the modseq store was lost")
 	}
 	next := c.ms.Highest + 1
+	uids := make([]uint32, 0, len(states))
 	for uid, h := range states {
 		c.ms.Msgs[uid] = msgModSeq{next, h}
+		uids = append(uids, uid)
 	}
+	sortUIDs(uids)
 	if len(expunged) > 0 {
 		sortUIDs(expunged)
 		c.ms.expunge(expunged, next)
 	}
 	c.ms.Highest = next
 	c.pub.Store(nil)
-	return c.writeModSeq()
+	// The change lines, appended unless the file must be rewritten.
+	b := make([]byte, 0, len(uids)*48+len(expunged)*32)
+	for _, uid := range uids {
+		b = append(b, "= "...)
+		b = strconv.AppendUint(b, uint64(uid), 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, next, 10)
+		b = append(b, ' ')
+		b = appendState(b, states[uid])
+		b = append(b, '\n')
+	}
+	for _, uid := range expunged {
+		b = append(b, "- "...)
+		b = strconv.AppendUint(b, uint64(uid), 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, next, 10)
+		b = append(b, '\n')
+	}
+	ok, err := appendModSeq(c.path, c.ms, b, len(uids)+len(expunged))
+	if err != nil {
+		c.ms = nil
+		return err
+	}
+	if !ok {
+		return c.writeModSeq()
+	}
+	c.msStamp = statStamp(filepath.Join(c.path, ModSeqFile))
+	return nil
 }
 
 // listDir calls fn with the name of every entry of dir but those starting

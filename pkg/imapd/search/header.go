@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -64,9 +65,22 @@ func readHeader(br *bufio.Reader) ([]field, error) {
 }
 
 // Header is a message's header block, parsed once for a cache behind
-// HeaderSource. It is not changed once made.
+// HeaderSource. Its fields are not changed once made; the folded value of
+// a field is kept once a search needed it (sessions search the same
+// fields again and again).
 type Header struct {
 	fields []field
+	folded []atomic.Pointer[string] // fold(decodeHeader(value)) by field
+}
+
+// foldedValue returns fold(decodeHeader(value)) of the field i.
+func (h *Header) foldedValue(i int) string {
+	if p := h.folded[i].Load(); p != nil {
+		return *p
+	}
+	v := fold(decodeHeader(h.fields[i].value))
+	h.folded[i].Store(&v)
+	return v
 }
 
 // ParseHeader parses a header block (LF or CRLF line ends) as readHeader
@@ -92,7 +106,7 @@ func ParseHeader(b []byte) *Header {
 			fields = append(fields, field{name: strings.TrimRight(name, " \t"), value: value})
 		}
 	}
-	return &Header{slices.Clip(fields)}
+	return &Header{fields: slices.Clip(fields), folded: make([]atomic.Pointer[string], len(fields))}
 }
 
 // HeaderSource is a Message whose parsed header a cache knows; ok is

@@ -80,6 +80,7 @@ type evaluator struct {
 	rc         io.ReadCloser
 	br         *bufio.Reader // rc after the header
 	fields     []field
+	hdr        *Header // the fields' cache, nil when read from the file
 	scanned    bool
 	body, text map[string]bool // folded string → found
 }
@@ -155,7 +156,7 @@ func (e *evaluator) eval(c *imap.SearchCriteria) (bool, error) {
 			return false, err
 		}
 		for _, h := range c.Header {
-			if !matchHeader(e.fields, h) {
+			if !e.matchHeader(h) {
 				return false, nil
 			}
 		}
@@ -225,13 +226,22 @@ func uidRanges(s imap.UIDSet) [][2]uint32 {
 // matchHeader implements HEADER and the FROM, TO, CC, BCC and SUBJECT
 // keys: a case-insensitive substring of the decoded field; an empty string
 // matches any message with the field (RFC 9051 §6.4.4).
-func matchHeader(fields []field, h imap.SearchCriteriaHeaderField) bool {
+func (e *evaluator) matchHeader(h imap.SearchCriteriaHeaderField) bool {
 	needle := fold(h.Value)
-	for _, f := range fields {
+	for i, f := range e.fields {
 		if !strings.EqualFold(f.name, h.Key) {
 			continue
 		}
-		if needle == "" || strings.Contains(fold(decodeHeader(f.value)), needle) {
+		if needle == "" {
+			return true
+		}
+		var v string
+		if e.hdr != nil {
+			v = e.hdr.foldedValue(i)
+		} else {
+			v = fold(decodeHeader(f.value))
+		}
+		if strings.Contains(v, needle) {
 			return true
 		}
 	}
@@ -246,7 +256,7 @@ func (e *evaluator) readHeader() error {
 		e.headerRead = true
 		if hs, ok := e.m.(HeaderSource); ok {
 			if h, ok := hs.Header(); ok {
-				e.fields = h.fields
+				e.fields, e.hdr = h.fields, h
 				return nil
 			}
 		}
