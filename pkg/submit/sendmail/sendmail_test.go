@@ -53,10 +53,11 @@ func sendmail(t *testing.T, sb *testenv.Sandbox, name string, env []string, stdi
 }
 
 type queued struct {
-	ctl  *queue.Control
-	raw  string
-	data string
-	uid  uint32
+	ctl    *queue.Control
+	raw    string
+	data   string
+	uid    uint32
+	linked int64 // when the control file got its queue name (its ctime), in ns
 }
 
 // queuedMessages reads every message in the sandbox's queue, oldest first.
@@ -81,14 +82,18 @@ func queuedMessages(t *testing.T, sb *testenv.Sandbox) []queued {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var st syscall.Stat_t
+		var st, cst syscall.Stat_t
 		if err := syscall.Stat(q.DataPath(e.Inode), &st); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, queued{c, string(raw), string(data), st.Uid})
+		if err := syscall.Stat(q.ControlPath(e.Inode), &cst); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, queued{c, string(raw), string(data), st.Uid, cst.Ctim.Nano()})
 	}
-	// Submission order: each run is a new process, and pids grow.
-	sort.Slice(out, func(i, j int) bool { return out[i].ctl.ID.PID < out[j].ctl.ID.PID })
+	// Submission order: each run is a new process, which links its
+	// control file into msgs/ when it commits (pids may wrap around).
+	sort.Slice(out, func(i, j int) bool { return out[i].linked < out[j].linked })
 	return out
 }
 
