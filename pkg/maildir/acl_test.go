@@ -54,12 +54,14 @@ func TestACLFile(t *testing.T) {
 	}
 }
 
-func TestLinkAndMoveMessage(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "Maildir")
+// quotaMaildir makes a maildir with quota q and the folders A and Trash.
+func quotaMaildir(t *testing.T, q QuotaSpec) (root string, inbox, a, trash *Dir) {
+	t.Helper()
+	root = filepath.Join(t.TempDir(), "Maildir")
 	if err := Make(root, 0o700, 0o700, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := SetQuota(root, QuotaSpec{Bytes: 100, Messages: 3}); err != nil {
+	if err := SetQuota(root, q); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"A", "Trash"} {
@@ -67,9 +69,14 @@ func TestLinkAndMoveMessage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	inbox, _ := OpenDir(root)
-	a, _ := OpenFolder(root, "A")
-	trash, _ := OpenFolder(root, "Trash")
+	inbox, _ = OpenDir(root)
+	a, _ = OpenFolder(root, "A")
+	trash, _ = OpenFolder(root, "Trash")
+	return root, inbox, a, trash
+}
+
+func TestLinkAndMoveMessage(t *testing.T) {
+	root, inbox, a, trash := quotaMaildir(t, QuotaSpec{Bytes: 100, Messages: 3})
 	p, err := inbox.Deliver(strings.NewReader("0123456789\n"), DeliverOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -126,21 +133,7 @@ func TestLinkAndMoveMessage(t *testing.T) {
 // quota as one message at a time, a message gone from the batch skipped
 // with an error, and a batch that would go over quota stopped there.
 func TestLinkAndMoveMessages(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "Maildir")
-	if err := Make(root, 0o700, 0o700, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := SetQuota(root, QuotaSpec{Bytes: 1000, Messages: 5}); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"A", "Trash"} {
-		if err := CreateFolder(root, f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	inbox, _ := OpenDir(root)
-	a, _ := OpenFolder(root, "A")
-	trash, _ := OpenFolder(root, "Trash")
+	root, inbox, a, trash := quotaMaildir(t, QuotaSpec{Bytes: 1000, Messages: 5})
 	p1, p2 := deliver(t, inbox, "one\n"), deliver(t, inbox, "two\n")
 	usage := func() Usage {
 		st, _, err := GetQuota(root, QuotaSpec{})
