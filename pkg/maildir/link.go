@@ -133,56 +133,11 @@ func (d *Dir) copyMessageFile(src string, st os.FileInfo, flags Flags) (string, 
 // it no longer fits. It returns the new file name in dst's cur/. An
 // existing file of that name in dst is never replaced.
 func (d *Dir) MoveMessage(file string, dst *Dir, flags Flags) (string, error) {
-	flags = normalizeFlags(onlyLetters(string(flags)))
-	m, err := d.locate(file)
+	names, err := d.MoveMessages([]string{file}, dst, []Flags{flags})
 	if err != nil {
 		return "", err
 	}
-	newName := m.Name.WithFlags(flags)
-	wasCounted := d.counted() && m.Name.Counted()
-	willCount := dst.counted() && !flags.Has(FlagTrashed)
-	var delta Usage
-	if wasCounted != willCount {
-		size, err := d.messageSize(m)
-		if err != nil {
-			return "", fmt.Errorf("cannot move %s: %w", d.MessagePath(m), err)
-		}
-		delta = Usage{-size, -1}
-		if willCount {
-			delta = Usage{size, 1}
-			if err := CheckQuota(dst.Path, dst.Quota, delta); err != nil {
-				return "", err
-			}
-		}
-	}
-	if delta != (Usage{}) {
-		unlock := lockMaildir(d.Root, unix.LOCK_SH)
-		defer unlock()
-	}
-	from, to := d.MessagePath(m), filepath.Join(dst.Path, "cur", newName)
-	// link and unlink rather than rename: rename would silently replace a
-	// file of the same name.
-	if err := os.Link(from, to); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("message %s was removed or renamed by another program: %w", from, ErrNoMessage)
-		}
-		return "", fmt.Errorf("cannot move message %s to %s: %w", from, to, err)
-	}
-	if err := syncDir(filepath.Dir(to)); err != nil {
-		os.Remove(to)
-		return "", fmt.Errorf("cannot move message %s to %s: %w", from, to, err)
-	}
-	if err := os.Remove(from); err != nil && !errors.Is(err, os.ErrNotExist) {
-		os.Remove(to)
-		return "", fmt.Errorf("cannot move message %s: %w", from, err)
-	}
-	if delta != (Usage{}) {
-		if err := appendUsage(d.Root, delta); err != nil {
-			d.log().Warn("message moved but the quota file was not updated; the next recount corrects it",
-				"message", to, "err", err)
-		}
-	}
-	return newName, nil
+	return names[0], nil
 }
 
 // MoveMessages is MoveMessage for several messages of d (files[i] with
