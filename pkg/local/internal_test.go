@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,64 +13,7 @@ import (
 	"time"
 
 	"github.com/gocourier/courier/pkg/authlib"
-	"github.com/gocourier/courier/pkg/queue"
 )
-
-// TestCtlAppender appends the results of many concurrent deliveries to one
-// control file: every delivery's records must be in the file, together and
-// in order, when its append returns.
-func TestCtlAppender(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "C1")
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var a ctlAppender
-	const deliveries, lines = 40, 3
-	var wg sync.WaitGroup
-	for n := 0; n < deliveries; n++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var recs []queue.Record
-			for i := 0; i < lines; i++ {
-				recs = append(recs, queue.Info(n, queue.InfoReply, fmt.Sprintf("line %d", i)))
-			}
-			if err := a.append(1, path, recs); err != nil {
-				t.Error(err)
-				return
-			}
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			var want strings.Builder
-			for i := 0; i < lines; i++ {
-				fmt.Fprintf(&want, "I%d R line %d\n", n, i)
-			}
-			if !strings.Contains(string(data), want.String()) {
-				t.Errorf("after delivery %d returned, the file lacks its records in one piece:\n%s", n, data)
-			}
-		}()
-	}
-	wg.Wait()
-	data, _ := os.ReadFile(path)
-	if got := strings.Count(string(data), "\n"); got != deliveries*lines {
-		t.Errorf("%d lines in the file, want %d", got, deliveries*lines)
-	}
-	// The goroutine writing the last batch ends just after it answered.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		a.mu.Lock()
-		n := len(a.pending)
-		a.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("appender still has %d messages in progress", n)
-		}
-	}
-}
 
 // TestAccountCache checks that authdaemond's answer for an account serves
 // the deliveries of authTTL, and that failures are never kept.

@@ -16,8 +16,8 @@
 // courierdeliver did (child.go): reads the .courier file, writes mailboxes
 // and runs programs, writes forwarding addresses and messages to two pipes
 // of the parent, and answers with a sysexits status. Only the root parent touches the queue: it appends the I/S/F/D
-// records (concurrent results for one control file in one fsynced write,
-// ctlAppender), submits forwarded copies through pkg/submit and logs the
+// records (Queue.Append, which writes concurrent results for one control
+// file in one fsynced write), submits forwarded copies through pkg/submit and logs the
 // original's syslog lines. On the delivery's time limit (control file
 // localtimeout, default 15 minutes) the parent kills the worker's process
 // group (SIGTERM, SIGKILL 10 s later) and records a deferral.
@@ -90,8 +90,6 @@ type Module struct {
 	Timeout  time.Duration
 
 	workers pool // idle delivery workers per identity (worker.go)
-
-	records ctlAppender // writes of delivery results (record)
 
 	authTTL   time.Duration // how long authdaemond's answers are kept; 0: not at all
 	authMu    sync.Mutex
@@ -246,79 +244,8 @@ func (m *Module) record(d module.Delivery, ctl *queue.Control, idx int, rcpt str
 		}
 		m.Log.Info(prefix + ",status: deferred")
 	}
-	if err := m.records.append(d.Inode, m.Queue.ControlPath(d.Inode), recs); err != nil {
+	if err := m.Queue.Append(d.Inode, recs...); err != nil {
 		m.Log.Error(fmt.Sprintf("id=%s,addr=<%s>: cannot record the delivery result in the control file: %v", ctl.ID, rcpt, err))
-	}
-}
-
-// ctlAppender appends delivery results to control files. The deliveries
-// of one message's recipients run at once; the results that arrive while a
-// write and fsync of that control file is under way are written together
-// in the next one instead of one fsync each (the slower the disk's fsync,
-// the more of them wait and share it). Each delivery still answers only
-// once its own records are on disk, and they stay together in the file, so
-// a crash leaves what one append per delivery would.
-type ctlAppender struct {
-	mu      sync.Mutex
-	pending map[uint64][]*ctlAppend // per inode with a write under way: the results waiting for the next
-}
-
-type ctlAppend struct {
-	recs []queue.Record
-	done chan error
-}
-
-// append writes recs to the control file path of the message inode and
-// returns when they are fsynced.
-func (a *ctlAppender) append(inode uint64, path string, recs []queue.Record) error {
-	a.mu.Lock()
-	if waiting, busy := a.pending[inode]; busy {
-		req := &ctlAppend{recs: recs, done: make(chan error, 1)}
-		a.pending[inode] = append(waiting, req)
-		a.mu.Unlock()
-		return <-req.done
-	}
-	if a.pending == nil {
-		a.pending = map[uint64][]*ctlAppend{}
-	}
-	a.pending[inode] = nil
-	a.mu.Unlock()
-	err := queue.AppendFile(path, recs...)
-	// Results that came meanwhile are written by another goroutine, so
-	// that this delivery's answer does not wait for their fsync.
-	if batch := a.next(inode); batch != nil {
-		go a.flush(inode, path, batch)
-	}
-	return err
-}
-
-// next takes the results waiting for inode's control file, or ends the
-// write under way when there are none.
-func (a *ctlAppender) next(inode uint64) []*ctlAppend {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	batch := a.pending[inode]
-	if batch == nil {
-		delete(a.pending, inode)
-		return nil
-	}
-	a.pending[inode] = nil
-	return batch
-}
-
-// flush writes batches of waiting results in one append each until none
-// is left.
-func (a *ctlAppender) flush(inode uint64, path string, batch []*ctlAppend) {
-	for batch != nil {
-		var recs []queue.Record
-		for _, r := range batch {
-			recs = append(recs, r.recs...)
-		}
-		err := queue.AppendFile(path, recs...)
-		for _, r := range batch {
-			r.done <- err
-		}
-		batch = a.next(inode)
 	}
 }
 

@@ -65,6 +65,9 @@ type Queue struct {
 
 	syncMu  sync.Mutex
 	syncers map[string]*dirSyncer // group commit of directory fsyncs, by path
+
+	appendMu  sync.Mutex
+	appending map[uint64][]*pendingAppend // control files with an Append under way: the appends waiting for the next write
 }
 
 // Open opens the queue at root, creating the directories and the trigger

@@ -531,3 +531,64 @@ func TestNamedTmpFiles(t *testing.T) {
 		t.Errorf("tmp/<T> not empty after a commit and an abort: %v", names)
 	}
 }
+
+// TestAppendGroupCommit appends the results of many concurrent deliveries
+// to one control file: every caller's records must be in the file,
+// together and in order, when its Append returns.
+func TestAppendGroupCommit(t *testing.T) {
+	q := openTest(t, t.TempDir())
+	id, err := q.Submit(testEnvelope("m1@x"), bytes.NewReader(messageData(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := q.ControlPath(id.Inode)
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const deliveries, lines = 40, 3
+	var wg sync.WaitGroup
+	for n := 0; n < deliveries; n++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var recs []Record
+			for i := 0; i < lines; i++ {
+				recs = append(recs, Info(n, InfoReply, fmt.Sprintf("line %d", i)))
+			}
+			if err := q.Append(id.Inode, recs...); err != nil {
+				t.Error(err)
+				return
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var want strings.Builder
+			for i := 0; i < lines; i++ {
+				fmt.Fprintf(&want, "I%d R line %d\n", n, i)
+			}
+			if !strings.Contains(string(data), want.String()) {
+				t.Errorf("after delivery %d returned, the file lacks its records in one piece:\n%s", n, data)
+			}
+		}()
+	}
+	wg.Wait()
+	data, _ := os.ReadFile(path)
+	if got := strings.Count(string(data), "\n") - strings.Count(string(before), "\n"); got != deliveries*lines {
+		t.Errorf("%d lines appended, want %d", got, deliveries*lines)
+	}
+	// The goroutine writing the last batch ends just after it answered.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		q.appendMu.Lock()
+		n := len(q.appending)
+		q.appendMu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d control files still have appends in progress", n)
+		}
+	}
+}

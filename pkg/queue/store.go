@@ -31,8 +31,71 @@ func (q *Queue) Load(inode uint64) (*Control, error) {
 // Append adds records to the message's control file in one write(2) and
 // fsyncs it (DESIGN.md §3): after a crash either all of them are there or
 // the last line is torn, which Recover cuts off.
+//
+// Concurrent appends to one control file are a group commit: courierlocal
+// delivers to a message's recipients at once, and the results that arrive
+// while a write and fsync of that file is under way are written together
+// in the next one instead of one fsync each (the slower the disk's fsync,
+// the more of them share it). Each call still returns only once its own
+// records are on disk, and they stay together in the file, so a crash
+// leaves what one append per call would.
 func (q *Queue) Append(inode uint64, recs ...Record) error {
-	return AppendFile(q.ControlPath(inode), recs...)
+	q.appendMu.Lock()
+	if waiting, busy := q.appending[inode]; busy {
+		req := &pendingAppend{recs: recs, done: make(chan error, 1)}
+		q.appending[inode] = append(waiting, req)
+		q.appendMu.Unlock()
+		return <-req.done
+	}
+	if q.appending == nil {
+		q.appending = map[uint64][]*pendingAppend{}
+	}
+	q.appending[inode] = nil
+	q.appendMu.Unlock()
+	path := q.ControlPath(inode)
+	err := AppendFile(path, recs...)
+	// Records that came meanwhile are written by another goroutine, so
+	// that this caller does not wait for their fsync.
+	if batch := q.nextAppends(inode); batch != nil {
+		go q.flushAppends(inode, path, batch)
+	}
+	return err
+}
+
+// pendingAppend is an Append waiting for the write under way.
+type pendingAppend struct {
+	recs []Record
+	done chan error
+}
+
+// nextAppends takes the appends waiting for inode's control file, or ends
+// the write under way when there are none.
+func (q *Queue) nextAppends(inode uint64) []*pendingAppend {
+	q.appendMu.Lock()
+	defer q.appendMu.Unlock()
+	batch := q.appending[inode]
+	if batch == nil {
+		delete(q.appending, inode)
+		return nil
+	}
+	q.appending[inode] = nil
+	return batch
+}
+
+// flushAppends writes batches of waiting appends in one write each until
+// none is left.
+func (q *Queue) flushAppends(inode uint64, path string, batch []*pendingAppend) {
+	for batch != nil {
+		var recs []Record
+		for _, r := range batch {
+			recs = append(recs, r.recs...)
+		}
+		err := AppendFile(path, recs...)
+		for _, r := range batch {
+			r.done <- err
+		}
+		batch = q.nextAppends(inode)
+	}
 }
 
 // AppendFile is Append for a control file given by path, for transport
