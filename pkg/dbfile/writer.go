@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gocourier/courier/pkg/safeio"
 )
 
 // batchSize is the number of records written per bbolt transaction: large
@@ -99,7 +101,7 @@ func (w *Writer) Commit() error {
 		os.Remove(w.tmp)
 		return err
 	}
-	return syncDir(filepath.Dir(w.path))
+	return safeio.SyncDir(filepath.Dir(w.path))
 }
 
 // build writes the sorted records into the temporary file: sorted keys let
@@ -153,17 +155,4 @@ func (w *Writer) Abort() {
 	}
 	w.done = true
 	os.Remove(w.tmp)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("%s: fsync: %w", dir, err)
-	}
-	return nil
 }

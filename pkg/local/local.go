@@ -55,6 +55,7 @@ import (
 	"github.com/gocourier/courier/pkg/module"
 	"github.com/gocourier/courier/pkg/privsep"
 	"github.com/gocourier/courier/pkg/queue"
+	"github.com/gocourier/courier/pkg/safeio"
 	"github.com/gocourier/courier/pkg/submit"
 )
 
@@ -427,7 +428,7 @@ func (m *Module) attempt(ctx context.Context, d module.Delivery, ctl *queue.Cont
 	if fail != nil {
 		return *fail
 	}
-	data, err := openData(m.Queue.DataPath(d.Inode))
+	data, err := safeio.Open(m.Queue.DataPath(d.Inode), syscall.O_RDONLY, 0)
 	if err != nil {
 		m.Log.Error(fmt.Sprintf("id=%s: %v", ctl.ID, err))
 		return deferred("Unable to read message file.")
@@ -467,21 +468,6 @@ func (m *Module) attempt(ctx context.Context, d module.Delivery, ctl *queue.Cont
 		res.status = queue.StatusDeferred
 	}
 	return res
-}
-
-// openData opens the message's data file. Bare open(2): os.Open would
-// make the descriptor non-blocking for the runtime's poller and blocking
-// again (a regular file cannot be polled), and handing it to the worker
-// needs it blocking anyway.
-func openData(path string) (*os.File, error) {
-	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-	for err == syscall.EINTR {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-	}
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	return os.NewFile(uintptr(fd), path), nil
 }
 
 // permanent reports whether a delivery exit status is a permanent failure

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gocourier/courier/pkg/safeio"
 )
 
 // DeliverOptions tune Create and Deliver. The zero value delivers like
@@ -108,17 +110,10 @@ func (p *Pending) createTmp(uniq string, expected int64, mode os.FileMode) (*os.
 	p.parts = newNameParts(time.Now(), uniq)
 	for attempt := 0; ; attempt++ {
 		p.tmp = filepath.Join(p.d.Path, "tmp", p.parts.tmpName(expected))
-		// Bare open(2): os.OpenFile would first make the descriptor
-		// non-blocking for the runtime's poller and then, as a regular
-		// file cannot be polled, blocking again.
-		fd, err := unix.Open(p.tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
-		for err == unix.EINTR {
-			fd, err = unix.Open(p.tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
-		}
+		f, err := safeio.Open(p.tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW, uint32(mode.Perm()))
 		if err == nil {
-			return os.NewFile(uintptr(fd), p.tmp), nil
+			return f, nil
 		}
-		err = &os.PathError{Op: "open", Path: p.tmp, Err: err}
 		if !errors.Is(err, os.ErrExist) || attempt >= 100 {
 			return nil, fmt.Errorf("cannot create a message file in %s: %w", filepath.Join(p.d.Path, "tmp"), err)
 		}

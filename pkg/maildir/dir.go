@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/unix"
+	"github.com/gocourier/courier/pkg/safeio"
 )
 
 // Dir is one maildir directory holding tmp/, new/ and cur/: a main maildir
@@ -59,22 +59,4 @@ func (d *Dir) counted() bool { return countedFolder(d.Path) }
 
 // syncDir fsyncs a directory so that a new or renamed entry in it survives
 // a crash.
-func syncDir(path string) error {
-	// Bare system calls: os.Open tries to register the descriptor with
-	// the runtime's poller, four more system calls for every delivery.
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	for {
-		if err = unix.Fsync(fd); err != unix.EINTR {
-			break
-		}
-	}
-	unix.Close(fd)
-	// Some file systems cannot fsync a directory; they do not need to.
-	if err == nil || err == unix.EINVAL {
-		return nil
-	}
-	return &os.PathError{Op: "sync", Path: path, Err: err}
-}
+func syncDir(path string) error { return safeio.SyncDir(path) }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gocourier/courier/pkg/privsep"
+	"github.com/gocourier/courier/pkg/safeio"
 )
 
 // Modes observed on Debian's /var/lib/courier (spec §1).
@@ -165,13 +166,8 @@ func (q *Queue) mkdirSynced(dir string, mode os.FileMode) (bool, error) {
 }
 
 func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("queue: cannot open directory %s to fsync it: %w", dir, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("queue: fsync of directory %s failed: %w", dir, err)
+	if err := safeio.SyncDir(dir); err != nil {
+		return fmt.Errorf("queue: cannot make the entries of directory %s durable: %w", dir, err)
 	}
 	return nil
 }
@@ -355,11 +351,10 @@ var anonymousFiles = sync.OnceValue(func() bool {
 // createAnonymous creates an unnamed file in dir (O_TMPFILE), which
 // disappears if it is closed, or the system crashes, before it is linked.
 func createAnonymous(dir string) (*os.File, error) {
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, modeMsgFile)
+	f, err := safeio.Open(dir, unix.O_TMPFILE|unix.O_WRONLY, modeMsgFile)
 	if err != nil {
 		return nil, fmt.Errorf("queue: cannot create a file in %s (O_TMPFILE): %w", dir, err)
 	}
-	f := os.NewFile(uintptr(fd), "new file in "+dir)
 	if err := f.Chmod(modeMsgFile); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("queue: chmod %s: %w", f.Name(), err)

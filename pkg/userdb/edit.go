@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/gocourier/courier/pkg/safeio"
 )
 
 // newFileMode is the mode of a text file the userdb command creates (the
@@ -114,7 +116,7 @@ func editFile(path string, create bool, edit func(lines []string) ([]string, boo
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(dir)
+	return safeio.SyncDir(dir)
 }
 
 func writeSynced(path, content string, mode os.FileMode) error {
@@ -135,15 +137,6 @@ func writeSynced(path, content string, mode os.FileMode) error {
 		return err
 	}
 	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // findRecord returns the index of the first line defining name, or -1.
