@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gocourier/courier/pkg/proc"
 )
 
 // smtpUser receives the SMTP load test's messages.
@@ -230,35 +232,24 @@ func waitGreeting(addr string, limit time.Duration) error {
 // processes of one program are not counted a hundred times) of the
 // processes whose command name matches re.
 func rssOf(re *regexp.Regexp, port string) int64 {
-	type proc struct {
+	type process struct {
 		ppid int
 		comm string
 		argv []string
 	}
-	procs := map[int]proc{}
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		pid, _ := strconv.Atoi(filepath.Base(d))
-		stat, err := os.ReadFile(filepath.Join(d, "stat"))
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-		i := bytes.LastIndexByte(stat, ')')
-		f := strings.Fields(string(stat[i+1:]))
-		if i < 0 || len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
+	procs := map[int]process{}
+	proc.Scan(func(st proc.Stat) bool {
+		d := filepath.Join("/proc", strconv.Itoa(st.PID))
 		comm, _ := os.ReadFile(filepath.Join(d, "comm"))
 		cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
-		procs[pid] = proc{ppid, strings.TrimSpace(string(comm)), strings.Split(string(cmdline), "\x00")}
-	}
+		procs[st.PID] = process{st.PPID, strings.TrimSpace(string(comm)), strings.Split(string(cmdline), "\x00")}
+		return true
+	})
 	// The SMTP service: the processes started with the SMTP port among
 	// their arguments (couriertcpd, or the courierlogger running it) and
 	// all their descendants. Other couriertcpd processes (IMAP, POP3)
-	// and other machines' sandboxes do not count.
-	listens := func(p proc) bool {
+	// and other sandboxes on the machine do not count.
+	listens := func(p process) bool {
 		for _, a := range p.argv {
 			for _, item := range strings.Split(a, ",") {
 				if item == port || strings.HasSuffix(item, "."+port) {
