@@ -112,6 +112,14 @@ func main() {
 
 func start(name, peers string, setup, keep bool, idle int) (*target, error) {
 	if name != "ours" {
+		if name == "dovecot" {
+			// Its setup script writes the configuration the limit
+			// is added to, so it runs here and not in peer.Start.
+			if err := dovecotUserIPLimit(peers, setup, idle+200); err != nil {
+				return nil, err
+			}
+			setup = false
+		}
 		stop, err := peer.Start(peers, name, setup)
 		if err != nil {
 			return nil, err
@@ -137,6 +145,39 @@ func start(name, peers string, setup, keep bool, idle int) (*target, error) {
 	return &target{name: name, addr: "127.0.0.1:10143", maildir: dirs[user],
 		procs: regexp.MustCompile(`^(imapd|imaplogin|couriertcpd)$`),
 		stop:  func() error { return sb.Stop(keep) }}, nil
+}
+
+// dovecotConf is the configuration file of the peers' Dovecot.
+const dovecotConf = "/etc/peer-dovecot/dovecot.conf"
+
+// dovecotUserIPLimit lets the peers' Dovecot take n IMAP connections of one
+// user from one address (its mail_max_userip_connections, default 10, would
+// refuse the idle connections and the mix's sessions), running the setup
+// script first when setup is set. The setting is appended once; the
+// teardown script removes the file.
+func dovecotUserIPLimit(peers string, setup bool, n int) error {
+	if setup {
+		if err := peer.Script(filepath.Join(peers, "setup-dovecot.sh")); err != nil {
+			return err
+		}
+	}
+	conf, err := os.ReadFile(dovecotConf)
+	if err != nil {
+		return fmt.Errorf("the peers' Dovecot is not set up (run with -setup): %w", err)
+	}
+	const marker = "# imapbench: connections per user and address"
+	if strings.Contains(string(conf), marker) {
+		return nil
+	}
+	f, err := os.OpenFile(dovecotConf, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%s\nprotocol imap {\n  mail_max_userip_connections = %d\n}\n", marker, n)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // fill empties the maildir (messages, folders and index files) and
