@@ -17,8 +17,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,7 +56,8 @@ func Build(t testing.TB, name string) string {
 		t.Fatal(err)
 	}
 	if buildDir == "" {
-		d, err := os.MkdirTemp("", "courier-testbin-")
+		removeStaleBuildDirs()
+		d, err := os.MkdirTemp("", fmt.Sprintf("courier-testbin-%d-", os.Getpid()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,6 +83,21 @@ func Build(t testing.TB, name string) string {
 	}
 	built[name] = out
 	return out
+}
+
+// removeStaleBuildDirs removes the binaries that test processes no longer
+// running built: a test binary cannot remove its own when it ends (no hook
+// runs after the last test of a package without a TestMain), so the next
+// one does. The directories are named courier-testbin-<pid>-*; those of
+// live processes stay.
+func removeStaleBuildDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "courier-testbin-*"))
+	for _, d := range dirs {
+		p, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(d), "courier-testbin-"), "-")
+		if pid, err := strconv.Atoi(p); ok && err == nil && syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // WaitFor polls cond every 10 ms until it holds. The deadline (60 s)
