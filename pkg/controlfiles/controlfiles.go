@@ -56,6 +56,22 @@ func Hosts(sysconfdir string) (*Files, error) {
 // original's defaults; a file that exists but cannot be read or parsed is an
 // error naming it.
 func Load(sysconfdir string) (*Files, error) {
+	f, err := LoadLocals(sysconfdir)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.LoadDomains(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// LoadLocals is Load without the domain databases and the ESMTP lists:
+// Rules has Me, Locals, LocalLowercase and Separators, enough for InLocals,
+// and LoadDomains reads the rest. A submission needs the rest only for an
+// unusual address, and opening a database costs more than the other files
+// together, in a sendmail run that reads them all for one message.
+func LoadLocals(sysconfdir string) (*Files, error) {
 	hostname, err := os.Hostname()
 	if err != nil {
 		return nil, err
@@ -71,21 +87,6 @@ func Load(sysconfdir string) (*Files, error) {
 	if r.Locals, err = f.list("locals", hostname); err != nil {
 		return nil, err
 	}
-	if r.AcceptMailFor, err = f.list("esmtpacceptmailfor", hostname); err != nil {
-		return nil, err
-	}
-	if r.PercentRelay, err = f.list("esmtppercentrelay", hostname); err != nil {
-		return nil, err
-	}
-	if r.Hosted, err = f.db("hosteddomains.dat", hostname); err != nil {
-		return nil, err
-	}
-	if r.AcceptMailForDB, err = f.db("esmtpacceptmailfor.dat", hostname); err != nil {
-		return nil, err
-	}
-	if r.PercentRelayDB, err = f.db("esmtppercentrelay.dat", hostname); err != nil {
-		return nil, err
-	}
 	if _, err := os.Stat(f.path("locallowercase")); err == nil {
 		r.LocalLowercase = true
 	}
@@ -96,6 +97,33 @@ func Load(sysconfdir string) (*Files, error) {
 	}
 	f.Rules = r
 	return f, nil
+}
+
+// LoadDomains completes the Rules of LoadLocals: hosteddomains.dat,
+// esmtpacceptmailfor, esmtppercentrelay and their databases. It writes
+// only those fields, so InLocals may run meanwhile.
+func (f *Files) LoadDomains() error {
+	hostname, err := os.Hostname()
+	if err != nil {
+		return err
+	}
+	r := f.Rules
+	if r.AcceptMailFor, err = f.list("esmtpacceptmailfor", hostname); err != nil {
+		return err
+	}
+	if r.PercentRelay, err = f.list("esmtppercentrelay", hostname); err != nil {
+		return err
+	}
+	if r.Hosted, err = f.db("hosteddomains.dat", hostname); err != nil {
+		return err
+	}
+	if r.AcceptMailForDB, err = f.db("esmtpacceptmailfor.dat", hostname); err != nil {
+		return err
+	}
+	if r.PercentRelayDB, err = f.db("esmtppercentrelay.dat", hostname); err != nil {
+		return err
+	}
+	return nil
 }
 
 func (f *Files) path(name string) string { return filepath.Join(f.Dir, name) }

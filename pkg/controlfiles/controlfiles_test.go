@@ -82,3 +82,20 @@ func TestLoad(t *testing.T) {
 		t.Errorf("bad me: %v", err)
 	}
 }
+
+func TestLoadLocals(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "me", "mx.example.test\n")
+	write(t, dir, "locals", "example.test\n")
+	write(t, dir, "hosteddomains.dat", "not a database")
+	f, err := LoadLocals(dir)
+	if err != nil {
+		t.Fatalf("LoadLocals read a database: %v", err)
+	}
+	if !f.IsLocalDomain("example.test") || f.Rules.Hosted != nil {
+		t.Errorf("LoadLocals: locals not read, or the databases read: %+v", f.Rules)
+	}
+	if err := f.LoadDomains(); err == nil || !strings.Contains(err.Error(), "hosteddomains.dat") {
+		t.Errorf("LoadDomains with a broken hosteddomains.dat: %v", err)
+	}
+}

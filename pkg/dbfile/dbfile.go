@@ -70,24 +70,22 @@ type DB struct {
 }
 
 // open opens the file at path read-only and records which file it was.
+// The file is opened here rather than by bolt, which formats a log message
+// for a missing file even though nobody reads it.
 func open(path string) (*handle, error) {
-	var id fileID
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	opts := &bolt.Options{
 		ReadOnly: true,
 		Timeout:  lockTimeout,
-		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			f, err := os.OpenFile(name, flag, perm)
-			if err != nil {
-				return nil, err
-			}
-			fi, err := f.Stat()
-			if err != nil {
-				f.Close()
-				return nil, err
-			}
-			id = idOf(fi)
-			return f, nil
-		},
+		OpenFile: func(string, int, os.FileMode) (*os.File, error) { return f, nil },
 	}
 	db, err := bolt.Open(path, 0, opts)
 	if err != nil {
@@ -100,7 +98,7 @@ func open(path string) (*handle, error) {
 		}
 		return nil, fmt.Errorf("%s: not a database built by this suite (%v); rebuild it with its make command", path, err)
 	}
-	return &handle{db: db, id: id}, nil
+	return &handle{db: db, id: idOf(fi)}, nil
 }
 
 // Open opens a database read-only. It fails when the file is missing

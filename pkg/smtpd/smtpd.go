@@ -264,7 +264,9 @@ func Open(l layout.Layout, lookupEnv func(string) (string, bool), log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	d.Files = d.Submit.Files()
+	if d.Files, err = d.Submit.Files(); err != nil {
+		return nil, err
+	}
 	if d.Verifier, err = local.NewVerifier(l, d.Files, os.Environ()); err != nil {
 		return nil, err
 	}

@@ -73,7 +73,16 @@ func (s *Submitter) canonicalSender(module, raw string) (string, error) {
 // only makealiases makes such addresses (".xalias/..."), for its program
 // and mailbox aliases, and only alias expansion may queue them.
 func (s *Submitter) checkLocal(raw string, a address.Address) error {
-	if res, ok := s.files.Rules.Resolve(a); ok && res.Reserved {
+	// Other addresses need not know whether they are local, which may
+	// take the domain databases.
+	if !strings.HasPrefix(a.Local, ".") {
+		return nil
+	}
+	rules, err := s.rules()
+	if err != nil {
+		return controlFilesError(err)
+	}
+	if res, ok := rules.Resolve(a); ok && res.Reserved {
 		return &Error{Code: 550, Addr: raw, Text: "<" + a.String() + ">: addresses starting with '.' are reserved for the mail system."}
 	}
 	return nil
@@ -108,6 +117,12 @@ func (s *Submitter) headerRecipients(module string, h *Header, bccOnly bool) ([]
 		}
 	}
 	return out, nil
+}
+
+// controlFilesError is the temporary refusal when the domain databases
+// cannot be read.
+func controlFilesError(err error) error {
+	return &Error{Code: 451, Text: "Service temporarily unavailable: the control files cannot be read (" + err.Error() + ")."}
 }
 
 func reason(err error) string {
@@ -212,7 +227,11 @@ func (s *Submitter) Check(module, raw string) (RcptResult, error) {
 		return RcptResult{}, err
 	}
 	res := RcptResult{Address: a.String()}
-	_, res.Local = s.files.Rules.LocalDomain(a.Domain)
+	rules, err := s.rules()
+	if err != nil {
+		return RcptResult{}, controlFilesError(err)
+	}
+	_, res.Local = rules.LocalDomain(a.Domain)
 	sr, err := s.searcher(module)
 	if err != nil {
 		return RcptResult{}, err

@@ -104,11 +104,14 @@ type Options struct {
 // Submitter is an open submission path: the queue, a snapshot of the
 // control files, and the alias databases. It is safe for concurrent use.
 // The control files (queuetime, warntime, faxqueuetime, sizelimit, me,
-// defaultdomain, locals ...) are read at Open; a long-running caller opens a
+// defaultdomain, locals ...) are read at Open, the domain databases
+// (hosteddomains.dat ...) when first needed; a long-running caller opens a
 // new Submitter to see changes. The alias databases follow makealiases.
 type Submitter struct {
 	q         *queue.Queue
 	files     *controlfiles.Files
+	domains   sync.Once // files.LoadDomains
+	domainErr error
 	meACE     string
 	msgidHost string
 	defDomain address.Domain
@@ -132,7 +135,7 @@ func OpenOptions(l layout.Layout, o Options) (*Submitter, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	files, err := controlfiles.Load(l.SysconfDir)
+	files, err := controlfiles.LoadLocals(l.SysconfDir)
 	if err != nil {
 		return nil, err
 	}
@@ -193,8 +196,21 @@ func (s *Submitter) Close() error {
 // Queue is the queue messages are written to.
 func (s *Submitter) Queue() *queue.Queue { return s.q }
 
-// Files is the snapshot of the control files Submit works with.
-func (s *Submitter) Files() *controlfiles.Files { return s.files }
+// Files is the snapshot of the control files Submit works with, complete
+// with the domain databases.
+func (s *Submitter) Files() (*controlfiles.Files, error) {
+	if _, err := s.rules(); err != nil {
+		return nil, err
+	}
+	return s.files, nil
+}
+
+// rules are the Rules of the control files, with the domain databases,
+// which are read the first time they are needed.
+func (s *Submitter) rules() (*address.Rules, error) {
+	s.domains.Do(func() { s.domainErr = s.files.LoadDomains() })
+	return s.files.Rules, s.domainErr
+}
 
 // SizeLimit is the largest message accepted, 0 for no limit (control file
 // sizelimit, environment SIZELIMIT), for courieresmtpd's EHLO SIZE.

@@ -11,9 +11,12 @@ import (
 // file, with the original's precedence (sendmail(1) RETURN ADDRESS and
 // SENDER ADDRESS).
 type identity struct {
-	getenv  func(string) string // empty values count as unset, as in the original
-	account string              // login name of the real uid ("nobody" when unknown)
-	gecos   string              // full name: the GECOS field up to its first comma
+	getenv func(string) string // empty values count as unset, as in the original
+	// passwd returns the login name of the real uid ("nobody" when
+	// unknown) and its full name (the GECOS field up to its first comma).
+	// It reads the password file, which most runs (-f and a From: field)
+	// do not need.
+	passwd func() (account, gecos string)
 }
 
 func (id identity) first(names ...string) string {
@@ -34,7 +37,7 @@ func (id identity) envelopeSender(a *Args) string {
 	}
 	user := id.first("MAILSUSER", "MAILUSER", "LOGNAME", "USER")
 	if user == "" {
-		user = id.account
+		user, _ = id.passwd()
 	}
 	if host := id.first("MAILSHOST", "MAILHOST"); host != "" {
 		return user + "@" + host
@@ -66,12 +69,12 @@ func (id identity) rewriteFrom(h *submit.Header, a *Args) {
 		// A new From: -F wins over MAILNAME and NAME.
 		user := id.first("MAILUSER", "LOGNAME", "USER")
 		if user == "" {
-			user = id.account
+			user, _ = id.passwd()
 		}
 		name := a.FullName
 		if !a.HasName {
 			if name = id.first("MAILNAME", "NAME"); name == "" {
-				name = id.gecos
+				_, name = id.passwd()
 			}
 		}
 		h.Add("From", formatMailbox(name, user, host))
@@ -100,10 +103,10 @@ func (id identity) rewriteFrom(h *submit.Header, a *Args) {
 	}
 	if first == nil {
 		if !hasName {
-			name = id.gecos
+			_, name = id.passwd()
 		}
 		if user == "" {
-			user = id.account
+			user, _ = id.passwd()
 		}
 		h.Fields[idx] = submit.NewField(f.Name, formatMailbox(name, user, host))
 		return

@@ -44,7 +44,7 @@ func FuzzRewriteFrom(f *testing.F) {
 			return
 		}
 		env := map[string]string{"MAILUSER": mailuser, "MAILHOST": mailhost}
-		id := identity{getenv: func(k string) string { return env[k] }, account: "acct", gecos: "G"}
+		id := identity{getenv: func(k string) string { return env[k] }, passwd: func() (string, string) { return "acct", "G" }}
 		before := 0
 		orig := map[string]bool{}
 		for _, fl := range h.Fields {

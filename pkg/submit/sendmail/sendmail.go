@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/gocourier/courier/pkg/address"
@@ -103,12 +104,14 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 }
 
 func currentIdentity() identity {
-	id := identity{getenv: os.Getenv, account: "nobody"}
-	if u, err := user.LookupId(strconv.Itoa(os.Getuid())); err == nil {
-		id.account = u.Username
-		id.gecos, _, _ = strings.Cut(u.Name, ",")
-	}
-	return id
+	return identity{getenv: os.Getenv, passwd: sync.OnceValues(func() (string, string) {
+		u, err := user.LookupId(strconv.Itoa(os.Getuid()))
+		if err != nil {
+			return "nobody", ""
+		}
+		gecos, _, _ := strings.Cut(u.Name, ",")
+		return u.Username, gecos
+	})}
 }
 
 // execESMTP replaces sendmail with courieresmtpd talking to stdin and
@@ -185,7 +188,7 @@ func run(a *Args, id identity, stdin io.Reader, stdout, stderr io.Writer) int {
 // UU_MACHINE and UU_USER set; the sender is -f as given, and no header is
 // rewritten (sendmail(1) RMAIL).
 func runRmail(a *Args, id identity, stdin io.Reader, stderr io.Writer) int {
-	if id.account != "uucp" {
+	if account, _ := id.passwd(); account != "uucp" {
 		fmt.Fprintln(stderr, "rmail: permission denied.")
 		return ExNoPerm
 	}
