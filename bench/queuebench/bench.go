@@ -28,20 +28,22 @@ var (
 
 // target is one mail system under test.
 type target struct {
-	name     string
-	sendmail string
-	env      []string            // added to the environment of sendmail
-	cred     *syscall.Credential // sendmail's uid and gid, nil: ours (root)
-	maildir  func(string) string // a user's Maildir
-	smtp     string              // address of its SMTP server
-	courier  string              // its courier command (flush)
-	procs    string              // regexp of the SMTP server's process names, for its memory (those of the SMTP port's process tree, but Postfix's)
-	start    func() error
-	stop     func() error
+	name      string
+	sendmail  string
+	env       []string            // added to the environment of sendmail
+	cred      *syscall.Credential // sendmail's uid and gid, nil: ours (root)
+	maildir   func(string) string // a user's Maildir
+	smtp      string              // address of its SMTP server
+	courier   string              // its courier command (flush)
+	procs     string              // regexp of the SMTP server's process names, for its memory (those of the SMTP port's process tree, but Postfix's)
+	scheduler func() []int        // the processes that hand queued mail to delivery (the delivery test stops them)
+	start     func() error
+	stop      func() error
 }
 
 type bench struct {
 	procs, per, msgs1, msgs5, size int
+	held1, held5                   int // messages of the delivery test
 	timeout                        time.Duration
 	queue, smtp, out               bool // the tests to run
 	outMsgs                        int
@@ -62,6 +64,7 @@ type result struct {
 	oneTime        time.Duration
 	fiveTime       time.Duration
 	sendmailErrors int64
+	held           *heldResult // nil: not measured
 	smtp           *smtpResult // nil: not measured
 	out            *outResult  // nil: not measured
 }
@@ -164,6 +167,11 @@ func (b *bench) queueTests(t *target, r *result) error {
 		return fmt.Errorf("5-recipient test: %w", err)
 	}
 	r.fiveTime = time.Since(start)
+
+	// 3. delivery alone.
+	if err := b.heldTests(t, r); err != nil {
+		return fmt.Errorf("delivery test: %w", err)
+	}
 	if r.sendmailErrors > 0 {
 		return fmt.Errorf("%d sendmail runs failed", r.sendmailErrors)
 	}

@@ -8,7 +8,12 @@
 //     and -msgs5 messages to five, submitted through sendmail by -procs
 //     processes, timed from the first submission until every copy is in the
 //     recipients' maildirs (Maildir/new and cur are counted, so mail read
-//     meanwhile still counts).
+//     meanwhile still counts);
+//  3. delivery alone: -held1 messages to one recipient and -held5 to five
+//     are queued through sendmail while the target's scheduler is stopped
+//     (SIGSTOP: the real Courier's courierd, Postfix's qmgr, our courierd
+//     scheduler), then it goes on (SIGCONT), and the deliveries are timed
+//     from the first one seen in the maildirs to the last.
 //
 // Targets, one at a time (the machine has 2 cores):
 //
@@ -32,7 +37,7 @@
 //	    trivial-rewrite and anvil by name), and the time until every
 //	    accepted message is in the maildir.
 //
-//		go run ./bench/queuebench [-targets courier,postfix,ours] [-tests queue,smtp] [-procs 4] [-per 250] [-msgs1 500] [-msgs5 200] [-smtp-sessions 200] [-smtp-duration 60s] [-setup] [-teardown]
+//		go run ./bench/queuebench [-targets courier,postfix,ours] [-tests queue,smtp] [-procs 4] [-per 250] [-msgs1 500] [-msgs5 200] [-held1 2000] [-held5 400] [-smtp-sessions 200] [-smtp-duration 60s] [-setup] [-teardown]
 //
 // Runs as root (the peers' sendmail, their daemons). -setup runs the peers'
 // setup scripts for a peer that is not configured yet, -teardown undoes what
@@ -53,6 +58,8 @@ func main() {
 	per := flag.Int("per", 250, "messages each process submits in the submission test")
 	msgs1 := flag.Int("msgs1", 500, "messages with 1 recipient in the delivery test")
 	msgs5 := flag.Int("msgs5", 200, "messages with 5 recipients in the delivery test")
+	held1 := flag.Int("held1", 2000, "messages with 1 recipient queued with the scheduler stopped, in the delivery-only test")
+	held5 := flag.Int("held5", 400, "messages with 5 recipients queued with the scheduler stopped, in the delivery-only test")
 	size := flag.Int("size", 2048, "message size in bytes")
 	timeout := flag.Duration("timeout", 10*time.Minute, "limit for each wait for deliveries")
 	setup := flag.Bool("setup", false, "run the peers' setup scripts for a peer not configured yet")
@@ -70,7 +77,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "queuebench: run it as root: the peers' sendmail and daemons need it")
 		os.Exit(1)
 	}
-	b := &bench{procs: *procs, per: *per, msgs1: *msgs1, msgs5: *msgs5, size: *size, timeout: *timeout,
+	b := &bench{procs: *procs, per: *per, msgs1: *msgs1, msgs5: *msgs5, held1: *held1, held5: *held5, size: *size, timeout: *timeout,
 		setup: *setup, peers: *peers, keep: *keep,
 		smtpSessions: *smtpSessions, smtpPer: *smtpPer, smtpDuration: *smtpDuration, outMsgs: *outMsgs}
 	for _, t := range strings.Split(*tests, ",") {

@@ -106,6 +106,7 @@ type resultJSON struct {
 	Submitted, One, Five                       int
 	SubmitTime, SubmitDrain, OneTime, FiveTime int64
 	SendmailErrors                             int64
+	Held                                       *heldResult
 	SMTP                                       *smtpResult
 	Out                                        *outResult
 }
@@ -113,7 +114,7 @@ type resultJSON struct {
 func writeResult(path string, rs []*result) error {
 	var out []resultJSON
 	for _, r := range rs {
-		out = append(out, resultJSON{r.name, r.submitted, r.one, r.five, int64(r.submitTime), int64(r.submitDrain), int64(r.oneTime), int64(r.fiveTime), r.sendmailErrors, r.smtp, r.out})
+		out = append(out, resultJSON{r.name, r.submitted, r.one, r.five, int64(r.submitTime), int64(r.submitDrain), int64(r.oneTime), int64(r.fiveTime), r.sendmailErrors, r.held, r.smtp, r.out})
 	}
 	data, err := json.Marshal(out)
 	if err != nil {
@@ -134,7 +135,7 @@ func readResult(path string) ([]*result, error) {
 	var rs []*result
 	for _, j := range in {
 		rs = append(rs, &result{name: j.Name, submitted: j.Submitted, one: j.One, five: j.Five,
-			submitTime: durationNS(j.SubmitTime), submitDrain: durationNS(j.SubmitDrain), oneTime: durationNS(j.OneTime), fiveTime: durationNS(j.FiveTime), sendmailErrors: j.SendmailErrors, smtp: j.SMTP, out: j.Out})
+			submitTime: durationNS(j.SubmitTime), submitDrain: durationNS(j.SubmitDrain), oneTime: durationNS(j.OneTime), fiveTime: durationNS(j.FiveTime), sendmailErrors: j.SendmailErrors, held: j.Held, smtp: j.SMTP, out: j.Out})
 	}
 	return rs, nil
 }

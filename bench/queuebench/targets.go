@@ -30,6 +30,11 @@ func (b *bench) courier() (*target, error) {
 		smtp:     "127.0.0.1:2525",
 		courier:  "/usr/sbin/courier",
 		procs:    "^(couriertcpd|courieresmtpd|courierlogger|submit)$",
+		scheduler: func() []int {
+			return findProcs(func(comm, exe string, _ []string) bool {
+				return comm == "courierd" && exe == "/usr/lib/courier/courier/courierd"
+			})
+		},
 		start: func() error {
 			if err := b.script("start-courier.sh"); err != nil {
 				return err
@@ -99,8 +104,13 @@ func (b *bench) postfix() (*target, error) {
 		maildir:  func(u string) string { return filepath.Join(base, u, "Maildir") },
 		smtp:     "127.0.0.1:3525",
 		procs:    "^(smtpd|cleanup|trivial-rewrite|anvil)$",
-		start:    func() error { return b.script("start-postfix.sh") },
-		stop:     func() error { return b.script("stop-postfix.sh") },
+		scheduler: func() []int {
+			return findProcs(func(comm, exe string, _ []string) bool {
+				return comm == "qmgr" && exe == x+"/usr/lib/postfix/sbin/qmgr"
+			})
+		},
+		start: func() error { return b.script("start-postfix.sh") },
+		stop:  func() error { return b.script("stop-postfix.sh") },
 	}, nil
 }
 
@@ -167,6 +177,12 @@ func (b *bench) ours() (*target, error) {
 		return nil
 	}
 	t.maildir = func(u string) string { return filepath.Join(sb.Homes, u, "Maildir") }
+	t.scheduler = func() []int {
+		courierd := filepath.Join(sb.Config["sbindir"], "courierd")
+		return findProcs(func(_, exe string, argv []string) bool {
+			return exe == courierd && len(argv) == 2 && argv[1] == "scheduler"
+		})
+	}
 	t.stop = func() error {
 		if sb == nil {
 			return nil
