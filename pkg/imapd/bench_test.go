@@ -291,3 +291,31 @@ func benchRefill(b *testing.B, root string, n int) {
 		}
 	}
 }
+
+// BenchmarkFetchBody500 is FETCH 1:500 BODY.PEEK[]: 500 whole messages
+// read from their files.
+func BenchmarkFetchBody500(b *testing.B) {
+	run := benchSession(b, 10000)
+	for b.Loop() {
+		run("FETCH 1:500 BODY.PEEK[]")
+	}
+}
+
+// BenchmarkFirstSelectFetch10k is imapbench's sequence on a new maildir
+// of 10,000 messages: SELECT (which builds the UID map), SELECT again,
+// then FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE) at once, while the
+// warm-up the SELECTs started still runs.
+func BenchmarkFirstSelectFetch10k(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		root := benchMaildir(b, 10000)
+		run := benchConnNoSelect(b, root)
+		b.StartTimer()
+		run("SELECT INBOX")
+		run("SELECT INBOX")
+		run("FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)")
+		b.StopTimer()
+		waitWarm(root)
+		b.StartTimer()
+	}
+}

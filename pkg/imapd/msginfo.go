@@ -52,17 +52,31 @@ var infos struct {
 // info returns the message's msgInfo, reading the file when no session
 // of the process did yet; nil when the message cannot be read or its
 // header is too large to keep.
-func (v *view) info() *msgInfo {
-	return v.infoFrom(func() (io.ReadCloser, error) {
-		if f, err := openFD(filepath.Join(v.mb.Path(), "cur", v.m.File)); err == nil {
-			return f, nil
-		}
-		return v.mb.Open(v.m.UID) // renamed since the snapshot
-	})
+func (v *view) info() *msgInfo { return v.infoIn(true) }
+
+// OpenFile is fetch.FileOpener: the file by the snapshot's name, without
+// an os.File.
+func (v *view) OpenFile() (io.ReadCloser, error) {
+	if f, err := v.openCur(); err == nil {
+		return f, nil
+	}
+	return v.mb.Open(v.m.UID) // renamed since the snapshot
 }
 
-// infoFrom is info with the message file opened by open.
-func (v *view) infoFrom(open func() (io.ReadCloser, error)) *msgInfo {
+// openCur opens the file by the snapshot's name: in the folder's cur/
+// when a command holds it open (holdCur), else by its path.
+func (v *view) openCur() (fdFile, error) {
+	path := v.mb.Path()
+	if cur := useCur(path); cur >= 0 {
+		defer dropCur(path)
+		return openAt(cur, v.m.File)
+	}
+	return openFD(filepath.Join(path, "cur", v.m.File))
+}
+
+// infoIn is info; a message renamed since the snapshot is looked for
+// only when search is set.
+func (v *view) infoIn(search bool) *msgInfo {
 	if v.scanned {
 		return v.inf
 	}
@@ -73,7 +87,13 @@ func (v *view) infoFrom(open func() (io.ReadCloser, error)) *msgInfo {
 		v.inf = in.(*msgInfo)
 		return v.inf
 	}
-	f, err := open()
+	var f io.ReadCloser
+	fd, err := v.openCur()
+	if err == nil {
+		f = fd
+	} else if search {
+		f, err = v.mb.Open(v.m.UID) // renamed since the snapshot
+	}
 	if err != nil {
 		return nil
 	}
@@ -128,8 +148,10 @@ func (v *view) Header() (*search.Header, bool) {
 // Size is RFC822.SIZE: from the file name's ",W=" when it has one, else
 // from the prescan; -1 when unknown (FETCH then counts it).
 func (v *view) Size() int64 {
-	if n, err := maildir.ParseName(v.m.File); err == nil && n.VSize >= 0 {
-		return n.VSize
+	if unique, _, _ := strings.Cut(v.m.File, ":"); strings.Contains(unique, ",W=") {
+		if n, err := maildir.ParseName(v.m.File); err == nil && n.VSize >= 0 {
+			return n.VSize
+		}
 	}
 	if p := v.prescan(); p != nil {
 		return p.Size
@@ -142,16 +164,84 @@ func (v *view) Size() int64 {
 // more than reading a small message.
 type fdFile int
 
-func openFD(path string) (fdFile, error) {
+func openFD(path string) (fdFile, error) { return openAt(unix.AT_FDCWD, path) }
+
+// openAt opens name in the directory dir (a descriptor): reading many
+// messages of a folder, the kernel then looks up one name for each
+// rather than the whole path.
+func openAt(dir int, name string) (fdFile, error) {
 	for {
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+			return -1, &os.PathError{Op: "open", Path: name, Err: err}
 		}
 		return fdFile(fd), nil
+	}
+}
+
+// curDirs are the cur/ directories that commands reading many messages
+// hold open, by folder path: the messages are opened in them (openAt).
+var curDirs struct {
+	mu sync.Mutex
+	m  map[string]*curDir
+}
+
+type curDir struct {
+	fd, users int
+}
+
+// minHoldCur is how many messages a command must read for holding cur/
+// open to be worth its own open and close.
+const minHoldCur = 64
+
+// holdCur opens the cur/ of the folder at path, or takes it when open,
+// until dropCur; false when it cannot (the messages are then opened by
+// their paths).
+func holdCur(path string) bool {
+	curDirs.mu.Lock()
+	defer curDirs.mu.Unlock()
+	if d := curDirs.m[path]; d != nil {
+		d.users++
+		return true
+	}
+	fd, err := openAt(unix.AT_FDCWD, filepath.Join(path, "cur"))
+	if err != nil {
+		return false
+	}
+	if curDirs.m == nil {
+		curDirs.m = map[string]*curDir{}
+	}
+	curDirs.m[path] = &curDir{fd: int(fd), users: 1}
+	return true
+}
+
+// useCur returns the descriptor of the folder's cur/ when it is held,
+// taken until dropCur; -1 otherwise.
+func useCur(path string) int {
+	curDirs.mu.Lock()
+	defer curDirs.mu.Unlock()
+	d := curDirs.m[path]
+	if d == nil {
+		return -1
+	}
+	d.users++
+	return d.fd
+}
+
+// dropCur ends a holdCur or a useCur that succeeded.
+func dropCur(path string) {
+	curDirs.mu.Lock()
+	defer curDirs.mu.Unlock()
+	d := curDirs.m[path]
+	if d == nil {
+		return
+	}
+	if d.users--; d.users == 0 {
+		unix.Close(d.fd)
+		delete(curDirs.m, path)
 	}
 }
 
@@ -175,13 +265,21 @@ func (f fdFile) Close() error { return unix.Close(int(f)) }
 // prefetchBlock is how many messages a prefetch worker reads at a time.
 const prefetchBlock = 128
 
-// prefetch reads, on every core, the messages that a FETCH of envelopes
-// or sizes is about to answer and that no session of the process read
-// yet, block by block ahead of the writer, and renders their ENVELOPE:
-// block i is ready when ready[i] is closed. ready is nil when it is not
-// worth it (few messages, no such item). stop makes the workers skip the
-// blocks not begun yet (they still close them).
+// prefetch prepares the reading of the messages of a FETCH: it holds
+// the folder's cur/ open (holdCur) when they are many, and reads, on
+// every core, the messages that a FETCH of envelopes or sizes is about
+// to answer and that no session of the process read yet, block by block
+// ahead of the writer, rendering their ENVELOPE: block i is ready when
+// ready[i] is closed. ready is nil when it is not worth it (few messages,
+// no such item). stop ends it all: the workers skip the blocks not begun
+// yet (they still close them).
 func prefetch(views []*view, req *fetch.Request, utf8 bool) (ready []chan struct{}, stop func()) {
+	release := func() {}
+	if len(views) >= minHoldCur {
+		if path := views[0].mb.Path(); holdCur(path) {
+			release = func() { dropCur(path) }
+		}
+	}
 	env, want := false, false
 	for _, it := range req.Items {
 		switch it.Kind {
@@ -192,7 +290,7 @@ func prefetch(views []*view, req *fetch.Request, utf8 bool) (ready []chan struct
 		}
 	}
 	if !want || len(views) < 2*prefetchBlock {
-		return nil, func() {}
+		return nil, release
 	}
 	ready = make([]chan struct{}, (len(views)+prefetchBlock-1)/prefetchBlock)
 	for i := range ready {
@@ -209,8 +307,8 @@ func prefetch(views []*view, req *fetch.Request, utf8 bool) (ready []chan struct
 				}
 				if !stopped.Load() {
 					for _, v := range views[b*prefetchBlock : min((b+1)*prefetchBlock, len(views))] {
-						if p := v.prescan(); p != nil && env {
-							p.Envelope(utf8)
+						if in := v.infoIn(true); in != nil && env {
+							in.pre.Envelope(utf8)
 						}
 					}
 				}
@@ -218,7 +316,10 @@ func prefetch(views []*view, req *fetch.Request, utf8 bool) (ready []chan struct
 			}
 		}()
 	}
-	return ready, func() { stopped.Store(true) }
+	return ready, func() {
+		stopped.Store(true)
+		release()
+	}
 }
 
 // warming holds the folders whose messages a warm-up is reading;
@@ -257,11 +358,12 @@ func warm(mb *mailbox.Mailbox) {
 		// renamed since the SELECT is left to the command that needs
 		// it (looking for it lists the folder). The ENVELOPE is
 		// rendered too: FETCH of envelopes is what clients do next.
-		cur := filepath.Join(mb.Path(), "cur")
+		if holdCur(mb.Path()) {
+			defer dropCur(mb.Path())
+		}
 		for i := len(msgs) - 1; i >= 0; i-- {
 			v := view{mb: mb, m: msgs[i]}
-			in := v.infoFrom(func() (io.ReadCloser, error) { return openFD(filepath.Join(cur, v.m.File)) })
-			if in != nil {
+			if in := v.infoIn(false); in != nil {
 				in.pre.Envelope(false)
 			}
 		}

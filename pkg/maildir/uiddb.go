@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -169,30 +169,44 @@ func (d *Dir) writeUIDDB(db *UIDDB, sync bool) error {
 // out it changes nothing and fails: the map must be rebuilt with a new
 // UIDVALIDITY.
 func (db *UIDDB) Sync(present []string) ([]UIDEntry, error) {
-	here := make(map[string]bool, len(present))
-	for _, p := range present {
-		if i := strings.IndexByte(p, ':'); i >= 0 {
-			p = p[:i]
-		}
-		here[p] = true
-	}
 	var kept []UIDEntry
-	for _, e := range db.Entries {
-		if here[e.Unique] {
-			kept = append(kept, e)
-			delete(here, e.Unique)
+	var fresh []string
+	if len(db.Entries) == 0 {
+		// A new map (the first SELECT of a folder): every name is new.
+		fresh = make([]string, len(present))
+		for i, p := range present {
+			fresh[i], _, _ = strings.Cut(p, ":")
 		}
-	}
-	fresh := make([]string, 0, len(here))
-	for name := range here {
-		fresh = append(fresh, name)
+		slices.Sort(fresh)
+		fresh = slices.Compact(fresh)
+	} else {
+		here := make(map[string]bool, len(present))
+		for _, p := range present {
+			if i := strings.IndexByte(p, ':'); i >= 0 {
+				p = p[:i]
+			}
+			here[p] = true
+		}
+		for _, e := range db.Entries {
+			if here[e.Unique] {
+				kept = append(kept, e)
+				delete(here, e.Unique)
+			}
+		}
+		fresh = make([]string, 0, len(here))
+		for name := range here {
+			fresh = append(fresh, name)
+		}
+		slices.Sort(fresh)
 	}
 	if uint64(db.NextUID)+uint64(len(fresh)) > 1<<32-1 {
 		return nil, ErrUIDsExhausted
 	}
-	db.Entries = kept
-	sort.Strings(fresh)
+	db.Entries = slices.Grow(kept, len(fresh))
 	var added []UIDEntry
+	if len(fresh) > 0 {
+		added = make([]UIDEntry, 0, len(fresh))
+	}
 	for _, name := range fresh {
 		e := UIDEntry{db.NextUID, name}
 		db.NextUID++

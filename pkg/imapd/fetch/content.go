@@ -72,7 +72,6 @@ type scanResult struct {
 	total     int64  // RFC822.SIZE
 	headerEnd int64  // length of the header including the blank line
 	header    []byte // the header, up to maxHeader bytes
-	multipart bool   // the top-level Content-Type is multipart/*
 }
 
 // scan reads the message up to the end of its header, or whole when full
@@ -125,9 +124,6 @@ func scan(r io.Reader, full bool) (*scanResult, error) {
 	if sc.headerEnd < 0 {
 		sc.headerEnd = sc.total
 	}
-	h := gomessage.Header{Header: parseHeader(sc.header)}
-	mt, _, _ := h.ContentType()
-	sc.multipart = strings.HasPrefix(mt, "multipart/")
 	return sc, nil
 }
 
@@ -156,8 +152,11 @@ func (p *Prescan) Envelope(utf8OK bool) string {
 	if e := p.env[k].Load(); e != nil {
 		return *e
 	}
-	hdr := parseHeader(p.Header)
-	e := "ENVELOPE " + envelope(&hdr, utf8OK)
+	bp := textBufs.Get().(*[]byte)
+	b := appendEnvelopeOf(append((*bp)[:0], "ENVELOPE "...), p.Header, utf8OK)
+	e := string(b)
+	*bp = b
+	textBufs.Put(bp)
 	p.env[k].Store(&e)
 	return e
 }
@@ -301,7 +300,11 @@ func (r *renderer) binary(part []int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !sc.multipart {
+		multi, err := r.multipart()
+		if err != nil {
+			return nil, err
+		}
+		if !multi {
 			cte = h.Get("Content-Transfer-Encoding")
 		}
 		if body, err = r.readRange(sc.headerEnd, sc.total); err != nil {
@@ -341,7 +344,7 @@ func (r *renderer) binary(part []int) ([]byte, error) {
 
 // readRange reads [start, end) of the message with CRLF line ends.
 func (r *renderer) readRange(start, end int64) ([]byte, error) {
-	f, err := r.m.Open()
+	f, err := open(r.m)
 	if err != nil {
 		return nil, err
 	}

@@ -43,3 +43,26 @@ func TestScanMessageAsScan(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendCRLFAsReader checks that appendCRLF converts as crlfReader
+// does.
+func TestAppendCRLFAsReader(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	cases := []string{"", "\n", "\r", "\r\n", "\n\n", "\r\r\n", "a\nb\r\nc\rd\n", "\n\r\n\r"}
+	for range 2000 {
+		var b []byte
+		for range r.IntN(40) {
+			b = append(b, "a\r\n"[r.IntN(3)])
+		}
+		cases = append(cases, string(b))
+	}
+	for _, c := range cases {
+		var want bytes.Buffer
+		if _, err := want.ReadFrom(newCRLFReader(strings.NewReader(c))); err != nil {
+			t.Fatal(err)
+		}
+		if got := appendCRLF([]byte("x"), []byte(c)); string(got) != "x"+want.String() {
+			t.Errorf("%q: got %q, want %q", c, got[1:], want.Bytes())
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -70,56 +71,86 @@ var ErrUnknownCTE = errors.New("unknown Content-Transfer-Encoding")
 // instead and gets false.
 func Write(w io.Writer, req *Request, m Message, opt Options) (setSeen bool, err error) {
 	r := &renderer{m: m, opt: opt}
-	items := r.items(req)
-	var parts []piece
-	parts = append(parts, text("* "+strconv.FormatUint(uint64(m.SeqNum()), 10)+" FETCH ("))
-	for i, it := range items {
+	defer r.release()
+	bp := textBufs.Get().(*[]byte)
+	defer textBufs.Put(bp)
+	o := &response{text: (*bp)[:0]}
+	o.text = append(o.text, "* "...)
+	o.text = strconv.AppendUint(o.text, uint64(m.SeqNum()), 10)
+	o.text = append(o.text, " FETCH ("...)
+	for i, it := range r.items(req) {
 		if i > 0 {
-			parts = append(parts, text(" "))
+			o.text = append(o.text, ' ')
 		}
-		p, err := r.item(it)
-		if err != nil {
+		if err := r.item(o, it); err != nil {
 			return false, err
 		}
-		parts = append(parts, p...)
 	}
-	parts = append(parts, text(")\r\n"))
-	for _, p := range parts {
+	o.text = append(o.text, ")\r\n"...)
+	for _, p := range o.parts {
 		if err := p(w); err != nil {
 			return false, err
 		}
 	}
+	if _, err := w.Write(o.text); err != nil {
+		return false, err
+	}
+	if cap(o.text) <= 64<<10 {
+		*bp = o.text
+	}
 	return req.SetsSeen() && !slices.Contains(m.Flags(), imap.FlagSeen), nil
+}
+
+// textBufs hold the text of the responses being prepared.
+var textBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// response is a response being prepared: its text, with the pieces
+// written from elsewhere (the message file, data in memory) in between.
+type response struct {
+	parts []piece // the response up to text
+	text  []byte  // the text after the last piece
 }
 
 // piece writes one part of the response.
 type piece func(w io.Writer) error
 
-func text(s string) piece {
-	return func(w io.Writer) error {
-		_, err := io.WriteString(w, s)
-		return err
+// add appends a piece, after the text so far.
+func (o *response) add(p piece) {
+	if len(o.text) > 0 {
+		t := o.text
+		o.parts = append(o.parts, func(w io.Writer) error {
+			_, err := w.Write(t)
+			return err
+		})
+		o.text = o.text[len(o.text):]
 	}
+	o.parts = append(o.parts, p)
 }
 
 // items lists what to answer, in order: UID first when UID FETCH did not
 // ask for it (as the original Courier does), then the request's items, then
 // MODSEQ and FLAGS when they are implied.
 func (r *renderer) items(req *Request) []Item {
-	var items []Item
 	has := func(k Kind) bool {
 		return slices.ContainsFunc(req.Items, func(it Item) bool { return it.Kind == k })
 	}
-	if r.opt.UID && !has(ItemUID) {
+	uid := r.opt.UID && !has(ItemUID)
+	// RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ; §3.2: with
+	// CONDSTORE enabled a flag change is reported with its MODSEQ.
+	modseq := !has(ItemModSeq) && (req.HasChangedSince || (r.opt.CondStore && r.opt.SeenSet))
+	flags := r.opt.SeenSet && !has(ItemFlags)
+	if !uid && !modseq && !flags {
+		return req.Items
+	}
+	var items []Item
+	if uid {
 		items = append(items, Item{Kind: ItemUID})
 	}
 	items = append(items, req.Items...)
-	// RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ; §3.2: with
-	// CONDSTORE enabled a flag change is reported with its MODSEQ.
-	if !has(ItemModSeq) && (req.HasChangedSince || (r.opt.CondStore && r.opt.SeenSet)) {
+	if modseq {
 		items = append(items, Item{Kind: ItemModSeq})
 	}
-	if r.opt.SeenSet && !has(ItemFlags) {
+	if flags {
 		items = append(items, Item{Kind: ItemFlags})
 	}
 	return items
@@ -207,99 +238,120 @@ func sectionString(sec *imap.FetchItemBodySection) string {
 
 // quote makes an RFC 9051 quoted string of s as it is; callers remove CR,
 // LF and NUL first.
-func quote(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
+func quote(s string) string { return string(appendQuoted(make([]byte, 0, len(s)+2), s)) }
+
+func appendQuoted(b []byte, s string) []byte {
+	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
 		if s[i] == '"' || s[i] == '\\' {
-			b.WriteByte('\\')
+			b = append(b, '\\')
 		}
-		b.WriteByte(s[i])
+		b = append(b, s[i])
 	}
-	b.WriteByte('"')
-	return b.String()
+	return append(b, '"')
 }
 
 // renderer writes one message's response and caches what several items
-// share: the result of scanning the message, its parsed header.
+// share: the result of scanning the message, its parsed header, the
+// message read whole.
 type renderer struct {
-	m    Message
-	opt  Options
-	scan *scanResult
-	hdr  *textproto.Header
-	bs   *part
+	m     Message
+	opt   Options
+	scan  *scanResult
+	hdr   *textproto.Header
+	bs    *part
+	whole *[]byte // from wholeBufs, returned by release
+}
+
+// release returns the renderer's buffers once the response is written.
+func (r *renderer) release() {
+	if r.whole != nil {
+		wholeBufs.Put(r.whole)
+		r.whole = nil
+	}
 }
 
 // item prepares one data item.
-func (r *renderer) item(it Item) ([]piece, error) {
-	name := responseName(it)
+func (r *renderer) item(o *response, it Item) error {
 	m := r.m
 	switch it.Kind {
 	case ItemFlags:
-		flags := m.Flags()
-		s := make([]string, len(flags))
-		for i, f := range flags {
-			s[i] = string(f)
+		o.text = append(o.text, "FLAGS ("...)
+		for i, f := range m.Flags() {
+			if i > 0 {
+				o.text = append(o.text, ' ')
+			}
+			o.text = append(o.text, f...)
 		}
-		return []piece{text("FLAGS (" + strings.Join(s, " ") + ")")}, nil
+		o.text = append(o.text, ')')
 	case ItemUID:
-		return []piece{text("UID " + strconv.FormatUint(uint64(m.UID()), 10))}, nil
+		o.text = append(o.text, "UID "...)
+		o.text = strconv.AppendUint(o.text, uint64(m.UID()), 10)
 	case ItemModSeq:
-		return []piece{text("MODSEQ (" + strconv.FormatUint(m.ModSeq(), 10) + ")")}, nil
+		o.text = append(o.text, "MODSEQ ("...)
+		o.text = strconv.AppendUint(o.text, m.ModSeq(), 10)
+		o.text = append(o.text, ')')
 	case ItemInternalDate:
-		return []piece{text("INTERNALDATE \"" + m.InternalDate().Format("_2-Jan-2006 15:04:05 -0700") + "\"")}, nil
+		o.text = append(o.text, "INTERNALDATE \""...)
+		o.text = m.InternalDate().AppendFormat(o.text, "_2-Jan-2006 15:04:05 -0700")
+		o.text = append(o.text, '"')
 	case ItemRFC822Size:
 		size := m.Size()
 		if size < 0 {
 			sc, err := r.scanned(true)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			size = sc.total
 		}
-		return []piece{text("RFC822.SIZE " + strconv.FormatInt(size, 10))}, nil
+		o.text = append(o.text, "RFC822.SIZE "...)
+		o.text = strconv.AppendInt(o.text, size, 10)
 	case ItemEnvelope:
 		// A cached message's ENVELOPE is rendered once.
 		if p := r.prescan(); p != nil {
-			return []piece{text(p.Envelope(r.opt.UTF8))}, nil
+			o.text = append(o.text, p.Envelope(r.opt.UTF8)...)
+			return nil
 		}
-		h, err := r.header()
+		sc, err := r.scanned(false)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return []piece{text("ENVELOPE " + envelope(h, r.opt.UTF8))}, nil
+		o.text = appendEnvelopeOf(append(o.text, "ENVELOPE "...), sc.header, r.opt.UTF8)
 	case ItemBody, ItemBodyStructure:
 		bs, err := r.structure()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var b strings.Builder
-		b.WriteString(name + " ")
+		b.WriteString(responseName(it) + " ")
 		bs.render(&b, it.Kind == ItemBodyStructure, r.opt.UTF8)
-		return []piece{text(b.String())}, nil
+		o.text = append(o.text, b.String()...)
 	case ItemRFC822:
-		return r.rangeItem(name, partWhole, nil)
+		return r.rangeItem(o, responseName(it), partWhole, nil)
 	case ItemRFC822Header:
-		return r.rangeItem(name, partHeader, nil)
+		return r.rangeItem(o, responseName(it), partHeader, nil)
 	case ItemRFC822Text:
-		return r.rangeItem(name, partText, nil)
+		return r.rangeItem(o, responseName(it), partText, nil)
 	case ItemBodySection:
-		return r.bodySection(name, it.Section)
+		return r.bodySection(o, responseName(it), it.Section)
 	case ItemBinary:
 		data, err := r.binary(it.Binary.Part)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return []piece{text(name + " "), literal8(slice(data, it.Binary.Partial))}, nil
+		o.text = append(o.text, responseName(it)+" "...)
+		o.add(literal8(slice(data, it.Binary.Partial)))
 	case ItemBinarySize:
 		data, err := r.binary(it.BinarySize.Part)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return []piece{text(name + " " + strconv.Itoa(len(data)))}, nil
+		o.text = append(o.text, responseName(it)+" "...)
+		o.text = strconv.AppendInt(o.text, int64(len(data)), 10)
+	default:
+		return fmt.Errorf("unknown fetch item kind %d", it.Kind)
 	}
-	return nil, fmt.Errorf("unknown fetch item kind %d", it.Kind)
+	return nil
 }
 
 // Ranges of the whole message that are streamed from the file.
@@ -309,11 +361,23 @@ const (
 	partText
 )
 
-// rangeItem answers a top-level section by streaming it from the file.
-func (r *renderer) rangeItem(name string, which int, partial *imap.SectionPartial) ([]piece, error) {
+// rangeItem answers a top-level section: from the message read whole when
+// it is the whole message and small, else streamed from the file.
+func (r *renderer) rangeItem(o *response, name string, which int, partial *imap.SectionPartial) error {
+	if which == partWhole {
+		data, err := r.readWhole()
+		if err != nil {
+			return err
+		}
+		if data != nil {
+			o.text = append(o.text, name+" "...)
+			o.add(literal(slice(data, partial)))
+			return nil
+		}
+	}
 	sc, err := r.scanned(which != partHeader)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	start, end := int64(0), sc.total
 	switch which {
@@ -327,14 +391,15 @@ func (r *renderer) rangeItem(name string, which int, partial *imap.SectionPartia
 	}
 	n := end - start
 	m := r.m
-	stream := func(w io.Writer) error {
+	o.text = append(o.text, name+" "...)
+	o.add(func(w io.Writer) error {
 		if _, err := io.WriteString(w, "{"+strconv.FormatInt(n, 10)+"}\r\n"); err != nil {
 			return err
 		}
 		if n == 0 {
 			return nil
 		}
-		f, err := m.Open()
+		f, err := open(m)
 		if err != nil {
 			return err
 		}
@@ -347,8 +412,82 @@ func (r *renderer) rangeItem(name string, which int, partial *imap.SectionPartia
 			return fmt.Errorf("message changed while reading it: %w", err)
 		}
 		return nil
+	})
+	return nil
+}
+
+// maxWhole bounds the messages that FETCH of a whole message reads into
+// memory at once (with CRLF line ends: up to twice as much); larger ones
+// are streamed from the file after a pass that counts their size.
+const maxWhole = 256 << 10
+
+// wholeBufs hold messages read whole: the file's bytes up to maxWhole+1,
+// then the message with CRLF line ends.
+var wholeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// readWhole returns the message with CRLF line ends, read from its file
+// in one go (a cache of sizes is then not needed); nil when the file is
+// larger than maxWhole.
+func (r *renderer) readWhole() ([]byte, error) {
+	if r.whole != nil {
+		return *r.whole, nil
 	}
-	return []piece{text(name + " "), stream}, nil
+	f, err := open(r.m)
+	if err != nil {
+		return nil, err
+	}
+	raw := wholeBufs.Get().(*[]byte)
+	defer wholeBufs.Put(raw)
+	n, err := readUpTo(f, raw, maxWhole+1)
+	f.Close()
+	if err != nil || n > maxWhole {
+		return nil, err
+	}
+	out := wholeBufs.Get().(*[]byte)
+	*out = appendCRLF((*out)[:0], (*raw)[:n])
+	r.whole = out
+	return *out, nil
+}
+
+// readUpTo reads f into *buf, growing it, up to the end of the file or
+// limit bytes; it returns how many it read.
+func readUpTo(f io.Reader, buf *[]byte, limit int) (int, error) {
+	b := (*buf)[:0]
+	for len(b) < limit {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(max(cap(b), 32<<10), limit-len(b)))
+		}
+		n, err := f.Read(b[len(b):min(cap(b), limit)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*buf = b
+			return 0, err
+		}
+	}
+	*buf = b
+	return len(b), nil
+}
+
+// appendCRLF appends data, a message, with its bare LF line ends made
+// CRLF.
+func appendCRLF(out, data []byte) []byte {
+	out = slices.Grow(out, len(data)+len(data)/32)
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return append(out, data...)
+		}
+		out = append(out, data[:i]...)
+		if i == 0 || data[i-1] != '\r' {
+			out = append(out, '\r')
+		}
+		out = append(out, '\n')
+		data = data[i+1:]
+	}
+	return out
 }
 
 // clip narrows [start, end) to a partial fetch: an origin beyond the end
@@ -373,63 +512,93 @@ func slice(b []byte, p *imap.SectionPartial) []byte {
 }
 
 // bodySection answers BODY[section]<partial>.
-func (r *renderer) bodySection(name string, sec *imap.FetchItemBodySection) ([]piece, error) {
-	sc, err := r.scanned(false)
-	if err != nil {
-		return nil, err
-	}
+func (r *renderer) bodySection(o *response, name string, sec *imap.FetchItemBodySection) error {
 	part := sec.Part
 	// RFC 9051 §6.4.5: part 1 of a message that is not multipart is its
 	// body, which is TEXT of the whole message: stream it too.
-	if len(part) == 1 && part[0] == 1 && sec.Specifier == imap.PartSpecifierNone && !sc.multipart {
-		part = nil
-		sec = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierText, Partial: sec.Partial}
+	if len(part) == 1 && part[0] == 1 && sec.Specifier == imap.PartSpecifierNone {
+		multi, err := r.multipart()
+		if err != nil {
+			return err
+		}
+		if !multi {
+			part = nil
+			sec = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierText, Partial: sec.Partial}
+		}
 	}
 	if len(part) == 0 {
 		switch {
 		case sec.Specifier == imap.PartSpecifierNone:
-			return r.rangeItem(name, partWhole, sec.Partial)
+			return r.rangeItem(o, name, partWhole, sec.Partial)
 		case sec.Specifier == imap.PartSpecifierText:
-			return r.rangeItem(name, partText, sec.Partial)
+			return r.rangeItem(o, name, partText, sec.Partial)
 		case len(sec.HeaderFields) == 0 && len(sec.HeaderFieldsNot) == 0:
-			return r.rangeItem(name, partHeader, sec.Partial)
+			return r.rangeItem(o, name, partHeader, sec.Partial)
+		}
+		sc, err := r.scanned(false)
+		if err != nil {
+			return err
 		}
 		data := filterHeader(sc.header, sec.HeaderFields, sec.HeaderFieldsNot)
-		return []piece{text(name + " "), literal(slice(data, sec.Partial))}, nil
+		o.text = append(o.text, name+" "...)
+		o.add(literal(slice(data, sec.Partial)))
+		return nil
+	}
+	// The file is read first, so that a message gone fails the command
+	// before anything of the response is written.
+	if _, err := r.scanned(false); err != nil {
+		return err
 	}
 	m := r.m
 	if len(sec.HeaderFields) > 0 || len(sec.HeaderFieldsNot) > 0 {
 		hdr, err := extract(m, &imap.FetchItemBodySection{Part: part, Specifier: imap.PartSpecifierHeader})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		data := filterHeader(hdr, sec.HeaderFields, sec.HeaderFieldsNot)
-		return []piece{text(name + " "), literal(slice(data, sec.Partial))}, nil
+		o.text = append(o.text, name+" "...)
+		o.add(literal(slice(data, sec.Partial)))
+		return nil
 	}
 	// A part is extracted when its turn to be written comes, so that
 	// several large parts are not all held in memory at once.
 	spec := &imap.FetchItemBodySection{Part: part, Specifier: sec.Specifier}
 	partial := sec.Partial
-	lazy := func(w io.Writer) error {
+	o.text = append(o.text, name+" "...)
+	o.add(func(w io.Writer) error {
 		data, err := extract(m, spec)
 		if err != nil {
 			return err
 		}
 		return literal(slice(data, partial))(w)
-	}
-	return []piece{text(name + " "), lazy}, nil
+	})
+	return nil
 }
 
 // extract runs go-imap's section extraction on the message with CRLF line
 // ends, so that sizes count CRLF; a section that does not exist is an
 // empty string, as the original Courier sends.
 func extract(m Message, sec *imap.FetchItemBodySection) ([]byte, error) {
-	f, err := m.Open()
+	f, err := open(m)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	return imapserver.ExtractBodySection(newCRLFReader(f), sec), nil
+}
+
+// FileOpener is a Message that can open its file at less cost than Open
+// (without an os.File), for the reads of one response.
+type FileOpener interface {
+	OpenFile() (io.ReadCloser, error)
+}
+
+// open opens the message file.
+func open(m Message) (io.ReadCloser, error) {
+	if fo, ok := m.(FileOpener); ok {
+		return fo.OpenFile()
+	}
+	return m.Open()
 }
 
 // literal writes data as an RFC 9051 literal.
@@ -465,14 +634,10 @@ func (r *renderer) scanned(full bool) (*scanResult, error) {
 		return r.scan, nil
 	}
 	if p := r.prescan(); p != nil {
-		hdr := parseHeader(p.Header)
-		gh := gomessage.Header{Header: hdr}
-		mt, _, _ := gh.ContentType()
-		r.scan = &scanResult{full: true, total: p.Size, headerEnd: int64(len(p.Header)), header: p.Header, multipart: strings.HasPrefix(mt, "multipart/")}
-		r.hdr = &hdr
+		r.scan = &scanResult{full: true, total: p.Size, headerEnd: int64(len(p.Header)), header: p.Header}
 		return r.scan, nil
 	}
-	f, err := r.m.Open()
+	f, err := open(r.m)
 	if err != nil {
 		return nil, err
 	}
@@ -504,12 +669,20 @@ func (r *renderer) header() (*textproto.Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.hdr != nil {
-		return r.hdr, nil // parsed by scanned
-	}
 	h := parseHeader(sc.header)
 	r.hdr = &h
 	return r.hdr, nil
+}
+
+// multipart reports whether the message's top-level Content-Type is
+// multipart/*.
+func (r *renderer) multipart() (bool, error) {
+	h, err := r.header()
+	if err != nil {
+		return false, err
+	}
+	mt, _, _ := (&gomessage.Header{Header: *h}).ContentType()
+	return strings.HasPrefix(mt, "multipart/"), nil
 }
 
 // parseHeader parses a header block, keeping the fields before a malformed
@@ -524,7 +697,7 @@ func (r *renderer) structure() (*part, error) {
 	if r.bs != nil {
 		return r.bs, nil
 	}
-	f, err := r.m.Open()
+	f, err := open(r.m)
 	if err != nil {
 		return nil, err
 	}
@@ -538,16 +711,20 @@ func (r *renderer) structure() (*part, error) {
 // client accepts UTF-8 and the text is valid UTF-8 (RFC 6855 §3, as the
 // original Courier does); CR, LF and NUL, which a quoted string cannot
 // carry, become spaces.
-func nstring(s string, utf8OK bool) string {
+func nstring(s string, utf8OK bool) string { return string(appendNString(nil, s, utf8OK)) }
+
+func appendNString(b []byte, s string, utf8OK bool) []byte {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return "NIL"
+		return append(b, "NIL"...)
 	}
-	return qstring(s, utf8OK)
+	return appendQString(b, s, utf8OK)
 }
 
 // qstring is nstring without NIL: an empty s gives "".
-func qstring(s string, utf8OK bool) string {
+func qstring(s string, utf8OK bool) string { return string(appendQString(nil, s, utf8OK)) }
+
+func appendQString(b []byte, s string, utf8OK bool) []byte {
 	if has8bit(s) {
 		valid := utf8.ValidString(s)
 		if !utf8OK || !valid {
@@ -566,7 +743,7 @@ func qstring(s string, utf8OK bool) string {
 			return c
 		}, s)
 	}
-	return quote(s)
+	return appendQuoted(b, s)
 }
 
 func has8bit(s string) bool {

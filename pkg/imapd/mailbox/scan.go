@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -457,7 +458,9 @@ func (c *folderCache) list(cs fileStamp) error {
 			return nil
 		}
 	}
-	files := make(map[string]string, len(c.files))
+	// Sized for the names the directory's size suggests (some 60 bytes
+	// each on ext4) when there is no listing yet.
+	files := make(map[string]string, max(len(c.files), int(min(cs.size/64, 1<<20))))
 	err := listDir(dir, func(name []byte) {
 		n := string(name)
 		u, _, _ := strings.Cut(n, ":")
@@ -511,27 +514,12 @@ func (c *folderCache) compute(rebuilt bool) (*state, bool) {
 	bumped := false
 	st := &state{uidValidity: db.UIDValidity, uidNext: db.NextUID, c: c, shared: &sharedMsgs{}}
 	st.entries = make([]*entry, 0, len(db.Entries))
-	backing := make([]entry, 0, len(db.Entries)) // one allocation for the entries
+	backing := make([]entry, len(db.Entries)) // one allocation for the entries
 	st.byUID = make(map[uint32]int, len(db.Entries))
 	index := make(map[string]int, len(db.Entries))
-	// The last state's entries, ascending UIDs as db's: a message whose
-	// file name did not change keeps its parsed flags.
-	var prev []*entry
-	if c.st != nil {
-		prev = c.st.entries
-	}
-	j := 0
-	for _, e := range db.Entries {
-		file := c.files[e.Unique]
-		for j < len(prev) && prev[j].uid < e.UID {
-			j++
-		}
-		var flags maildir.Flags
-		if j < len(prev) && prev[j].uid == e.UID && prev[j].file == file {
-			flags = prev[j].flags
-		} else {
-			flags = flagsOfName(file)
-		}
+	c.names(backing)
+	for i, e := range db.Entries {
+		file, flags := backing[i].file, backing[i].flags
 		kws := c.kw[e.Unique]
 		h := stateHash(flags, kws)
 		rec, ok := ms.Msgs[e.UID]
@@ -546,8 +534,8 @@ func (c *folderCache) compute(rebuilt bool) (*state, bool) {
 		}
 		st.byUID[e.UID] = len(st.entries)
 		index[e.Unique] = len(st.entries)
-		backing = append(backing, entry{uid: e.UID, unique: e.Unique, file: file, flags: flags, keywords: kws, modseq: rec.ModSeq})
-		st.entries = append(st.entries, &backing[len(backing)-1])
+		backing[i] = entry{uid: e.UID, unique: e.Unique, file: file, flags: flags, keywords: kws, modseq: rec.ModSeq}
+		st.entries = append(st.entries, &backing[i])
 	}
 	if len(ms.Msgs) != len(st.entries) {
 		var gone []uint32
@@ -567,6 +555,50 @@ func (c *folderCache) compute(rebuilt bool) (*state, bool) {
 	}
 	c.index = index
 	return st, bumped
+}
+
+// names sets the file and flags of out[i] for the message db.Entries[i]:
+// a message whose file name did not change since the last state keeps its
+// parsed flags, the others' names are parsed, on two cores when they are
+// many (the first scan of a large folder parses them all).
+func (c *folderCache) names(out []entry) {
+	// The last state's entries, ascending UIDs as db's.
+	var prev []*entry
+	if c.st != nil {
+		prev = c.st.entries
+	}
+	entries := c.db.Entries
+	fill := func(lo, hi int) {
+		if lo == hi {
+			return
+		}
+		j, _ := slices.BinarySearchFunc(prev, entries[lo].UID, func(e *entry, uid uint32) int { return cmp.Compare(e.uid, uid) })
+		for i := lo; i < hi; i++ {
+			e := entries[i]
+			file := c.files[e.Unique]
+			for j < len(prev) && prev[j].uid < e.UID {
+				j++
+			}
+			out[i].file = file
+			if j < len(prev) && prev[j].uid == e.UID && prev[j].file == file {
+				out[i].flags = prev[j].flags
+			} else {
+				out[i].flags = flagsOfName(file)
+			}
+		}
+	}
+	if len(entries) < 2000 {
+		fill(0, len(entries))
+		return
+	}
+	half := len(entries) / 2
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fill(half, len(entries))
+	}()
+	fill(0, half)
+	<-done
 }
 
 // update makes the state from the last one when only messages were
