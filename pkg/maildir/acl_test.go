@@ -142,9 +142,17 @@ func TestLinkAndMoveMessages(t *testing.T) {
 		}
 		return st.Usage
 	}
-	names, err := a.LinkMessages([]string{p1, p2}, []Flags{"S", ""})
+	f1, err := inbox.SetFlags(filepath.Base(p1), "S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := inbox.SetFlags(filepath.Base(p2), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := a.CopyMessages(inbox, []string{f1, f2})
 	if err != nil || len(names) != 2 || !strings.HasSuffix(names[0], ":2,S") || !strings.HasSuffix(names[1], ":2,") {
-		t.Fatalf("link %q %v", names, err)
+		t.Fatalf("copy %q %v", names, err)
 	}
 	if u := usage(); u != (Usage{16, 4}) {
 		t.Fatalf("usage after links %+v", u)
@@ -164,8 +172,76 @@ func TestLinkAndMoveMessages(t *testing.T) {
 		t.Fatalf("move back %q %v, usage %+v", back, err, usage())
 	}
 	// Over quota: 5 messages allowed, so the second copy stops the batch.
-	names, err = a.LinkMessages([]string{p1, p2}, []Flags{"", ""})
-	if !errors.Is(err, ErrOverQuota) || len(names) != 1 {
+	names, err = a.CopyMessages(inbox, []string{f1, f2})
+	if !errors.Is(err, ErrOverQuota) || len(names) != 2 || names[0] == "" || names[1] != "" {
 		t.Fatalf("over quota: %q %v", names, err)
+	}
+	// Moving back from Trash what does not fit leaves it there, and checks
+	// the quota without the lock that a recount takes.
+	moved, err = a.MoveMessages([]string{names[0], back[0]}, trash, []Flags{"", ""})
+	if err != nil || moved[0] == "" || moved[1] == "" {
+		t.Fatalf("move to Trash %q %v", moved, err)
+	}
+	deliver(t, inbox, "ten\n")
+	back, err = trash.MoveMessages(moved, a, []Flags{"", ""})
+	if !errors.Is(err, ErrOverQuota) || back[0] == "" || back[1] != "" || usage() != (Usage{20, 5}) {
+		t.Fatalf("move back over quota %q %v, usage %+v", back, err, usage())
+	}
+}
+
+// TestCopyMessagesRenamedOrGone checks that CopyMessages finds a message
+// renamed since it was last seen, with its flags now, and skips one gone.
+func TestCopyMessagesRenamedOrGone(t *testing.T) {
+	_, inbox, a, _ := quotaMaildir(t, QuotaSpec{Bytes: 1000, Messages: 10})
+	p1, p2 := deliver(t, inbox, "one\n"), deliver(t, inbox, "two\n")
+	f1, err := inbox.SetFlags(filepath.Base(p1), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inbox.SetFlags(f1, "F"); err != nil {
+		t.Fatal(err)
+	}
+	names, err := a.CopyMessages(inbox, []string{f1, "gone:2,", filepath.Base(p2)})
+	if err != nil || !strings.HasSuffix(names[0], ":2,F") || names[1] != "" || !strings.HasSuffix(names[2], ":2,") {
+		t.Fatalf("copy %q %v", names, err)
+	}
+	if got := ls(t, filepath.Join(a.Path, "cur")); len(got) != 2 {
+		t.Fatalf("copies %q", got)
+	}
+}
+
+// TestSetFlagsBatchAndRemoveMessages checks the batch forms' quota: T
+// takes messages out, clearing it puts them back while they fit (checked
+// without the lock that a recount takes), and RemoveMessages reports each
+// message.
+func TestSetFlagsBatchAndRemoveMessages(t *testing.T) {
+	root, inbox, _, _ := quotaMaildir(t, QuotaSpec{Bytes: 1000, Messages: 3})
+	usage := func() Usage {
+		st, _, err := GetQuota(root, QuotaSpec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Usage
+	}
+	var files []string
+	for _, m := range []string{"one\n", "two\n", "six\n"} {
+		files = append(files, filepath.Base(deliver(t, inbox, m)))
+	}
+	deleted, err := inbox.SetFlagsBatch(append(files, "gone:2,"), []Flags{"T", "T", "ST", "T"})
+	if !errors.Is(err, ErrNoMessage) || deleted[3] != "" || !strings.HasSuffix(deleted[2], ":2,ST") || usage() != (Usage{}) {
+		t.Fatalf("set T %q %v, usage %+v", deleted, err, usage())
+	}
+	deliver(t, inbox, "ten\n")
+	deliver(t, inbox, "new\n")
+	undeleted, err := inbox.SetFlagsBatch(deleted[:3], []Flags{"", "", ""})
+	if !errors.Is(err, ErrOverQuota) || undeleted[0] == "" || undeleted[1] != "" || undeleted[2] != "" || usage() != (Usage{12, 3}) {
+		t.Fatalf("clear T %q %v, usage %+v", undeleted, err, usage())
+	}
+	removed, err := inbox.RemoveMessages([]string{undeleted[0], "gone:2,", deleted[1]})
+	if err != nil || !removed[0] || !removed[1] || !removed[2] || usage() != (Usage{8, 2}) {
+		t.Fatalf("remove %v %v, usage %+v", removed, err, usage())
+	}
+	if got := ls(t, filepath.Join(inbox.Path, "cur")); len(got) != 1 || got[0] != deleted[2] {
+		t.Fatalf("left in cur/: %q", got)
 	}
 }

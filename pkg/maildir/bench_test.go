@@ -1,6 +1,9 @@
 package maildir
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -51,4 +54,48 @@ func BenchmarkDeliverParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+}
+
+// BenchmarkSetFlags1000 gives 1,000 messages of a 10,000-message cur/ a
+// flag and takes it away again, as IMAP STORE does: "batch" with
+// SetFlagsBatch, "each" with one SetFlags a message.
+func BenchmarkSetFlags1000(b *testing.B) {
+	for _, batch := range []bool{true, false} {
+		name := "each"
+		if batch {
+			name = "batch"
+		}
+		b.Run(name, func(b *testing.B) {
+			d := newMaildir(b)
+			files := make([]string, 10000)
+			for i := range files {
+				files[i] = fmt.Sprintf("%d.M%06dP1.bench,S=%d:2,", 1700000000+i, i, 100)
+				if err := os.WriteFile(filepath.Join(d.Path, "cur", files[i]), nil, 0o600); err != nil {
+					b.Fatal(err)
+				}
+			}
+			files = files[:1000]
+			flags := make([]Flags, len(files))
+			i := 0
+			for b.Loop() {
+				for j := range flags {
+					flags[j] = Flags([]string{"F", ""}[i%2])
+				}
+				var err error
+				if batch {
+					files, err = d.SetFlagsBatch(files, flags)
+				} else {
+					for j, f := range files {
+						if files[j], err = d.SetFlags(f, flags[j]); err != nil {
+							break
+						}
+					}
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,99 +20,191 @@ import (
 // charged like a delivery (*QuotaError when it does not fit). It returns
 // the new file name in cur/.
 func (d *Dir) LinkMessage(src string, flags Flags) (string, error) {
-	return d.linkMessage(src, flags, true)
+	s := linkSource{dir: dirAt{filepath.Dir(src), -1}, name: filepath.Base(src)}
+	if err := s.stat(); err != nil {
+		return "", err
+	}
+	s.flags = flags
+	names, err := d.linkAll([]linkSource{s})
+	if err != nil {
+		return "", err
+	}
+	return names[0], nil
 }
 
-// LinkMessages is LinkMessage for several messages (srcs[i] with
-// flags[i]) with one fsync of cur/ for them all. It stops at the first
-// failure and returns the names made until then, which the caller removes
-// when it gives up.
-func (d *Dir) LinkMessages(srcs []string, flags []Flags) ([]string, error) {
-	names := make([]string, 0, len(srcs))
-	for i, src := range srcs {
-		name, err := d.linkMessage(src, flags[i], false)
+// CopyMessages copies messages of src into d's cur/ as LinkMessage does,
+// keeping their flags, with one fsync of cur/ for them all: files[i] is a
+// message's file name in src's cur/ as last seen; a message renamed since
+// (its flags changed) is looked up by its unique part. names[i] is the
+// name of the copy of files[i], "" for a message gone from src. The quota
+// is checked for all the messages at once, and only when they do not fit
+// one by one, as LinkMessage would, the copies stopping at the first that
+// does not fit. It stops at the first failure and returns the names made
+// until then, which the caller removes when it gives up.
+func (d *Dir) CopyMessages(src *Dir, files []string) ([]string, error) {
+	cur := openDirAt(filepath.Join(src.Path, "cur"), len(files))
+	defer cur.close()
+	srcs := make([]linkSource, len(files))
+	for i, file := range files {
+		s := &srcs[i]
+		s.dir, s.name = cur, file
+		err := s.stat()
+		if errors.Is(err, os.ErrNotExist) {
+			m, ferr := src.Find(file)
+			if errors.Is(ferr, ErrNoMessage) {
+				s.gone = true // expunged by another session meanwhile
+				continue
+			}
+			if ferr != nil {
+				return make([]string, len(files)), ferr
+			}
+			s.dir, s.name = dirAt{filepath.Join(src.Path, m.Sub), -1}, m.File
+			err = s.stat()
+		}
+		if err != nil {
+			return make([]string, len(files)), err
+		}
+		s.flags = s.n.Flags()
+	}
+	return d.linkAll(srcs)
+}
+
+// linkSource is a message file to link into a folder.
+type linkSource struct {
+	dir   dirAt
+	name  string
+	n     Name // name parsed
+	st    unix.Stat_t
+	flags Flags // of the copy
+	gone  bool  // not there any more: skipped
+}
+
+// stat reads the file's inode and size, and parses its name.
+func (s *linkSource) stat() error {
+	fd, name := s.dir.at(s.name)
+	if err := unix.Fstatat(fd, name, &s.st, 0); err != nil {
+		return fmt.Errorf("cannot copy message: %w", &os.PathError{Op: "stat", Path: s.path(), Err: err})
+	}
+	s.n = messageOf("", s.name).Name
+	return nil
+}
+
+func (s *linkSource) path() string { return filepath.Join(s.dir.path, s.name) }
+
+// size is the size counted for the quota: ",S=" or the file's.
+func (s *linkSource) size() int64 {
+	if s.n.Size >= 0 {
+		return s.n.Size
+	}
+	return s.st.Size
+}
+
+// linkAll links the messages srcs (but those gone) into d's cur/ with one
+// fsync of cur/; names[i] is the name of the copy of srcs[i]. The quota is
+// checked before the first link (and the lock taken after: a recount
+// takes it exclusively); the maildirsize line for all the copies is
+// written under the lock, which is held from the first link to the last.
+func (d *Dir) linkAll(srcs []linkSource) ([]string, error) {
+	names := make([]string, len(srcs))
+	counted := d.counted()
+	var sets flagSets
+	var total Usage
+	for i := range srcs {
+		s := &srcs[i]
+		s.flags = sets.of(s.flags)
+		if !s.gone && counted && !s.flags.Has(FlagTrashed) {
+			total.Bytes += s.size()
+			total.Messages++
+		}
+	}
+	n := len(srcs) // the messages that fit the quota
+	var quotaErr error
+	if total.Messages > 0 && CheckQuota(d.Path, d.Quota, total) != nil {
+		var sum Usage
+		for i := range srcs {
+			if s := &srcs[i]; !s.gone && counted && !s.flags.Has(FlagTrashed) {
+				sum.Bytes += s.size()
+				sum.Messages++
+				if err := CheckQuota(d.Path, d.Quota, sum); err != nil {
+					n, quotaErr = i, err
+					break
+				}
+			}
+		}
+	}
+	cur := openDirAt(filepath.Join(d.Path, "cur"), n)
+	defer cur.close()
+	q := quotaBatch{d: d, folder: d.Path, what: "messages copied"}
+	defer q.flush()
+	parts := newNameParts(time.Now(), "") // the pid and host, read once
+	made := false
+	for i := range srcs[:n] {
+		if srcs[i].gone {
+			continue
+		}
+		name, err := d.link(cur, &srcs[i], parts, &q, counted)
 		if err != nil {
 			return names, err
 		}
-		names = append(names, name)
+		names[i], made = name, true
 	}
-	if len(names) > 0 {
-		if err := syncDir(filepath.Join(d.Path, "cur")); err != nil {
+	if quotaErr != nil {
+		return names, quotaErr
+	}
+	if made {
+		if err := syncDir(cur.path); err != nil {
 			return names, fmt.Errorf("cannot make the copies in %s durable: %w", d.Path, err)
 		}
 	}
 	return names, nil
 }
 
-// linkMessage is LinkMessage; sync false leaves the fsync of cur/ to the
-// caller.
-func (d *Dir) linkMessage(src string, flags Flags, sync bool) (string, error) {
-	flags = normalizeFlags(onlyLetters(string(flags)))
-	st, err := os.Stat(src)
-	if err != nil {
-		return "", fmt.Errorf("cannot copy message: %w", err)
-	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return d.copyMessageFile(src, st, flags)
-	}
-	n := messageOf("", filepath.Base(src)).Name
-	size := n.Size
-	if size < 0 {
-		size = st.Size()
-	}
-	account := d.counted() && !flags.Has(FlagTrashed)
-	if account {
-		if err := CheckQuota(d.Path, d.Quota, Usage{size, 1}); err != nil {
-			return "", err
-		}
-	}
-	cur := filepath.Join(d.Path, "cur")
-	uniq := ""
+// link links one message into cur (d's cur/) for linkAll, naming it
+// with parts at the time of the link.
+func (d *Dir) link(cur dirAt, s *linkSource, parts nameParts, q *quotaBatch, counted bool) (string, error) {
+	account := counted && !s.flags.Has(FlagTrashed)
+	size := s.size()
 	for attempt := 0; attempt < 100; attempt++ {
-		name := newNameParts(time.Now(), uniq).finalName(uint64(sys.Dev), uint64(sys.Ino), size, n.VSize) + ":2," + string(flags)
-		unlock := func() {}
+		now := time.Now()
+		parts.sec, parts.usec = now.Unix(), int64(now.Nanosecond()/1000)
+		name := parts.finalName(uint64(s.st.Dev), uint64(s.st.Ino), size, s.n.VSize) + ":2," + string(s.flags)
 		if account {
-			unlock = lockMaildir(d.Root, unix.LOCK_SH)
+			q.lock()
 		}
-		err := os.Link(src, filepath.Join(cur, name))
-		if err == nil && account {
-			if uerr := appendUsage(d.Root, Usage{size, 1}); uerr != nil {
-				d.log().Warn("message copied but its size was not added to the quota file; the next recount corrects it",
-					"message", filepath.Join(cur, name), "err", uerr)
-			}
-		}
-		unlock()
+		oldFD, oldName := s.dir.at(s.name)
+		newFD, newName := cur.at(name)
+		err := unix.Linkat(oldFD, oldName, newFD, newName, 0)
 		switch {
 		case err == nil:
-			if !sync {
-				return name, nil
-			}
-			if err := syncDir(cur); err != nil {
-				return "", fmt.Errorf("cannot make the copy %s durable: %w", filepath.Join(cur, name), err)
+			if account {
+				q.add(Usage{size, 1})
 			}
 			return name, nil
 		case errors.Is(err, os.ErrExist):
 			// The same file linked twice in one microsecond.
-			uniq = strconv.FormatUint(collisions.Add(1), 10)
-		case errors.Is(err, unix.EXDEV), errors.Is(err, unix.EPERM), errors.Is(err, unix.EMLINK):
-			return d.copyMessageFile(src, st, flags)
+			parts.uniq = strconv.FormatUint(collisions.Add(1), 10)
+		case err == unix.EXDEV, err == unix.EPERM, err == unix.EMLINK:
+			// The delivery checks and charges the quota itself, taking
+			// the lock.
+			q.flush()
+			return d.copyMessageFile(s.path(), s.st.Size, time.Unix(s.st.Mtim.Unix()), s.flags)
 		default:
-			return "", fmt.Errorf("cannot copy message %s into %s: %w", src, cur, err)
+			err = &os.LinkError{Op: "link", Old: s.path(), New: filepath.Join(cur.path, name), Err: err}
+			return "", fmt.Errorf("cannot copy message %s into %s: %w", s.path(), cur.path, err)
 		}
 	}
-	return "", fmt.Errorf("cannot copy message %s into %s: no free file name", src, cur)
+	return "", fmt.Errorf("cannot copy message %s into %s: no free file name", s.path(), cur.path)
 }
 
 // copyMessageFile is LinkMessage for file systems without hard links: a
 // delivery of the same content straight into cur/.
-func (d *Dir) copyMessageFile(src string, st os.FileInfo, flags Flags) (string, error) {
+func (d *Dir) copyMessageFile(src string, size int64, modTime time.Time, flags Flags) (string, error) {
 	f, err := os.Open(src)
 	if err != nil {
 		return "", fmt.Errorf("cannot copy message: %w", err)
 	}
 	defer f.Close()
-	p, err := d.Create(f, DeliverOptions{Size: st.Size(), ModTime: st.ModTime(), NoQuota: flags.Has(FlagTrashed)})
+	p, err := d.Create(f, DeliverOptions{Size: size, ModTime: modTime, NoQuota: flags.Has(FlagTrashed)})
 	if err != nil {
 		return "", err
 	}
@@ -123,6 +214,54 @@ func (d *Dir) copyMessageFile(src string, st os.FileInfo, flags Flags) (string, 
 		return "", err
 	}
 	return filepath.Base(path), nil
+}
+
+// quotaBatch carries the quota changes of a batch of messages to
+// maildirsize as the changes made one at a time would, with fewer system
+// calls: the maildir's shared lock is taken before the first change and
+// held until flush, which adds the changes up in one line.
+type quotaBatch struct {
+	d      *Dir
+	folder string // for the warning when maildirsize cannot be updated
+	what   string
+	unlock func() // nil: not locked
+	delta  Usage
+}
+
+// check fails with a *QuotaError when add does not fit the quota of dst.
+// The changes so far are written out first, so that the check sees them,
+// and the lock released: a recount takes it exclusively.
+func (q *quotaBatch) check(dst *Dir, add Usage) error {
+	q.flush()
+	return CheckQuota(dst.Path, dst.Quota, add)
+}
+
+// lock takes the lock before a change.
+func (q *quotaBatch) lock() {
+	if q.unlock == nil {
+		q.unlock = lockMaildir(q.d.Root, unix.LOCK_SH)
+	}
+}
+
+// add records a change made under the lock.
+func (q *quotaBatch) add(u Usage) {
+	q.delta.Bytes += u.Bytes
+	q.delta.Messages += u.Messages
+}
+
+// flush writes the changes out and releases the lock.
+func (q *quotaBatch) flush() {
+	if q.delta != (Usage{}) {
+		if err := appendUsage(q.d.Root, q.delta); err != nil {
+			q.d.log().Warn(q.what+" but the quota file was not updated; the next recount corrects it",
+				"folder", q.folder, "err", err)
+		}
+		q.delta = Usage{}
+	}
+	if q.unlock != nil {
+		q.unlock()
+		q.unlock = nil
+	}
 }
 
 // MoveMessage moves a message of d (by file name or unique part) into
@@ -143,27 +282,30 @@ func (d *Dir) MoveMessage(file string, dst *Dir, flags Flags) (string, error) {
 // MoveMessages is MoveMessage for several messages of d (files[i] with
 // flags[i]) with one fsync of dst's cur/ for them all, before any source
 // is removed. names[i] is the new name of files[i] in dst's cur/, "" when
-// that message could not be moved; err joins the failures.
+// that message could not be moved; err joins the failures. The messages
+// put back into the quota are checked all at once, and only when they do
+// not fit one by one, as MoveMessage would, leaving out those that do not
+// fit; this happens before the first link (and the lock taken after: a
+// recount takes it exclusively).
 func (d *Dir) MoveMessages(files []string, dst *Dir, flags []Flags) (names []string, err error) {
-	type linked struct {
-		i        int
-		from, to string
-		name     string
-		delta    Usage
+	type move struct {
+		i     int
+		m     Message
+		name  string // in dst's cur/
+		delta Usage
 	}
 	names = make([]string, len(files))
-	var done []linked
 	var errs []error
-	var charged Usage // added to dst's quota by the messages linked so far
-	locked := false
+	var moves []move
+	var added Usage // put back into the quota
+	var sets flagSets
 	for i, file := range files {
-		fl := normalizeFlags(onlyLetters(string(flags[i])))
+		fl := sets.of(flags[i])
 		m, err := d.locate(file)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		newName := m.Name.WithFlags(fl)
 		wasCounted := d.counted() && m.Name.Counted()
 		willCount := dst.counted() && !fl.Has(FlagTrashed)
 		var delta Usage
@@ -176,59 +318,85 @@ func (d *Dir) MoveMessages(files []string, dst *Dir, flags []Flags) (names []str
 			delta = Usage{-size, -1}
 			if willCount {
 				delta = Usage{size, 1}
-				if err := CheckQuota(dst.Path, dst.Quota, Usage{charged.Bytes + size, charged.Messages + 1}); err != nil {
+				added.Bytes += size
+				added.Messages++
+			}
+		}
+		moves = append(moves, move{i, m, withFlags(m.Name, fl), delta})
+	}
+	if added.Messages > 0 && CheckQuota(dst.Path, dst.Quota, added) != nil {
+		var sum Usage
+		fit := moves[:0]
+		for _, mv := range moves {
+			if mv.delta.Messages > 0 {
+				next := Usage{sum.Bytes + mv.delta.Bytes, sum.Messages + 1}
+				if err := CheckQuota(dst.Path, dst.Quota, next); err != nil {
 					errs = append(errs, err)
 					continue
 				}
+				sum = next
 			}
+			fit = append(fit, mv)
 		}
-		if delta != (Usage{}) && !locked {
-			defer lockMaildir(d.Root, unix.LOCK_SH)()
-			locked = true
+		moves = fit
+	}
+	q := quotaBatch{d: d, folder: dst.Path, what: "messages moved"}
+	defer q.flush()
+	srcCur := openDirAt(filepath.Join(d.Path, "cur"), len(moves))
+	defer srcCur.close()
+	dstCur := openDirAt(filepath.Join(dst.Path, "cur"), len(moves))
+	defer dstCur.close()
+	// at is the descriptor and name of a message of d.
+	at := func(m Message) (int, string) {
+		if m.Sub == "cur" {
+			return srcCur.at(m.File)
 		}
-		from, to := d.MessagePath(m), filepath.Join(dst.Path, "cur", newName)
+		return unix.AT_FDCWD, d.MessagePath(m)
+	}
+	done := moves[:0]
+	for _, mv := range moves {
+		if mv.delta != (Usage{}) {
+			q.lock()
+		}
 		// link and unlink rather than rename: rename would silently
 		// replace a file of the same name.
-		if err := os.Link(from, to); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
+		oldFD, oldName := at(mv.m)
+		newFD, newName := dstCur.at(mv.name)
+		if err := unix.Linkat(oldFD, oldName, newFD, newName, 0); err != nil {
+			from := d.MessagePath(mv.m)
+			if err == unix.ENOENT {
 				err = fmt.Errorf("message %s was removed or renamed by another program: %w", from, ErrNoMessage)
 			} else {
-				err = fmt.Errorf("cannot move message %s to %s: %w", from, to, err)
+				err = fmt.Errorf("cannot move message %s to %s: %w", from, filepath.Join(dst.Path, "cur", mv.name),
+					&os.LinkError{Op: "link", Old: from, New: filepath.Join(dst.Path, "cur", mv.name), Err: err})
 			}
 			errs = append(errs, err)
 			continue
 		}
-		if delta.Messages > 0 {
-			charged.Bytes += delta.Bytes
-			charged.Messages += delta.Messages
-		}
-		done = append(done, linked{i, from, to, newName, delta})
+		done = append(done, mv)
 	}
 	if len(done) == 0 {
 		return names, errors.Join(errs...)
 	}
-	if err := syncDir(filepath.Join(dst.Path, "cur")); err != nil {
-		for _, l := range done {
-			os.Remove(l.to)
+	removeCopy := func(mv move) {
+		fd, name := dstCur.at(mv.name)
+		unix.Unlinkat(fd, name, 0)
+	}
+	if err := syncDir(dstCur.path); err != nil {
+		for _, mv := range done {
+			removeCopy(mv)
 		}
 		return names, errors.Join(append(errs, fmt.Errorf("cannot move messages to %s: %w", dst.Path, err))...)
 	}
-	var total Usage
-	for _, l := range done {
-		if err := os.Remove(l.from); err != nil && !errors.Is(err, os.ErrNotExist) {
-			os.Remove(l.to)
-			errs = append(errs, fmt.Errorf("cannot move message %s: %w", l.from, err))
+	for _, mv := range done {
+		fd, name := at(mv.m)
+		if err := unix.Unlinkat(fd, name, 0); err != nil && err != unix.ENOENT {
+			removeCopy(mv)
+			errs = append(errs, fmt.Errorf("cannot move message %s: %w", d.MessagePath(mv.m), &os.PathError{Op: "unlink", Path: d.MessagePath(mv.m), Err: err}))
 			continue
 		}
-		names[l.i] = l.name
-		total.Bytes += l.delta.Bytes
-		total.Messages += l.delta.Messages
-	}
-	if total != (Usage{}) {
-		if err := appendUsage(d.Root, total); err != nil {
-			d.log().Warn("messages moved but the quota file was not updated; the next recount corrects it",
-				"folder", dst.Path, "err", err)
-		}
+		names[mv.i] = mv.name
+		q.add(mv.delta)
 	}
 	return names, errors.Join(errs...)
 }

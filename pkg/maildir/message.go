@@ -152,18 +152,6 @@ func (d *Dir) Find(unique string) (Message, error) {
 	return Message{}, fmt.Errorf("message %s is not in %s: %w", unique, d.Path, ErrNoMessage)
 }
 
-// FindAs is Find with the file name the message had in cur/ when last
-// seen, which is tried first: that is the common case, and it spares a
-// large folder a listing per message.
-func (d *Dir) FindAs(unique, last string) (Message, error) {
-	if last != "" {
-		if _, err := os.Lstat(filepath.Join(d.Path, "cur", last)); err == nil {
-			return messageOf("cur", last), nil
-		}
-	}
-	return d.Find(unique)
-}
-
 // locate returns the message for a file name, or for its unique part when
 // the file was renamed meanwhile.
 func (d *Dir) locate(file string) (Message, error) {
@@ -206,6 +194,62 @@ func (d *Dir) messageSize(m Message) (int64, error) {
 	return st.Size(), nil
 }
 
+// dirAt is a directory opened once for a batch of messages: renames,
+// links and unlinks relative to its descriptor spare the kernel the walk of
+// the whole path for every message. fd -1 (not opened, or one message
+// only, where opening costs more than it saves) uses the path.
+type dirAt struct {
+	path string
+	fd   int
+}
+
+// openDirAt opens dir for a batch of n messages.
+func openDirAt(dir string, n int) dirAt {
+	if n < 2 {
+		return dirAt{dir, -1}
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return dirAt{dir, -1}
+	}
+	return dirAt{dir, fd}
+}
+
+func (a dirAt) close() {
+	if a.fd >= 0 {
+		unix.Close(a.fd)
+	}
+}
+
+// at is the descriptor and name for an *at system call on the entry name.
+func (a dirAt) at(name string) (int, string) {
+	if a.fd < 0 {
+		return unix.AT_FDCWD, filepath.Join(a.path, name)
+	}
+	return a.fd, name
+}
+
+// flagSets normalizes the flags of a batch of messages, most of which get
+// the same ones: normalizeFlags sorts with reflection, a cost a message
+// for a STORE of thousands.
+type flagSets map[Flags]Flags
+
+// of is normalizeFlags(onlyLetters(f)).
+func (fs *flagSets) of(f Flags) Flags {
+	n, ok := (*fs)[f]
+	if !ok {
+		if *fs == nil {
+			*fs = flagSets{}
+		}
+		n = normalizeFlags(onlyLetters(string(f)))
+		(*fs)[f] = n
+	}
+	return n
+}
+
+// withFlags is n.WithFlags for flags already normalized.
+func withFlags(n Name, flags Flags) string { return n.Unique + ":2," + string(flags) }
+
 // SetFlags gives a message (by file name or unique part) exactly the flags
 // given, by renaming it to cur/<unique>:2,<flags> in one rename(2); a
 // message still in new/ moves to cur/. It returns the new file name.
@@ -214,26 +258,71 @@ func (d *Dir) messageSize(m Message) (int64, error) {
 // puts it back, as Courier's imapd does; clearing T fails with a
 // *QuotaError when the message no longer fits.
 func (d *Dir) SetFlags(file string, flags Flags) (string, error) {
-	flags = normalizeFlags(onlyLetters(string(flags)))
-	if m := messageOf("cur", file); strings.IndexByte(file, ':') >= 0 && m.Name.WithFlags(flags) != file {
+	b := d.flagBatch(1)
+	defer b.finish()
+	return b.set(file, flags)
+}
+
+// SetFlagsBatch is SetFlags for several messages (files[i] gets flags[i])
+// with the quota file locked once and given one line for them all.
+// names[i] is the new name of files[i], "" when its flags could not be
+// changed; err joins the failures.
+func (d *Dir) SetFlagsBatch(files []string, flags []Flags) (names []string, err error) {
+	names = make([]string, len(files))
+	var errs []error
+	b := d.flagBatch(len(files))
+	for i, file := range files {
+		name, err := b.set(file, flags[i])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		names[i] = name
+	}
+	b.finish()
+	return names, errors.Join(errs...)
+}
+
+// flagBatch renames messages of d for SetFlags and SetFlagsBatch.
+type flagBatch struct {
+	d     *Dir
+	cur   dirAt
+	quota quotaBatch
+	sets  flagSets
+}
+
+func (d *Dir) flagBatch(n int) *flagBatch {
+	return &flagBatch{
+		d:     d,
+		cur:   openDirAt(filepath.Join(d.Path, "cur"), n),
+		quota: quotaBatch{d: d, folder: d.Path, what: "message flags changed"},
+	}
+}
+
+// set is SetFlags.
+func (b *flagBatch) set(file string, flags Flags) (string, error) {
+	flags = b.sets.of(flags)
+	if m := messageOf("cur", file); strings.IndexByte(file, ':') >= 0 && withFlags(m.Name, flags) != file {
 		// The common case: a name in cur/ as last seen, renamed without
 		// looking it up first; only a message gone from that name is
 		// looked for.
-		name, err := d.setFlags(m, flags)
+		name, err := b.rename(m, flags)
 		if !errors.Is(err, ErrNoMessage) {
 			return name, err
 		}
 	}
-	m, err := d.locate(file)
+	m, err := b.d.locate(file)
 	if err != nil {
 		return "", err
 	}
-	return d.setFlags(m, flags)
+	return b.rename(m, flags)
 }
 
-// setFlags is SetFlags for the message m, which may be gone (ErrNoMessage).
-func (d *Dir) setFlags(m Message, flags Flags) (string, error) {
-	newFile := m.Name.WithFlags(flags)
+// rename gives the message m, which may be gone (ErrNoMessage), the
+// flags (normalized).
+func (b *flagBatch) rename(m Message, flags Flags) (string, error) {
+	d := b.d
+	newFile := withFlags(m.Name, flags)
 	if m.Sub == "cur" && m.File == newFile {
 		return newFile, nil
 	}
@@ -246,31 +335,37 @@ func (d *Dir) setFlags(m Message, flags Flags) (string, error) {
 		delta = Usage{size, 1}
 		if isT {
 			delta = Usage{-size, -1}
-		} else if err := CheckQuota(d.Path, d.Quota, delta); err != nil {
+		} else if err := b.quota.check(d, delta); err != nil {
 			return "", err
 		}
+		b.quota.lock()
 	}
-	if delta != (Usage{}) {
-		unlock := lockMaildir(d.Root, unix.LOCK_SH)
-		defer unlock()
-	}
-	from, to := d.MessagePath(m), filepath.Join(d.Path, "cur", newFile)
 	// rename(2) itself: os.Rename looks at the target first, one more
 	// system call a message for a STORE of thousands.
-	if err := unix.Rename(from, to); err != nil {
-		err = &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	var err error
+	if m.Sub == "cur" {
+		fromFD, fromName := b.cur.at(m.File)
+		toFD, toName := b.cur.at(newFile)
+		err = unix.Renameat(fromFD, fromName, toFD, toName)
+	} else {
+		err = unix.Rename(d.MessagePath(m), filepath.Join(d.Path, "cur", newFile))
+	}
+	if err != nil {
+		from := d.MessagePath(m)
+		err = &os.LinkError{Op: "rename", Old: from, New: filepath.Join(d.Path, "cur", newFile), Err: err}
 		if errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("message %s was removed or renamed by another program: %w", from, ErrNoMessage)
 		}
 		return "", fmt.Errorf("cannot change the flags of %s: %w", from, err)
 	}
-	if delta != (Usage{}) {
-		if err := appendUsage(d.Root, delta); err != nil {
-			d.log().Warn("message flags changed but the quota file was not updated; the next recount corrects it",
-				"message", to, "err", err)
-		}
-	}
+	b.quota.add(delta)
 	return newFile, nil
+}
+
+// finish writes the batch's quota change out and releases what it holds.
+func (b *flagBatch) finish() {
+	b.quota.flush()
+	b.cur.close()
 }
 
 // Remove deletes messages (by file name or unique part) and takes those
@@ -279,18 +374,30 @@ func (d *Dir) setFlags(m Message, flags Flags) (string, error) {
 // error. After removing, the quota file is recounted if it has grown too
 // long.
 func (d *Dir) Remove(files ...string) error {
+	_, err := d.RemoveMessages(files)
+	return err
+}
+
+// RemoveMessages is Remove reporting each message: removed[i] says that
+// files[i] is gone (removed now, or before); err joins the failures.
+func (d *Dir) RemoveMessages(files []string) (removed []bool, err error) {
+	removed = make([]bool, len(files))
 	var delta Usage
 	var errs []error
 	unlock := func() {}
 	if d.counted() {
 		unlock = lockMaildir(d.Root, unix.LOCK_SH)
 	}
-	for _, file := range files {
+	cur := openDirAt(filepath.Join(d.Path, "cur"), len(files))
+	defer cur.close()
+	for i, file := range files {
 		if m := messageOf("cur", file); strings.IndexByte(file, ':') >= 0 && m.Name.Size >= 0 {
 			// The common case: a name in cur/ as last seen, whose size
 			// is in the name, removed without looking it up first.
-			err := unix.Unlink(d.MessagePath(m))
+			fd, name := cur.at(file)
+			err := unix.Unlinkat(fd, name, 0)
 			if err == nil {
+				removed[i] = true
 				if m.Name.Counted() {
 					delta.Bytes -= m.Name.Size
 					delta.Messages--
@@ -304,6 +411,7 @@ func (d *Dir) Remove(files ...string) error {
 		}
 		m, err := d.locate(file)
 		if errors.Is(err, ErrNoMessage) {
+			removed[i] = true
 			continue
 		}
 		if err != nil {
@@ -311,13 +419,13 @@ func (d *Dir) Remove(files ...string) error {
 			continue
 		}
 		size, serr := d.messageSize(m)
-		if err := os.Remove(d.MessagePath(m)); err != nil {
-			if !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("cannot remove message: %w", err))
-			}
+		err = os.Remove(d.MessagePath(m))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("cannot remove message: %w", err))
 			continue
 		}
-		if serr == nil && m.Name.Counted() {
+		removed[i] = true
+		if err == nil && serr == nil && m.Name.Counted() {
 			delta.Bytes -= size
 			delta.Messages--
 		}
@@ -333,5 +441,5 @@ func (d *Dir) Remove(files ...string) error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return removed, errors.Join(errs...)
 }

@@ -486,12 +486,12 @@ func (m *Mailbox) Size(uid uint32) (int64, error) {
 }
 
 // Store changes the flags of the messages uids of the snapshot (RFC 9051
-// §6.4.6): system flags are renames of the file (Dir.SetFlags; \Recent is
-// ignored), keywords go to courierimapkeywords (Dir.SetKeywords). Messages
-// whose modseq is above unchangedSince (when not 0) are left alone and
-// returned in failedModified (RFC 7162 §3.1.3). changed lists the messages
-// whose flags did change; all of them share one new modseq. The new
-// flags reach the snapshot with the next Refresh.
+// §6.4.6): system flags are renames of the files (Dir.SetFlagsBatch;
+// \Recent is ignored), keywords go to courierimapkeywords
+// (Dir.SetKeywords). Messages whose modseq is above unchangedSince (when
+// not 0) are left alone and returned in failedModified (RFC 7162 §3.1.3).
+// changed lists the messages whose flags did change; all of them share one
+// new modseq. The new flags reach the snapshot with the next Refresh.
 func (m *Mailbox) Store(uids []uint32, op imap.StoreFlagsOp, flags []imap.Flag, unchangedSince uint64) (changed, failedModified []uint32, err error) {
 	if m.ReadOnly {
 		return nil, nil, ErrReadOnly
@@ -510,40 +510,67 @@ func (m *Mailbox) Store(uids []uint32, op imap.StoreFlagsOp, flags []imap.Flag, 
 		return nil, nil, err
 	}
 	m.claim(st)
-	d := m.dir()
-	states := map[uint32]uint64{}
-	var errs []error
-	renamed := false
+	type change struct {
+		e              *entry
+		flags          maildir.Flags
+		kws            []string
+		rename, kwEdit bool
+	}
+	changes := make([]change, 0, len(uids))
+	var files []string
+	var newFlags []maildir.Flags
+	m.mu.Lock()
 	for _, uid := range uids {
 		e, ok := st.find(uid)
-		if !ok || !m.has(uid) {
+		if !ok {
+			continue
+		}
+		if _, ok := m.find(uid); !ok {
 			continue
 		}
 		if unchangedSince > 0 && e.modseq > unchangedSince {
 			failedModified = append(failedModified, uid)
 			continue
 		}
-		newFlags, newKws := applyOp(op, e.flags, e.keywords, letters, kws, m.s.keywordsEnabled())
-		flagsChanged, kwChanged := newFlags != e.flags, !slices.Equal(newKws, e.keywords)
+		fl, kw := applyOp(op, e.flags, e.keywords, letters, kws, m.s.keywordsEnabled())
+		flagsChanged, kwChanged := fl != e.flags, !slices.Equal(kw, e.keywords)
 		if !flagsChanged && !kwChanged {
 			continue
 		}
+		changes = append(changes, change{e, fl, kw, flagsChanged, kwChanged})
 		if flagsChanged {
-			name, err := d.SetFlags(e.file, newFlags)
-			if err != nil {
-				errs = append(errs, err)
+			files = append(files, e.file)
+			newFlags = append(newFlags, fl)
+		}
+	}
+	m.mu.Unlock()
+	d := m.dir()
+	// The renames as one batch: cur/ opened once, the quota file locked
+	// and written once.
+	names, err := d.SetFlagsBatch(files, newFlags)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	states := make(map[uint32]uint64, len(changes))
+	next, renamed := 0, false
+	for _, c := range changes {
+		if c.rename {
+			name := names[next]
+			next++
+			if name == "" {
 				continue
 			}
-			st.c.renamed(e.unique, name)
+			st.c.renamed(c.e.unique, name)
 			renamed = true
 		}
-		if kwChanged {
-			if err := d.SetKeywords(e.unique, newKws); err != nil {
+		if c.kwEdit {
+			if err := d.SetKeywords(c.e.unique, c.kws); err != nil {
 				errs = append(errs, err)
 			}
 		}
-		states[uid] = stateHash(newFlags, newKws)
-		changed = append(changed, uid)
+		states[c.e.uid] = stateHash(c.flags, c.kws)
+		changed = append(changed, c.e.uid)
 	}
 	if renamed {
 		st.c.changedCur()
@@ -562,13 +589,6 @@ func (m *Mailbox) claim(st *state) {
 	for _, uid := range st.fresh {
 		m.recent[uid] = true
 	}
-}
-
-func (m *Mailbox) has(uid uint32) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.find(uid)
-	return ok
 }
 
 // Expunge removes the messages flagged \Deleted (RFC 9051 §6.4.3), or
@@ -610,32 +630,70 @@ func (m *Mailbox) Expunge(uids []uint32) ([]uint32, error) {
 		return nil, err
 	}
 	m.claim(st)
-	d := m.dir()
-	var gone []uint32
-	var errs []error
+	// The messages go in two batches, to Trash and removed, each with
+	// one lock of the quota file (and one fsync of Trash's cur/).
+	var toTrash, toRemove []*entry
+	m.mu.Lock()
 	for _, e := range st.entries {
-		if !e.flags.Has(maildir.FlagTrashed) || want != nil && !want[e.uid] || !m.has(e.uid) {
+		if !e.flags.Has(maildir.FlagTrashed) || want != nil && !want[e.uid] {
 			continue
 		}
-		m.mu.Lock()
-		copied := m.copied[e.uid]
-		m.mu.Unlock()
-		if trash != nil && !copied {
-			if _, err := d.MoveMessage(e.file, trash, e.flags.Without("TD")); err != nil {
-				errs = append(errs, err)
+		if _, ok := m.find(e.uid); !ok {
+			continue
+		}
+		if trash != nil && !m.copied[e.uid] {
+			toTrash = append(toTrash, e)
+		} else {
+			toRemove = append(toRemove, e)
+		}
+	}
+	m.mu.Unlock()
+	d := m.dir()
+	var errs []error
+	done := make(map[*entry]bool, len(toTrash)+len(toRemove))
+	if len(toTrash) > 0 {
+		files := make([]string, len(toTrash))
+		flags := make([]maildir.Flags, len(toTrash))
+		for i, e := range toTrash {
+			files[i], flags[i] = e.file, e.flags.Without("TD")
+		}
+		names, err := d.MoveMessages(files, trash, flags)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for i, e := range toTrash {
+			if names[i] == "" {
 				continue
 			}
+			done[e] = true
 			if len(e.keywords) > 0 {
 				if err := trash.SetKeywords(e.unique, e.keywords); err != nil {
 					errs = append(errs, err)
 				}
 			}
-		} else if err := d.Remove(e.file); err != nil {
-			errs = append(errs, err)
-			continue
 		}
-		st.c.removed(e.unique)
-		gone = append(gone, e.uid)
+	}
+	if len(toRemove) > 0 {
+		files := make([]string, len(toRemove))
+		for i, e := range toRemove {
+			files[i] = e.file
+		}
+		removed, err := d.RemoveMessages(files)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for i, e := range toRemove {
+			if removed[i] {
+				done[e] = true
+			}
+		}
+	}
+	var gone []uint32
+	for _, e := range st.entries {
+		if done[e] {
+			st.c.removed(e.unique)
+			gone = append(gone, e.uid)
+		}
 	}
 	if len(gone) > 0 {
 		st.c.changedCur()
@@ -657,13 +715,9 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 		return 0, nil, nil, err
 	}
 	srcDir := m.dir()
-	type item struct {
-		uid      uint32
-		unique   string
-		file     string // in cur/, as of the last scan
-		keywords []string
-	}
-	var items []item
+	var uidsOf []uint32
+	var files []string // in cur/, as of the last scan
+	var kws [][]string
 	m.mu.Lock()
 	for _, uid := range uids {
 		i, ok := m.find(uid)
@@ -671,7 +725,9 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 			continue
 		}
 		msg := &m.msgs[i]
-		items = append(items, item{uid: uid, unique: msg.unique(), file: msg.File, keywords: msg.keywords()})
+		uidsOf = append(uidsOf, uid)
+		files = append(files, msg.File)
+		kws = append(kws, msg.keywords())
 	}
 	m.mu.Unlock()
 	unlock, err := m.s.lock(df)
@@ -679,38 +735,32 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 		return 0, nil, nil, err
 	}
 	defer unlock()
-	var paths []string
-	var flags []maildir.Flags
-	var kws [][]string
-	for _, it := range items {
-		msg, err := srcDir.FindAs(it.unique, it.file)
-		if errors.Is(err, maildir.ErrNoMessage) {
-			continue // expunged by another session meanwhile
+	// One fsync of the destination for all the copies; a message
+	// expunged by another session meanwhile is left out.
+	names, err := dd.CopyMessages(srcDir, files)
+	var made []string
+	var madeKws [][]string
+	for i, name := range names {
+		if name != "" {
+			made = append(made, name)
+			madeKws = append(madeKws, kws[i])
+			src = append(src, uidsOf[i])
 		}
-		if err != nil {
-			return 0, nil, nil, err
-		}
-		paths = append(paths, srcDir.MessagePath(msg))
-		flags = append(flags, msg.Flags())
-		kws = append(kws, it.keywords)
-		src = append(src, it.uid)
 	}
-	if len(paths) == 0 {
-		return 0, nil, nil, nil
-	}
-	// One fsync of the destination for all the copies.
-	made, err := dd.LinkMessages(paths, flags)
 	abort := func() { dd.Remove(made...) }
 	if err != nil {
 		abort()
 		return 0, nil, nil, err
 	}
+	if len(made) == 0 {
+		return 0, nil, nil, nil
+	}
 	if m.s.keywordsEnabled() {
 		for i, name := range made {
-			if len(kws[i]) == 0 {
+			if len(madeKws[i]) == 0 {
 				continue
 			}
-			if err := dd.SetKeywords(name, kws[i]); err != nil {
+			if err := dd.SetKeywords(name, madeKws[i]); err != nil {
 				abort()
 				return 0, nil, nil, err
 			}
@@ -774,15 +824,20 @@ func (m *Mailbox) Move(uids []uint32, dest string) (uidValidity uint32, src, dst
 	var moving []*entry
 	var files []string
 	var flags []maildir.Flags
+	m.mu.Lock()
 	for _, uid := range uids {
 		e, ok := st.find(uid)
-		if !ok || !m.has(uid) {
+		if !ok {
+			continue
+		}
+		if _, ok := m.find(uid); !ok {
 			continue
 		}
 		moving = append(moving, e)
 		files = append(files, e.file)
 		flags = append(flags, e.flags)
 	}
+	m.mu.Unlock()
 	// One fsync of the destination for all the messages.
 	names, err := d.MoveMessages(files, dd, flags)
 	errs := []error{err}
