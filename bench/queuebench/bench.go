@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,28 +265,55 @@ func (b *bench) wait(t *target, r *result, users []string, n int, submit func() 
 	}
 }
 
-// count is the number of messages in a maildir's new/ and cur/.
+// count is the number of messages in a maildir's new/ and cur/. The
+// entries are counted in the raw directory records, without a string per
+// name: the SMTP test polls maildirs of a hundred thousand messages, and
+// the poll must not take the CPU the deliveries it waits for need.
 func count(maildir string) (int, error) {
 	n := 0
+	buf := make([]byte, 64<<10)
 	for _, sub := range []string{"new", "cur"} {
-		f, err := os.Open(filepath.Join(maildir, sub))
+		dir := filepath.Join(maildir, sub)
+		fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 		if err != nil {
-			return 0, fmt.Errorf("maildir: %w", err)
+			return 0, fmt.Errorf("maildir: open %s: %w", dir, err)
 		}
 		for {
-			names, err := f.Readdirnames(4096)
-			n += len(names)
-			if err == io.EOF {
-				break
+			got, err := syscall.ReadDirent(fd, buf)
+			if err == syscall.EINTR {
+				continue
 			}
 			if err != nil {
-				f.Close()
-				return 0, err
+				syscall.Close(fd)
+				return 0, fmt.Errorf("maildir: read %s: %w", dir, err)
 			}
+			if got <= 0 {
+				break
+			}
+			n += countDirents(buf[:got])
 		}
-		f.Close()
+		syscall.Close(fd)
 	}
 	return n, nil
+}
+
+// countDirents counts the entries but "." and ".." of linux_dirent64
+// records (getdents64(2)): inode 8 bytes, offset 8, record length 2,
+// type 1, then the NUL-terminated name.
+func countDirents(b []byte) int {
+	n := 0
+	for len(b) >= 19 {
+		reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+		if reclen < 19 || reclen > len(b) {
+			break
+		}
+		name := b[19:reclen]
+		if !(name[0] == '.' && (name[1] == 0 || name[1] == '.' && name[2] == 0)) {
+			n++
+		}
+		b = b[reclen:]
+	}
+	return n
 }
 
 // script runs one of the peers' scripts, its output to stderr.
