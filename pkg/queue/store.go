@@ -157,18 +157,39 @@ func (q *Queue) Reschedule(inode uint64, old, next time.Time) error {
 	return nil
 }
 
-// Remove deletes a finished message: the msgq/ link first, then the data
-// file, then the control file. The control file goes last because its inode
-// is the queue id: once it is unlinked a new submission may get the same
-// inode and must find msgs/<N>/D<inode> free. An interrupted removal leaves
-// a finished control file, with or without its data, which Recover deletes.
+// Remove deletes a finished message: Unschedule, then RemoveFiles. An
+// interrupted removal leaves a finished control file, with or without its
+// data, which Recover deletes.
 func (q *Queue) Remove(inode uint64, next time.Time) error {
-	for _, p := range []string{q.schedulePath(inode, next), q.DataPath(inode), q.ControlPath(inode)} {
+	if err := q.Unschedule(inode, next); err != nil {
+		return err
+	}
+	return q.RemoveFiles(inode)
+}
+
+// Unschedule removes a finished message's msgq/ link, the first step of
+// Remove: Scan, the scheduler's rescans and mailq no longer list it.
+func (q *Queue) Unschedule(inode uint64, next time.Time) error {
+	return removeAll(inode, q.schedulePath(inode, next))
+}
+
+// RemoveFiles deletes a message's data file, then its control file, the
+// rest of Remove. The control file goes last because its inode is the
+// queue id: once it is unlinked a new submission may get the same inode
+// and must find msgs/<N>/D<inode> free.
+func (q *Queue) RemoveFiles(inode uint64) error {
+	return removeAll(inode, q.DataPath(inode), q.ControlPath(inode))
+}
+
+// removeAll removes the files of message inode in order; one that is gone
+// already is no error. No directory fsync: a removal lost in a crash
+// leaves a control file whose recipients are all done, which recovery
+// removes again.
+func removeAll(inode uint64, paths ...string) error {
+	for _, p := range paths {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("queue: removing message %d: %w", inode, err)
 		}
 	}
-	// No directory fsync: a removal lost in a crash leaves a control
-	// file whose recipients are all done, which recovery removes again.
 	return nil
 }

@@ -148,6 +148,10 @@ type Scheduler struct {
 	seq     uint64
 	replies chan reply
 	dsn     *Module
+	// removals takes the files of finished messages to a goroutine of
+	// Run that unlinks them: freeing their inodes and blocks was a third
+	// of the loop's time, which every delivery waited behind.
+	removals chan uint64
 }
 
 // New makes a scheduler; Run starts it.
@@ -187,6 +191,20 @@ func (s *Scheduler) Run(ctx context.Context, trigger io.Reader, stopTimeout time
 	for _, m := range s.cfg.Modules {
 		go m.readReplies(s.replies)
 	}
+	s.removals = make(chan uint64, 1024)
+	removed := make(chan struct{})
+	go func(removals <-chan uint64) {
+		defer close(removed)
+		for inode := range removals {
+			if err := s.cfg.Queue.RemoveFiles(inode); err != nil {
+				s.log.Error("cannot remove a delivered message; recovery removes it at the next start", "err", err)
+			}
+		}
+	}(s.removals)
+	defer func() {
+		close(s.removals)
+		<-removed
+	}()
 	lines := make(chan string, 1024)
 	if trigger != nil {
 		go func() {
@@ -588,9 +606,13 @@ func (s *Scheduler) finish(m *message) {
 	s.remove(m)
 }
 
+// remove deletes a finished message: its msgq/ link at once, so no rescan
+// finds it again, and its files in Run's removal goroutine.
 func (s *Scheduler) remove(m *message) {
-	if err := s.cfg.Queue.Remove(m.inode, m.sched); err != nil {
+	if err := s.cfg.Queue.Unschedule(m.inode, m.sched); err != nil {
 		s.log.Error("cannot remove a delivered message; recovery removes it at the next start", "id", m.ctl.ID, "err", err)
+	} else {
+		s.removals <- m.inode
 	}
 	s.log.Info("completed,id=" + m.ctl.ID.String())
 	delete(s.active, m.inode)
