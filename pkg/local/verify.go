@@ -25,12 +25,15 @@ type Verifier struct {
 // files files; environ is the courierd configuration's environment (MINUID).
 //
 // Problems with an account (a uid delivery would refuse) are logged with
-// slog's default logger.
+// slog's default logger. An account's answer is reused for 2 s, as in
+// delivery: a burst of RCPTs for one mailbox costs one authdaemond round
+// trip.
 func NewVerifier(l layout.Layout, files *controlfiles.Files, environ []string) (*Verifier, error) {
 	m, err := newLookup(l, files, environ, slog.Default())
 	if err != nil {
 		return nil, err
 	}
+	m.authTTL = authCacheTTL
 	return &Verifier{m: m}, nil
 }
 
