@@ -190,7 +190,7 @@ func (p *Pending) Commit() (string, error) {
 // CommitCur moves the message straight into cur/ with the given flags (IMAP
 // APPEND) and returns its path.
 func (p *Pending) CommitCur(flags Flags) (string, error) {
-	flags = normalizeFlags(onlyLetters(string(flags)))
+	flags = flagLetters(flags)
 	return p.commit("cur", p.Unique()+":2,"+string(flags), !flags.Has(FlagTrashed))
 }
 

@@ -127,6 +127,9 @@ func FuzzParseUIDDB(f *testing.F) {
 		if err != nil || string(again.Format()) != string(db.Format()) {
 			t.Fatalf("%q does not round-trip: %v", data, err)
 		}
+		if !db.formats(db.Format()) || db.formats(data) != (string(data) == string(db.Format())) {
+			t.Fatalf("%q: formats disagrees with Format", data)
+		}
 		before := db.NextUID
 		added, err := db.Sync([]string{"new-message"})
 		if err == nil && (len(added) != 1 || added[0].UID != before || db.NextUID != before+1) {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,6 +81,63 @@ func TestUIDDBSyncAndWrite(t *testing.T) {
 	}
 	if files := ls(t, filepath.Join(d.Path, "tmp")); len(files) != 0 {
 		t.Errorf("tmp/ = %v", files)
+	}
+}
+
+// TestReadUIDDBAgain checks that the map held is returned only for a
+// file that is exactly its Format, and that every other file is parsed.
+func TestReadUIDDBAgain(t *testing.T) {
+	d := newMaildir(t)
+	have := &UIDDB{UIDValidity: 795317723, NextUID: 12, Entries: []UIDEntry{{2, "b"}, {10, "c,S=3"}, {11, "d"}}}
+	if got, err := d.ReadUIDDBAgain(have); got != nil || err != nil {
+		t.Fatalf("no file: %v %v", got, err)
+	}
+	p := filepath.Join(d.Path, UIDDBFile)
+	same := string(have.Format())
+	for _, data := range []string{
+		same,
+		"1 795317723 13\n2 b\n10 c,S=3\n11 d\n",
+		"1 795317723 12\n2 b\n10 c,S=3\n",
+		"1 795317723 12\n2 b\n10 c,S=3\n11 d\n12 e\n",
+		"1 795317723 12\n2 b\n10 c,S=4\n11 d\n",
+		"1 795317723 12\n2 b\n1 c,S=3\n11 d\n",
+		"1 795317723 12\n2 b\n10 c,S=3x\n11 d\n",
+		"1 795317723 12\n2 b\n10 c,S=3\n11 d",
+		"1 795317724 12\n2 b\n10 c,S=3\n11 d\n",
+		"1 795317723 12\n",
+		"",
+	} {
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.ReadUIDDBAgain(have)
+		want, werr := d.ReadUIDDB()
+		if (got == have) != (data == same) {
+			t.Errorf("%q: returned the map held: %v", data, got == have)
+		}
+		if (err == nil) != (werr == nil) || err == nil && string(got.Format()) != string(want.Format()) {
+			t.Errorf("%q: ReadUIDDBAgain = %+v, %v; ReadUIDDB = %+v, %v", data, got, err, want, werr)
+		}
+	}
+}
+
+// TestSortNames compares sortNames with slices.Sort on names alike in
+// their first 16 bytes or shorter, and with bytes above 0x7f.
+func TestSortNames(t *testing.T) {
+	names := []string{"", "a", "a\x00", "a\x00\x00", "\xff", "\x80a", "b", "1795317716.M211586P3676V0", "1795317716.M211586P3676V1",
+		"1795317716.M211586", "1795317716.M21158", "1795317716.M2115860", "1700000000.M000000P1.bench,S=10", "1700000000.M000001P1.bench,S=10"}
+	for i := 0; i < 500; i++ {
+		names = append(names, strconv.Itoa(1700000000+i*7919%1000)+".M"+strconv.Itoa(i*31%97)+"P1.h,S="+strconv.Itoa(i%13))
+	}
+	for i := range names {
+		j := (i * 7) % len(names)
+		names[i], names[j] = names[j], names[i]
+	}
+	want := slices.Clone(names)
+	slices.Sort(want)
+	sortNames(names)
+	if !slices.Equal(names, want) {
+		t.Errorf("sortNames = %q, want %q", names, want)
 	}
 }
 

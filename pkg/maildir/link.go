@@ -107,11 +107,10 @@ func (s *linkSource) size() int64 {
 func (d *Dir) linkAll(srcs []linkSource) ([]string, error) {
 	names := make([]string, len(srcs))
 	counted := d.counted()
-	var sets flagSets
 	var total Usage
 	for i := range srcs {
 		s := &srcs[i]
-		s.flags = sets.of(s.flags)
+		s.flags = flagLetters(s.flags)
 		if !s.gone && counted && !s.flags.Has(FlagTrashed) {
 			total.Bytes += s.size()
 			total.Messages++
@@ -298,9 +297,8 @@ func (d *Dir) MoveMessages(files []string, dst *Dir, flags []Flags) (names []str
 	var errs []error
 	var moves []move
 	var added Usage // put back into the quota
-	var sets flagSets
 	for i, file := range files {
-		fl := sets.of(flags[i])
+		fl := flagLetters(flags[i])
 		m, err := d.locate(file)
 		if err != nil {
 			errs = append(errs, err)

@@ -229,23 +229,8 @@ func (a dirAt) at(name string) (int, string) {
 	return a.fd, name
 }
 
-// flagSets normalizes the flags of a batch of messages, most of which get
-// the same ones: normalizeFlags sorts with reflection, a cost a message
-// for a STORE of thousands.
-type flagSets map[Flags]Flags
-
-// of is normalizeFlags(onlyLetters(f)).
-func (fs *flagSets) of(f Flags) Flags {
-	n, ok := (*fs)[f]
-	if !ok {
-		if *fs == nil {
-			*fs = flagSets{}
-		}
-		n = normalizeFlags(onlyLetters(string(f)))
-		(*fs)[f] = n
-	}
-	return n
-}
+// flagLetters is the normalized set of the flag letters in f.
+func flagLetters(f Flags) Flags { return normalizeFlags(onlyLetters(string(f))) }
 
 // withFlags is n.WithFlags for flags already normalized.
 func withFlags(n Name, flags Flags) string { return n.Unique + ":2," + string(flags) }
@@ -288,7 +273,6 @@ type flagBatch struct {
 	d     *Dir
 	cur   dirAt
 	quota quotaBatch
-	sets  flagSets
 }
 
 func (d *Dir) flagBatch(n int) *flagBatch {
@@ -301,7 +285,7 @@ func (d *Dir) flagBatch(n int) *flagBatch {
 
 // set is SetFlags.
 func (b *flagBatch) set(file string, flags Flags) (string, error) {
-	flags = b.sets.of(flags)
+	flags = flagLetters(flags)
 	if m := messageOf("cur", file); strings.IndexByte(file, ':') >= 0 && withFlags(m.Name, flags) != file {
 		// The common case: a name in cur/ as last seen, renamed without
 		// looking it up first; only a message gone from that name is

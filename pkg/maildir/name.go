@@ -2,7 +2,6 @@ package maildir
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -38,16 +37,32 @@ func ParseFlags(s string) (Flags, error) {
 func isFlagLetter(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
 
 func normalizeFlags(s string) Flags {
-	var seen [128]bool
-	b := make([]byte, 0, len(s))
+	// Names almost always carry their flags in order already: those are
+	// returned as they are, without allocating.
+	ordered := true
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 128 && !seen[c] {
-			seen[c] = true
-			b = append(b, c)
+		if s[i] >= 128 || i > 0 && s[i] <= s[i-1] {
+			ordered = false
+			break
 		}
 	}
-	sort.Slice(b, func(i, j int) bool { return b[i] < b[j] })
+	if ordered {
+		return Flags(s)
+	}
+	var seen [128]bool
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 128 && !seen[c] {
+			seen[c] = true
+			n++
+		}
+	}
+	b := make([]byte, 0, n)
+	for c, ok := range seen {
+		if ok {
+			b = append(b, byte(c))
+		}
+	}
 	return Flags(b)
 }
 
@@ -72,6 +87,13 @@ func (f Flags) Without(letters string) Flags {
 }
 
 func onlyLetters(s string) string {
+	i := 0
+	for i < len(s) && isFlagLetter(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		if isFlagLetter(s[i]) {

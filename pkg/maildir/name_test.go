@@ -3,6 +3,7 @@ package maildir
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -93,6 +94,36 @@ func TestFlags(t *testing.T) {
 	}
 	if n, _ := ParseName("abc:2,ST"); n.Counted() {
 		t.Error("a message flagged T must not count")
+	}
+}
+
+// TestNormalizeFlags compares normalizeFlags with its definition: the
+// bytes below 128, sorted, without repetitions.
+func TestNormalizeFlags(t *testing.T) {
+	want := func(s string) string {
+		var b []byte
+		for i := 0; i < len(s); i++ {
+			if s[i] < 128 && !strings.Contains(string(b), s[i:i+1]) {
+				b = append(b, s[i])
+			}
+		}
+		slices.Sort(b)
+		return string(b)
+	}
+	for _, s := range []string{"", "S", "DFRST", "TSSD", "SD", "aZ", "Za", "SS", "S\x80R", "\xffS", "abcabc", "FS2,x"} {
+		if got := normalizeFlags(s); string(got) != want(s) {
+			t.Errorf("normalizeFlags(%q) = %q, want %q", s, got, want(s))
+		}
+	}
+	for _, s := range []string{"DFRST", "", "S,", "FS2"} {
+		if got := onlyLetters(s); got != strings.Map(func(r rune) rune {
+			if r < 128 && isFlagLetter(byte(r)) {
+				return r
+			}
+			return -1
+		}, s) {
+			t.Errorf("onlyLetters(%q) = %q", s, got)
+		}
 	}
 }
 

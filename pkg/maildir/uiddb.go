@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -142,6 +143,48 @@ func (d *Dir) ReadUIDDB() (*UIDDB, error) {
 	return ParseUIDDB(p, data)
 }
 
+// ReadUIDDBAgain is ReadUIDDB for a caller holding have, the map as it
+// last read or wrote it: when the file holds exactly have.Format(), it
+// returns have itself, without parsing the file again (a third of the
+// time of a 10,000-message map's parse, which allocates every line).
+func (d *Dir) ReadUIDDBAgain(have *UIDDB) (*UIDDB, error) {
+	p := filepath.Join(d.Path, UIDDBFile)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if have != nil && have.formats(data) {
+		return have, nil
+	}
+	return ParseUIDDB(p, data)
+}
+
+// formats reports whether data is db.Format().
+func (db *UIDDB) formats(data []byte) bool {
+	var b [32]byte
+	line := fmt.Appendf(b[:0], "1 %d %d\n", db.UIDValidity, db.NextUID)
+	if !bytes.HasPrefix(data, line) {
+		return false
+	}
+	data = data[len(line):]
+	for _, e := range db.Entries {
+		line = strconv.AppendUint(b[:0], uint64(e.UID), 10)
+		line = append(line, ' ')
+		if !bytes.HasPrefix(data, line) {
+			return false
+		}
+		data = data[len(line):]
+		if len(data) <= len(e.Unique) || string(data[:len(e.Unique)]) != e.Unique || data[len(e.Unique)] != '\n' {
+			return false
+		}
+		data = data[len(e.Unique)+1:]
+	}
+	return len(data) == 0
+}
+
 // WriteUIDDB replaces the UID map of d: a file in tmp/ (named as Courier
 // names it, "_imapuid_<n>") renamed over courierimapuiddb.
 func (d *Dir) WriteUIDDB(db *UIDDB) error { return d.writeUIDDB(db, true) }
@@ -177,7 +220,7 @@ func (db *UIDDB) Sync(present []string) ([]UIDEntry, error) {
 		for i, p := range present {
 			fresh[i], _, _ = strings.Cut(p, ":")
 		}
-		slices.Sort(fresh)
+		sortNames(fresh)
 		fresh = slices.Compact(fresh)
 	} else {
 		here := make(map[string]bool, len(present))
@@ -197,7 +240,7 @@ func (db *UIDDB) Sync(present []string) ([]UIDEntry, error) {
 		for name := range here {
 			fresh = append(fresh, name)
 		}
-		slices.Sort(fresh)
+		sortNames(fresh)
 	}
 	if uint64(db.NextUID)+uint64(len(fresh)) > 1<<32-1 {
 		return nil, ErrUIDsExhausted
@@ -214,6 +257,45 @@ func (db *UIDDB) Sync(present []string) ([]UIDEntry, error) {
 		added = append(added, e)
 	}
 	return added, nil
+}
+
+// sortNames sorts names as slices.Sort does, comparing their first 16
+// bytes as two integers before the strings: message names share long
+// prefixes, and comparing them as strings was most of a first Sync of
+// 10,000 messages.
+func sortNames(names []string) {
+	type key struct {
+		hi, lo uint64
+		s      string
+	}
+	keys := make([]key, len(names))
+	for i, s := range names {
+		keys[i] = key{prefix8(s, 0), prefix8(s, 8), s}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := cmp.Compare(a.hi, b.hi); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.lo, b.lo); c != 0 {
+			return c
+		}
+		return strings.Compare(a.s, b.s)
+	})
+	for i := range keys {
+		names[i] = keys[i].s
+	}
+}
+
+// prefix8 is the 8 bytes of s from at, big-endian, padded with zeros.
+func prefix8(s string, at int) uint64 {
+	var v uint64
+	for i := at; i < at+8; i++ {
+		v <<= 8
+		if i < len(s) {
+			v |= uint64(s[i])
+		}
+	}
+	return v
 }
 
 // ErrUIDsExhausted means a folder has used up its 32-bit UIDs.

@@ -2,6 +2,8 @@ package mailbox
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -24,13 +26,29 @@ func FuzzParseModSeq(f *testing.F) {
 			}
 			return
 		}
-		out := db.format()
+		out := db.format(nil)
 		again, err := parseModSeq("courierimapmodseq", out)
 		if err != nil {
 			t.Fatalf("written store does not parse: %v\n%s", err, out)
 		}
-		if !bytes.Equal(again.format(), out) {
-			t.Fatalf("store changes when written twice:\n%s\n%s", out, again.format())
+		if !bytes.Equal(again.format(nil), out) {
+			t.Fatalf("store changes when written twice:\n%s\n%s", out, again.format(nil))
+		}
+		// The order of a state's entries gives the same bytes; an order
+		// that lacks a message or has another is not used.
+		var order []*entry
+		for uid := range db.Msgs {
+			order = append(order, &entry{uid: uid})
+		}
+		slices.SortFunc(order, func(a, b *entry) int { return cmp.Compare(a.uid, b.uid) })
+		if !bytes.Equal(db.format(order), out) {
+			t.Fatalf("format with the order differs:\n%s\n%s", out, db.format(order))
+		}
+		if len(order) > 0 {
+			order[len(order)-1] = &entry{uid: 0}
+			if !bytes.Equal(db.format(order), out) || !bytes.Equal(db.format(order[1:]), out) {
+				t.Fatalf("format used a wrong order")
+			}
 		}
 		for _, m := range db.Msgs {
 			if m.ModSeq == 0 || m.ModSeq > db.Highest {

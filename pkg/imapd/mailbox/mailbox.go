@@ -224,6 +224,10 @@ func (m *Mailbox) refresh(keepGone bool) (Changes, error) {
 func (m *Mailbox) apply(st *state, keepGone bool) Changes {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if len(m.recent) == 0 && len(st.fresh) > 0 {
+		// Sized at once: a first SELECT makes every message recent.
+		m.recent = make(map[uint32]bool, len(st.fresh))
+	}
 	for _, uid := range st.fresh {
 		m.recent[uid] = true
 	}
@@ -691,7 +695,7 @@ func (m *Mailbox) Expunge(uids []uint32) ([]uint32, error) {
 	var gone []uint32
 	for _, e := range st.entries {
 		if done[e] {
-			st.c.removed(e.unique)
+			st.c.removed(e.unique, e.uid)
 			gone = append(gone, e.uid)
 		}
 	}
@@ -846,7 +850,7 @@ func (m *Mailbox) Move(uids []uint32, dest string) (uidValidity uint32, src, dst
 		if names[i] == "" {
 			continue
 		}
-		st.c.removed(e.unique)
+		st.c.removed(e.unique, e.uid)
 		if len(e.keywords) > 0 {
 			if err := dd.SetKeywords(e.unique, e.keywords); err != nil {
 				errs = append(errs, err)
@@ -886,7 +890,7 @@ func (m *Mailbox) remove(uids []uint32) error {
 		if e, ok := st.find(uid); ok {
 			files = append(files, e.file)
 			gone = append(gone, uid)
-			st.c.removed(e.unique)
+			st.c.removed(e.unique, e.uid)
 		}
 	}
 	err = m.dir().Remove(files...)

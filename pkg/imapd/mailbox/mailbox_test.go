@@ -634,7 +634,7 @@ func TestModSeqOtherBoot(t *testing.T) {
 	if db.Highest < before || db.Floor != db.Highest || len(db.Expunged) != 0 || db.Msgs[1].ModSeq != 90 {
 		t.Fatalf("highest %d (clock %d), floor %d, expunged %v, msgs %v", db.Highest, before, db.Floor, db.Expunged, db.Msgs)
 	}
-	if err := writeModSeq(dir, db); err != nil {
+	if err := writeModSeq(dir, db, nil); err != nil {
 		t.Fatal(err)
 	}
 	again, rebuilt, adopted, err := readModSeq(dir, 7)
@@ -745,5 +745,105 @@ func TestModSeqJournal(t *testing.T) {
 	db, rebuilt, adopted, err = readModSeq(s.Root, 7)
 	if err != nil || rebuilt || !adopted || db.Highest < before || db.Floor != db.Highest || db.Msgs[1].ModSeq != 101 || len(db.Msgs) != 2 {
 		t.Fatalf("partial line: %+v, rebuilt %v, adopted %v, %v", db, rebuilt, adopted, err)
+	}
+}
+
+// TestRemovalIncremental checks that the scan after this process's
+// EXPUNGE or MOVE, which takes the removals out of the cached UID map and
+// state instead of rebuilding them, gives what a full rebuild from the
+// disk gives, and leaves the same files: the full rebuild that follows
+// finds nothing to change.
+func TestRemovalIncremental(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		remove func(t *testing.T, m *Mailbox)
+	}{
+		{"expunge", func(t *testing.T, m *Mailbox) {
+			del := []uint32{2, 3, 4, 9, 15, 16, 30}
+			if _, _, err := m.Store(del, imap.StoreFlagsAdd, []imap.Flag{imap.FlagDeleted}, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Refresh(); err != nil {
+				t.Fatal(err)
+			}
+			gone, err := m.Expunge(nil)
+			if err != nil || !slices.Equal(gone, del) {
+				t.Fatalf("expunge %v %v", gone, err)
+			}
+		}},
+		{"move", func(t *testing.T, m *Mailbox) {
+			if err := m.s.Create("INBOX.Dest"); err != nil {
+				t.Fatal(err)
+			}
+			_, src, _, err := m.Move([]uint32{1, 3, 4, 10, 29}, "INBOX.Dest")
+			if err != nil || len(src) != 5 {
+				t.Fatalf("move %v %v", src, err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t, nil)
+			for i := 0; i < 30; i++ {
+				deliver(t, s, "", "Subject: "+string(rune('a'+i%26))+"\n\nbody\n")
+			}
+			m, err := s.Select("INBOX", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := m.Store([]uint32{3, 5, 6}, imap.StoreFlagsAdd, []imap.Flag{"$Work", imap.FlagSeen}, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Refresh(); err != nil {
+				t.Fatal(err)
+			}
+			tc.remove(t, m)
+			// A flag change by another program, seen in the same scan.
+			c := cacheOf(m.f.path)
+			before := c.st
+			e, _ := before.find(20)
+			if err := os.Rename(filepath.Join(m.f.path, "cur", e.file), filepath.Join(m.f.path, "cur", e.unique+":2,F")); err != nil {
+				t.Fatal(err)
+			}
+			if len(c.gone) == 0 {
+				t.Fatal("the removals were not recorded as such")
+			}
+			if _, err := m.Refresh(); err != nil {
+				t.Fatal(err)
+			}
+			st := c.st
+			if len(st.entries) == 0 || st.entries[0] != before.entries[slices.IndexFunc(before.entries, func(e *entry) bool { return e.uid == st.entries[0].uid })] {
+				t.Fatal("the state was computed again rather than updated")
+			}
+			if e, _ := st.find(20); e.flags != "F" {
+				t.Fatalf("the rename: %+v", e)
+			}
+			files := func() map[string]string {
+				out := map[string]string{}
+				for _, n := range []string{maildir.UIDDBFile, ModSeqFile, filepath.Join(maildir.KeywordsDir, ":list")} {
+					b, _ := os.ReadFile(filepath.Join(m.f.path, n))
+					out[n] = string(b)
+				}
+				return out
+			}
+			after := files()
+			caches.Delete(m.f.path)
+			full, err := s.scan(m.f, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(files(), after) {
+				t.Errorf("files after the update %v, after a full rebuild %v", after, files())
+			}
+			if full.uidValidity != st.uidValidity || full.uidNext != st.uidNext || full.highest != st.highest ||
+				full.floor != st.floor || !slices.Equal(full.expunged, st.expunged) || len(full.entries) != len(st.entries) {
+				t.Fatalf("full rebuild %+v, update %+v", full, st)
+			}
+			for i, e := range full.entries {
+				if u := st.entries[i]; e.uid != u.uid || e.unique != u.unique || e.file != u.file || e.flags != u.flags ||
+					!slices.Equal(e.keywords, u.keywords) || e.modseq != u.modseq {
+					t.Errorf("full rebuild %+v, update %+v", e, u)
+				}
+			}
+		})
 	}
 }

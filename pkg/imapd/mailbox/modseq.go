@@ -252,27 +252,37 @@ func parseNumber(s string, limit uint64) (uint64, error) {
 	return v, nil
 }
 
-// format writes the file content.
-func (db *modseqDB) format() []byte {
-	uids := make([]uint32, 0, len(db.Msgs))
-	for uid := range db.Msgs {
-		uids = append(uids, uid)
-	}
-	slices.Sort(uids)
-	b := make([]byte, 0, 64+len(uids)*40+len(db.Expunged)*32)
+// format writes the file content. order, when it holds exactly the
+// messages' UIDs (a state's entries: ascending, distinct), spares
+// sorting them.
+func (db *modseqDB) format(order []*entry) []byte {
+	b := make([]byte, 0, 64+len(db.Msgs)*40+len(db.Expunged)*32)
 	if db.Boot == "" {
 		b = fmt.Appendf(b, "%s 1 %d %d %d\n", modseqMagic, db.UIDValidity, db.Highest, db.Floor)
 	} else {
 		b = fmt.Appendf(b, "%s 2 %d %d %d %s\n", modseqMagic, db.UIDValidity, db.Highest, db.Floor, db.Boot)
 	}
-	for _, uid := range uids {
-		m := db.Msgs[uid]
-		b = strconv.AppendUint(b, uint64(uid), 10)
-		b = append(b, ' ')
-		b = strconv.AppendUint(b, m.ModSeq, 10)
-		b = append(b, ' ')
-		b = appendState(b, m.State)
-		b = append(b, '\n')
+	head, ordered := len(b), len(order) == len(db.Msgs)
+	if ordered {
+		for _, e := range order {
+			m, ok := db.Msgs[e.uid]
+			if !ok {
+				ordered = false
+				break
+			}
+			b = appendMsgLine(b, e.uid, m)
+		}
+	}
+	if !ordered {
+		b = b[:head]
+		uids := make([]uint32, 0, len(db.Msgs))
+		for uid := range db.Msgs {
+			uids = append(uids, uid)
+		}
+		slices.Sort(uids)
+		for _, uid := range uids {
+			b = appendMsgLine(b, uid, db.Msgs[uid])
+		}
 	}
 	for _, e := range db.Expunged {
 		b = append(b, "x "...)
@@ -282,6 +292,16 @@ func (db *modseqDB) format() []byte {
 		b = append(b, '\n')
 	}
 	return b
+}
+
+// appendMsgLine appends the line "<uid> <modseq> <state>".
+func appendMsgLine(b []byte, uid uint32, m msgModSeq) []byte {
+	b = strconv.AppendUint(b, uint64(uid), 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, m.ModSeq, 10)
+	b = append(b, ' ')
+	b = appendState(b, m.State)
+	return append(b, '\n')
 }
 
 // newModSeqDB starts a store for a folder whose history is unknown: the
@@ -377,13 +397,13 @@ func readModSeq(dir string, uidValidity uint32) (db *modseqDB, rebuilt, adopted 
 }
 
 // writeModSeq replaces the store of dir: unsynced, with this boot's id,
-// when the boot_id is known, else synced in version 1.
-func writeModSeq(dir string, db *modseqDB) error {
+// when the boot_id is known, else synced in version 1. order is format's.
+func writeModSeq(dir string, db *modseqDB, order []*entry) error {
 	db.Boot, db.journal = bootID(), 0
 	if db.Boot == "" {
-		return maildir.WriteFile(dir, ModSeqFile, db.format(), 0o600)
+		return maildir.WriteFile(dir, ModSeqFile, db.format(order), 0o600)
 	}
-	return maildir.WriteFileUnsynced(dir, ModSeqFile, db.format(), 0o600)
+	return maildir.WriteFileUnsynced(dir, ModSeqFile, db.format(order), 0o600)
 }
 
 // appendModSeq appends to the store of dir, which holds db but for the

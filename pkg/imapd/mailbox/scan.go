@@ -34,11 +34,10 @@ type entry struct {
 type state struct {
 	uidValidity uint32
 	uidNext     uint32
-	entries     []*entry       // ascending UIDs; shared with the states derived from this one
-	byUID       map[uint32]int // shared with the states derived from this one
-	fresh       []uint32       // UIDs this scan gave out (Courier: \Recent)
-	waiting     []string       // files left in new/ (moveNew false)
-	highest     uint64         // highest modseq
+	entries     []*entry // ascending UIDs; the entries are shared with the states derived from this one
+	fresh       []uint32 // UIDs this scan gave out (Courier: \Recent)
+	waiting     []string // files left in new/ (moveNew false)
+	highest     uint64   // highest modseq
 	floor       uint64
 	expunged    []expungedUID // never changed: the store replaces its slice
 	c           *folderCache  // the folder's cache; used only under the lock
@@ -66,11 +65,18 @@ func (st *state) snapshot() []Msg {
 }
 
 func (st *state) find(uid uint32) (*entry, bool) {
-	i, ok := st.byUID[uid]
+	i, ok := st.at(uid)
 	if !ok {
 		return nil, false
 	}
 	return st.entries[i], true
+}
+
+// at returns the index of uid in st.entries: a binary search rather than
+// a map, which a scan would have to build for every message and rebuild
+// whenever messages are removed.
+func (st *state) at(uid uint32) (int, bool) {
+	return slices.BinarySearchFunc(st.entries, uid, func(e *entry, uid uint32) int { return cmp.Compare(e.uid, uid) })
 }
 
 // A folderCache is what the last scan of a folder in this process read,
@@ -98,6 +104,8 @@ func (st *state) find(uid uint32) (*entry, bool) {
 //     Expunge's and Move's removals, modseq bumps) are applied to the
 //     cache directly; the stamp of cur/ after them is recorded, and the
 //     listing stays good for commands that began before it was taken.
+//     The next scan takes the removals out of the UID map and the state
+//     rather than matching the map against the whole listing again.
 //
 // The fields are used only under the folder lock, but for pub.
 type folderCache struct {
@@ -111,7 +119,8 @@ type folderCache struct {
 	newStamp fileStamp         // of new/ when last found empty
 	newAt    int64
 	dirty    map[string]bool // uniques renamed since st
-	setDirty bool            // messages added or removed since st
+	setDirty bool            // messages added or removed since st, other than gone
+	gone     []uint32        // UIDs of st this process removed from cur/ since st
 
 	db      *maildir.UIDDB
 	dbStamp fileStamp
@@ -124,8 +133,8 @@ type folderCache struct {
 	ms      *modseqDB
 	msStamp fileStamp
 
-	st    *state         // the last state (fresh nil)
-	index map[string]int // unique → index in st.entries
+	st    *state            // the last state (fresh nil)
+	index map[string]uint32 // unique → UID of st's messages; nil until update needs it
 	pub   atomic.Pointer[published]
 }
 
@@ -291,19 +300,40 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 	ds := statStamp(filepath.Join(f.path, maildir.UIDDBFile))
 	if c.db == nil || c.setDirty || ds != c.dbStamp || !(c.dbAt >= since || ds.settledAt(c.dbAt)) {
 		at := time.Now().UnixNano()
-		db, err := d.ReadUIDDB()
+		// A map this process just wrote is read again until its stamp
+		// settles (its stamp is not trusted sooner, see folderCache), but
+		// is parsed again only when it changed.
+		db, err := d.ReadUIDDBAgain(c.db)
 		if err != nil || db == nil {
 			// Courier rebuilds a map it cannot read (imapscanclient.c).
 			db = &maildir.UIDDB{UIDValidity: maildir.NewUIDValidity(time.Now()), NextUID: 1}
 			changedDB = true
 		}
-		if c.db == nil || !sameUIDDB(db, c.db) {
+		if c.db == nil || db != c.db && !sameUIDDB(db, c.db) {
 			c.db, c.setDirty = db, true
 		}
 		c.dbStamp, c.dbAt = ds, at
 	}
-	var fresh []uint32
-	if c.setDirty {
+	var fresh, gone []uint32
+	switch {
+	case !c.setDirty && len(c.gone) > 0:
+		// Only this process's removals: the map's names are the
+		// listing's and theirs, so dropping theirs is what Sync would do.
+		dropped := c.dropGone()
+		for _, e := range dropped {
+			gone = append(gone, e.UID)
+			// The keywords read again below lack theirs.
+			delete(c.kw, e.Unique)
+		}
+		if len(dropped) > 0 {
+			if err := d.WriteUIDDBUnsynced(c.db); err != nil {
+				c.db = nil
+				return nil, err
+			}
+			c.dbStamp, c.dbAt = statStamp(filepath.Join(f.path, maildir.UIDDBFile)), 0
+		}
+	case c.setDirty:
+		c.gone = nil
 		db := c.db
 		names := make([]string, 0, len(c.files))
 		for _, n := range c.files {
@@ -344,7 +374,9 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 		}
 	} else {
 		ks := statStamp(filepath.Join(f.path, maildir.KeywordsDir))
-		if c.kw == nil || c.setDirty || ks != c.kwStamp || !(c.kwAt >= since || ks.settledAt(c.kwAt)) {
+		// Read again after removals too, as the reading drops the keywords
+		// of messages gone.
+		if c.kw == nil || c.setDirty || len(gone) > 0 || ks != c.kwStamp || !(c.kwAt >= since || ks.settledAt(c.kwAt)) {
 			at := time.Now().UnixNano()
 			kw, err := d.ReadKeywords()
 			if err != nil {
@@ -375,11 +407,11 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 	if full {
 		st, bumped = c.compute(rebuilt)
 	} else {
-		st, bumped = c.update()
+		st, bumped = c.update(gone)
 	}
 	c.dirty, c.setDirty = nil, false
 	if rebuilt || adopted || bumped {
-		if err := c.writeModSeq(); err != nil {
+		if err := c.writeModSeq(st.entries); err != nil {
 			c.st = nil
 			return nil, err
 		}
@@ -487,13 +519,35 @@ func (c *folderCache) renamed(unique, name string) {
 	c.dirty[unique] = true
 }
 
-// removed records that the message unique left cur/.
-func (c *folderCache) removed(unique string) {
+// removed records that the message unique, uid in the last state, left
+// cur/.
+func (c *folderCache) removed(unique string, uid uint32) {
 	if c.files == nil {
 		return
 	}
 	delete(c.files, unique)
-	c.setDirty = true
+	c.gone = append(c.gone, uid)
+}
+
+// dropGone takes the messages c.gone out of the UID map and returns
+// their entries.
+func (c *folderCache) dropGone() []maildir.UIDEntry {
+	gone := c.gone
+	c.gone = nil
+	sortUIDs(gone)
+	var dropped []maildir.UIDEntry
+	j := 0
+	c.db.Entries = slices.DeleteFunc(c.db.Entries, func(e maildir.UIDEntry) bool {
+		for j < len(gone) && gone[j] < e.UID {
+			j++
+		}
+		if j < len(gone) && gone[j] == e.UID {
+			dropped = append(dropped, e)
+			return true
+		}
+		return false
+	})
+	return dropped
 }
 
 // changedCur records the stamp of cur/ after this process changed it
@@ -510,13 +564,15 @@ func (c *folderCache) changedCur() {
 // got a new modseq.
 func (c *folderCache) compute(rebuilt bool) (*state, bool) {
 	db, ms := c.db, c.ms
+	if len(ms.Msgs) == 0 {
+		// A new store: sized at once rather than grown message by message.
+		ms.Msgs = make(map[uint32]msgModSeq, len(db.Entries))
+	}
 	next := ms.Highest + 1
 	bumped := false
 	st := &state{uidValidity: db.UIDValidity, uidNext: db.NextUID, c: c, shared: &sharedMsgs{}}
 	st.entries = make([]*entry, 0, len(db.Entries))
 	backing := make([]entry, len(db.Entries)) // one allocation for the entries
-	st.byUID = make(map[uint32]int, len(db.Entries))
-	index := make(map[string]int, len(db.Entries))
 	c.names(backing)
 	for i, e := range db.Entries {
 		file, flags := backing[i].file, backing[i].flags
@@ -532,15 +588,13 @@ func (c *folderCache) compute(rebuilt bool) (*state, bool) {
 			ms.Msgs[e.UID] = rec
 			bumped = true
 		}
-		st.byUID[e.UID] = len(st.entries)
-		index[e.Unique] = len(st.entries)
 		backing[i] = entry{uid: e.UID, unique: e.Unique, file: file, flags: flags, keywords: kws, modseq: rec.ModSeq}
 		st.entries = append(st.entries, &backing[i])
 	}
 	if len(ms.Msgs) != len(st.entries) {
 		var gone []uint32
 		for uid := range ms.Msgs {
-			if _, ok := st.byUID[uid]; !ok {
+			if _, ok := st.at(uid); !ok {
 				gone = append(gone, uid)
 			}
 		}
@@ -553,7 +607,7 @@ func (c *folderCache) compute(rebuilt bool) (*state, bool) {
 	if bumped {
 		ms.Highest = next
 	}
-	c.index = index
+	c.index = nil
 	return st, bumped
 }
 
@@ -602,19 +656,59 @@ func (c *folderCache) names(out []entry) {
 }
 
 // update makes the state from the last one when only messages were
-// renamed (flag changes) since.
-func (c *folderCache) update() (*state, bool) {
-	if len(c.dirty) == 0 {
+// renamed (flag changes) or removed by this process (gone, ascending
+// UIDs) since; it gives what compute would.
+func (c *folderCache) update(gone []uint32) (*state, bool) {
+	if len(c.dirty) == 0 && len(gone) == 0 {
 		return c.st, false
 	}
 	ms := c.ms
 	next := ms.Highest + 1
 	bumped := false
-	st := &state{uidValidity: c.st.uidValidity, uidNext: c.st.uidNext, byUID: c.st.byUID, c: c, shared: &sharedMsgs{}}
+	st := &state{uidValidity: c.st.uidValidity, uidNext: c.st.uidNext, c: c, shared: &sharedMsgs{}}
 	// The entries are shared: a changed one is copied.
-	st.entries = slices.Clone(c.st.entries)
+	if len(gone) == 0 {
+		st.entries = slices.Clone(c.st.entries)
+	} else {
+		st.entries = make([]*entry, 0, len(c.st.entries))
+		j := 0
+		for _, e := range c.st.entries {
+			for j < len(gone) && gone[j] < e.uid {
+				j++
+			}
+			if j < len(gone) && gone[j] == e.uid {
+				if c.index != nil {
+					delete(c.index, e.unique)
+				}
+				continue
+			}
+			st.entries = append(st.entries, e)
+		}
+		// Expunge and Move record their removals in the store; any
+		// left there are recorded now, as compute would.
+		var left []uint32
+		for _, uid := range gone {
+			if _, ok := ms.Msgs[uid]; ok {
+				left = append(left, uid)
+			}
+		}
+		if len(left) > 0 {
+			ms.expunge(left, next)
+			bumped = true
+		}
+	}
+	if len(c.dirty) > 0 && c.index == nil {
+		c.index = make(map[string]uint32, len(st.entries))
+		for _, e := range st.entries {
+			c.index[e.unique] = e.uid
+		}
+	}
 	for u := range c.dirty {
-		i, ok := c.index[u]
+		uid, ok := c.index[u]
+		if !ok {
+			continue
+		}
+		i, ok := st.at(uid)
 		if !ok {
 			continue
 		}
@@ -638,9 +732,9 @@ func (c *folderCache) update() (*state, bool) {
 	return st, bumped
 }
 
-// writeModSeq writes the store and records its stamp.
-func (c *folderCache) writeModSeq() error {
-	if err := writeModSeq(c.path, c.ms); err != nil {
+// writeModSeq writes the store and records its stamp; order is format's.
+func (c *folderCache) writeModSeq(order []*entry) error {
+	if err := writeModSeq(c.path, c.ms, order); err != nil {
 		c.ms = nil
 		return err
 	}
@@ -724,7 +818,7 @@ func (st *state) bump(states map[uint32]uint64, expunged []uint32) error {
 		return err
 	}
 	if !ok {
-		return c.writeModSeq()
+		return c.writeModSeq(st.entries)
 	}
 	c.msStamp = statStamp(filepath.Join(c.path, ModSeqFile))
 	return nil

@@ -44,7 +44,7 @@ func (s *Store) Status(name string, withSize bool) (Status, error) {
 			st.c.ms.Highest++
 			st.c.pub.Store(nil)
 			highest = st.c.ms.Highest
-			err = st.c.writeModSeq()
+			err = st.c.writeModSeq(st.entries)
 		}
 	}
 	unlock()
