@@ -157,13 +157,10 @@ func (s *session) fetch(tag string, args []wire.Token, uid bool) (string, error)
 			}
 		}
 	}
-	ready, stop := prefetch(views, req, s.utf8)
+	stop := prefetch(views, req, s.utf8)
 	defer stop()
 	failed := 0
-	for i, v := range views {
-		if ready != nil && i%prefetchBlock == 0 {
-			<-ready[i/prefetchBlock]
-		}
+	for _, v := range views {
 		_, err := fetch.Write(s.bw, req, v, fetch.Options{UID: uid, CondStore: s.condstore, UTF8: s.utf8, SeenSet: v.seenSet})
 		switch {
 		case errors.Is(err, fetch.ErrUnknownCTE):

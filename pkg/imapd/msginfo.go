@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,28 +67,58 @@ func (v *view) OpenFile() (io.ReadCloser, error) {
 
 // openCur opens the file by the snapshot's name: in the folder's cur/
 // when a command holds it open (holdCur), else by its path.
-func (v *view) openCur() (fdFile, error) {
+func (v *view) openCur() (*msgFile, error) {
 	path := v.mb.Path()
+	var fd int
+	var err error
 	if cur := useCur(path); cur >= 0 {
-		defer dropCur(path)
-		return openAt(cur, v.m.File)
+		fd, err = openAt(cur, v.m.File)
+		dropCur(path)
+	} else {
+		fd, err = openAt(unix.AT_FDCWD, filepath.Join(path, "cur", v.m.File))
 	}
-	return openFD(filepath.Join(path, "cur", v.m.File))
+	if err != nil {
+		return nil, err
+	}
+	return &msgFile{fd: fd, size: nameSize(v.m.File)}, nil
 }
 
 // infoIn is info; a message renamed since the snapshot is looked for
-// only when search is set.
+// only when search is set. A message that a reading job (readAhead) has
+// begun is waited for rather than read a second time.
 func (v *view) infoIn(search bool) *msgInfo {
 	if v.scanned {
 		return v.inf
 	}
 	v.scanned = true
-	unique, _, _ := strings.Cut(v.m.File, ":")
-	key := infoKey{v.mb.Path(), unique}
-	if in, ok := infos.m.Load(key); ok {
-		v.inf = in.(*msgInfo)
-		return v.inf
+	key := v.key()
+	in := cachedInfo(key)
+	if in == nil && awaitReading(key.dir, v.m.UID) {
+		in = cachedInfo(key)
 	}
+	if in == nil {
+		in = v.read(key, search)
+	}
+	v.inf = in
+	return in
+}
+
+// key is the message's key in infos.
+func (v *view) key() infoKey {
+	unique, _, _ := strings.Cut(v.m.File, ":")
+	return infoKey{v.mb.Path(), unique}
+}
+
+// cachedInfo is the cached message, nil when none.
+func cachedInfo(key infoKey) *msgInfo {
+	if in, ok := infos.m.Load(key); ok {
+		return in.(*msgInfo)
+	}
+	return nil
+}
+
+// read reads the message and caches it.
+func (v *view) read(key infoKey, search bool) *msgInfo {
 	var f io.ReadCloser
 	fd, err := v.openCur()
 	if err == nil {
@@ -113,7 +145,6 @@ func (v *view) infoIn(search bool) *msgInfo {
 	infos.m.Store(key, in)
 	infos.bytes += cost
 	infos.mu.Unlock()
-	v.inf = in
 	return in
 }
 
@@ -159,17 +190,19 @@ func (v *view) Size() int64 {
 	return -1
 }
 
-// fdFile is a message file read through its descriptor alone: an os.File
-// registers with the runtime's poller and keeps a finalizer, which costs
-// more than reading a small message.
-type fdFile int
-
-func openFD(path string) (fdFile, error) { return openAt(unix.AT_FDCWD, path) }
+// msgFile is a message file read through its descriptor alone: an
+// os.File registers with the runtime's poller and keeps a finalizer,
+// which costs more than reading a small message.
+type msgFile struct {
+	fd   int
+	size int64 // from the name's ",S=", -1 when it has none
+	off  int64
+}
 
 // openAt opens name in the directory dir (a descriptor): reading many
 // messages of a folder, the kernel then looks up one name for each
 // rather than the whole path.
-func openAt(dir int, name string) (fdFile, error) {
+func openAt(dir int, name string) (int, error) {
 	for {
 		fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err == unix.EINTR {
@@ -178,8 +211,27 @@ func openAt(dir int, name string) (fdFile, error) {
 		if err != nil {
 			return -1, &os.PathError{Op: "open", Path: name, Err: err}
 		}
-		return fdFile(fd), nil
+		return fd, nil
 	}
+}
+
+// nameSize is the ",S=" size of a message file name, -1 when it has
+// none (maildir.ParseName without its allocations).
+func nameSize(file string) int64 {
+	unique, _, _ := strings.Cut(file, ":")
+	i := strings.Index(unique, ",S=")
+	if i < 0 {
+		return -1
+	}
+	digits := unique[i+3:]
+	if j := strings.IndexByte(digits, ','); j >= 0 {
+		digits = digits[:j]
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
 }
 
 // curDirs are the cur/ directories that commands reading many messages
@@ -214,7 +266,7 @@ func holdCur(path string) bool {
 	if curDirs.m == nil {
 		curDirs.m = map[string]*curDir{}
 	}
-	curDirs.m[path] = &curDir{fd: int(fd), users: 1}
+	curDirs.m[path] = &curDir{fd: fd, users: 1}
 	return true
 }
 
@@ -245,9 +297,13 @@ func dropCur(path string) {
 	}
 }
 
-func (f fdFile) Read(p []byte) (int, error) {
+// Read reports the end of the file with the data that reaches it when
+// the name gave its size: a read asked for more than was left, got the
+// rest, and a second read for the end is saved (a FETCH of whole
+// messages or a prescan reads most files in one call).
+func (f *msgFile) Read(p []byte) (int, error) {
 	for {
-		n, err := unix.Read(int(f), p)
+		n, err := unix.Read(f.fd, p)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -256,24 +312,155 @@ func (f fdFile) Read(p []byte) (int, error) {
 		case n == 0 && len(p) > 0:
 			return 0, io.EOF
 		}
+		f.off += int64(n)
+		if n < len(p) && f.off == f.size {
+			return n, io.EOF
+		}
 		return n, nil
 	}
 }
 
-func (f fdFile) Close() error { return unix.Close(int(f)) }
+func (f *msgFile) Close() error { return unix.Close(f.fd) }
 
-// prefetchBlock is how many messages a prefetch worker reads at a time.
+// readers is how many goroutines read a folder's messages ahead of the
+// commands that need them: all cores but one, which is left to the
+// command writing its response, to the client when it runs on the same
+// machine (the benchmarks), and to the other sessions of the process.
+func readers() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+
+// prefetchBlock is how many messages a reader takes at a time.
 const prefetchBlock = 128
 
+// readJob is the reading ahead of messages of one folder: its readers
+// take blocks of its messages in order, reading those that no session of
+// the process read yet and rendering their ENVELOPE; block i is ready
+// when ready[i] is closed. A command needing one of the messages waits
+// for its block when a reader has begun it (awaitReading), so that no
+// message is read twice.
+type readJob struct {
+	mb      *mailbox.Mailbox
+	n       int
+	msg     func(i int) mailbox.Msg // the i-th of n, in UID order
+	env     bool                    // render the ENVELOPE
+	utf8    bool                    // with UTF-8 (RFC 6855)
+	ready   []chan struct{}
+	next    atomic.Int64 // blocks taken
+	stopped atomic.Bool  // readers skip the blocks not taken yet
+	left    atomic.Int64 // readers running
+	done    func()       // run when the last reader ends
+}
+
+// reading holds the running reading jobs, by folder path: one at a time
+// per folder.
+var reading sync.Map // folder path → *readJob
+
+// readAhead starts a reading job on n messages of the mailbox; nil when
+// one runs for the folder already. done runs when the job ends.
+func readAhead(mb *mailbox.Mailbox, n int, msg func(int) mailbox.Msg, env, utf8 bool, done func()) *readJob {
+	path := mb.Path()
+	if _, busy := reading.Load(path); busy {
+		return nil
+	}
+	j := &readJob{mb: mb, n: n, msg: msg, env: env, utf8: utf8, done: done}
+	j.ready = make([]chan struct{}, (n+prefetchBlock-1)/prefetchBlock)
+	for i := range j.ready {
+		j.ready[i] = make(chan struct{})
+	}
+	if _, busy := reading.LoadOrStore(path, j); busy {
+		return nil
+	}
+	held := holdCur(path)
+	workers := readers()
+	j.left.Store(int64(workers))
+	for range workers {
+		go func() {
+			j.run()
+			if j.left.Add(-1) == 0 {
+				if held {
+					dropCur(path)
+				}
+				reading.CompareAndDelete(path, j)
+				if j.done != nil {
+					j.done()
+				}
+			}
+		}()
+	}
+	return j
+}
+
+// run is one reader of the job.
+func (j *readJob) run() {
+	for j.readBlock() {
+	}
+}
+
+// readBlock takes the next block and reads it; false when none is left.
+func (j *readJob) readBlock() bool {
+	b := int(j.next.Add(1) - 1)
+	if b >= len(j.ready) {
+		return false
+	}
+	if !j.stopped.Load() {
+		for i := b * prefetchBlock; i < min((b+1)*prefetchBlock, j.n); i++ {
+			// A message renamed since the snapshot is left to the
+			// command that needs it (looking for it lists the
+			// folder).
+			v := view{mb: j.mb, m: j.msg(i)}
+			key := v.key()
+			in := cachedInfo(key)
+			if in == nil {
+				in = v.read(key, false)
+			}
+			if in != nil && j.env {
+				in.pre.Envelope(j.utf8)
+			}
+		}
+	}
+	close(j.ready[b])
+	return true
+}
+
+// awaitReading waits for the message of the folder at path with the
+// given UID when a reading job has begun its block; false when no job
+// has (the caller reads it). Rather than idle meanwhile, the caller
+// reads the job's next blocks: a command that its client keeps waiting
+// (a fast client) thus reads on its own core too, one that outruns its
+// client leaves the reading to the job.
+func awaitReading(path string, uid uint32) bool {
+	x, ok := reading.Load(path)
+	if !ok {
+		return false
+	}
+	j := x.(*readJob)
+	i := sort.Search(j.n, func(i int) bool { return j.msg(i).UID >= uid })
+	if i == j.n || j.msg(i).UID != uid || int64(i/prefetchBlock) >= j.next.Load() {
+		return false
+	}
+	ready := j.ready[i/prefetchBlock]
+	for {
+		select {
+		case <-ready:
+			return true
+		default:
+		}
+		if !j.readBlock() {
+			<-ready
+			return true
+		}
+	}
+}
+
 // prefetch prepares the reading of the messages of a FETCH: it holds
-// the folder's cur/ open (holdCur) when they are many, and reads, on
-// every core, the messages that a FETCH of envelopes or sizes is about
-// to answer and that no session of the process read yet, block by block
-// ahead of the writer, rendering their ENVELOPE: block i is ready when
-// ready[i] is closed. ready is nil when it is not worth it (few messages,
-// no such item). stop ends it all: the workers skip the blocks not begun
-// yet (they still close them).
-func prefetch(views []*view, req *fetch.Request, utf8 bool) (ready []chan struct{}, stop func()) {
+// the folder's cur/ open (holdCur) when they are many, and when a FETCH
+// of envelopes or sizes is to answer many, has them read ahead of the
+// writer by the folder's reading job: the one running (the SELECT's
+// warm-up, usually), else one of its own over views. The writer waits
+// for them message by message (awaitReading, reading blocks itself
+// meanwhile): waiting for whole blocks would keep it from reading. The
+// returned stop ends it all: the FETCH's readers skip the blocks not
+// begun yet.
+func prefetch(views []*view, req *fetch.Request, utf8 bool) (stop func()) {
 	release := func() {}
 	if len(views) >= minHoldCur {
 		if path := views[0].mb.Path(); holdCur(path) {
@@ -290,42 +477,21 @@ func prefetch(views []*view, req *fetch.Request, utf8 bool) (ready []chan struct
 		}
 	}
 	if !want || len(views) < 2*prefetchBlock {
-		return nil, release
+		return release
 	}
-	ready = make([]chan struct{}, (len(views)+prefetchBlock-1)/prefetchBlock)
-	for i := range ready {
-		ready[i] = make(chan struct{})
+	j := readAhead(views[0].mb, len(views), func(i int) mailbox.Msg { return views[i].m }, env, utf8, nil)
+	if j == nil {
+		return release
 	}
-	var next atomic.Int64
-	var stopped atomic.Bool
-	for range runtime.GOMAXPROCS(0) {
-		go func() {
-			for {
-				b := int(next.Add(1) - 1)
-				if b >= len(ready) {
-					return
-				}
-				if !stopped.Load() {
-					for _, v := range views[b*prefetchBlock : min((b+1)*prefetchBlock, len(views))] {
-						if in := v.infoIn(true); in != nil && env {
-							in.pre.Envelope(utf8)
-						}
-					}
-				}
-				close(ready[b])
-			}
-		}()
-	}
-	return ready, func() {
-		stopped.Store(true)
+	return func() {
+		j.stopped.Store(true)
 		release()
 	}
 }
 
-// warming holds the folders whose messages a warm-up is reading;
-// warmed the folders read whole, with the UIDNEXT and the cache
+// warmed holds the folders read whole, with the UIDNEXT and the cache
 // generation they were read at.
-var warming, warmed sync.Map // folder path → struct{}, warmedAt
+var warmed sync.Map // folder path → warmedAt
 
 type warmedAt struct {
 	uidNext uint32
@@ -336,9 +502,10 @@ type warmedAt struct {
 const maxWarm = 50000
 
 // warm reads, in the background, the messages of a mailbox just selected
-// that no session of the process read yet, as an index would have them:
-// the FETCH of envelopes or the SEARCH that usually follows SELECT then
-// finds them in memory. One warm-up runs per folder at a time.
+// that no session of the process read yet, as an index would have them,
+// with their ENVELOPE: the FETCH of envelopes or the SEARCH that usually
+// follows SELECT then finds them in memory, or waits for them in the
+// order it needs them (from the first).
 func warm(mb *mailbox.Mailbox) {
 	msgs := mb.Messages()
 	if len(msgs) < 100 || len(msgs) > maxWarm {
@@ -348,25 +515,5 @@ func warm(mb *mailbox.Mailbox) {
 	if w, ok := warmed.Load(mb.Path()); ok && w.(warmedAt) == at {
 		return
 	}
-	if _, busy := warming.LoadOrStore(mb.Path(), struct{}{}); busy {
-		return
-	}
-	go func() {
-		defer warming.Delete(mb.Path())
-		// From the end: a FETCH or SEARCH of the whole mailbox runs
-		// from the start meanwhile, and they meet halfway. A message
-		// renamed since the SELECT is left to the command that needs
-		// it (looking for it lists the folder). The ENVELOPE is
-		// rendered too: FETCH of envelopes is what clients do next.
-		if holdCur(mb.Path()) {
-			defer dropCur(mb.Path())
-		}
-		for i := len(msgs) - 1; i >= 0; i-- {
-			v := view{mb: mb, m: msgs[i]}
-			if in := v.infoIn(false); in != nil {
-				in.pre.Envelope(false)
-			}
-		}
-		warmed.Store(mb.Path(), at)
-	}()
+	readAhead(mb, len(msgs), func(i int) mailbox.Msg { return msgs[i] }, true, false, func() { warmed.Store(mb.Path(), at) })
 }

@@ -56,7 +56,7 @@ func deliver(t *testing.T, root string, msgs ...string) {
 
 // serve starts sessions on the maildir for every connection to the
 // returned address.
-func serve(t *testing.T, root string, env map[string]string) string {
+func serve(t testing.TB, root string, env map[string]string) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,7 +81,7 @@ func serve(t *testing.T, root string, env map[string]string) string {
 	return l.Addr().String()
 }
 
-func dial(t *testing.T, addr string, h *imapclient.UnilateralDataHandler) *imapclient.Client {
+func dial(t testing.TB, addr string, h *imapclient.UnilateralDataHandler) *imapclient.Client {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
