@@ -430,6 +430,16 @@ func dropinCertificate(t *testing.T, r *testenv.Throwaway) {
 // design gives it.
 func dropinCheckUsers(t *testing.T, r *testenv.Throwaway) {
 	t.Helper()
+	// The scheduler drops to the courier user once its modules are
+	// started, which may come after the ports listen.
+	testenv.WaitFor(t, "the scheduler to run as the courier user", func() bool {
+		for _, p := range r.Processes() {
+			if f := strings.Fields(p); len(f) > 3 && filepath.Base(f[2]) == "courierd" && f[3] == "scheduler" {
+				return f[1] == "courier"
+			}
+		}
+		return false
+	})
 	procs := r.Processes()
 	want := map[string]string{"courierd": "root", "scheduler": "courier", "authdaemond": "root", "couriertcpd": "root", "courieresmtpd": "courier"}
 	seen := map[string]bool{}
@@ -437,8 +447,6 @@ func dropinCheckUsers(t *testing.T, r *testenv.Throwaway) {
 		f := strings.Fields(p)
 		prog := filepath.Base(f[2])
 		if prog == "courierd" && len(f) > 3 && f[3] == "scheduler" {
-			// The scheduler drops to the courier user once its
-			// modules are started.
 			prog = "scheduler"
 		}
 		if user, ok := want[prog]; ok {
