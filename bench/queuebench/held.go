@@ -116,19 +116,36 @@ func (b *bench) heldRun(t *target, r *result, users []string, n int) (int, time.
 // heldRate is deliveries per second after the first one seen.
 func heldRate(copies, first int, d time.Duration) float64 { return rate(copies-first, d) }
 
-// findProcs lists the processes for which match holds, given their command
-// name, the path of their executable and their arguments.
-func findProcs(match func(comm, exe string, argv []string) bool) []int {
-	var pids []int
+// process is a running process as the benchmarks look for them.
+type process struct {
+	ppid int
+	comm string   // command name
+	exe  string   // path of the executable
+	argv []string // arguments, argv[0] first
+}
+
+// processes lists the processes of the machine by pid.
+func processes() map[int]process {
+	procs := map[int]process{}
 	proc.Scan(func(st proc.Stat) bool {
 		d := filepath.Join("/proc", strconv.Itoa(st.PID))
 		comm, _ := os.ReadFile(filepath.Join(d, "comm"))
 		exe, _ := os.Readlink(filepath.Join(d, "exe"))
 		cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
-		if match(strings.TrimSpace(string(comm)), exe, strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")) {
-			pids = append(pids, st.PID)
-		}
+		procs[st.PID] = process{st.PPID, strings.TrimSpace(string(comm)), exe, strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")}
 		return true
 	})
+	return procs
+}
+
+// findProcs lists the processes for which match holds, given their command
+// name, the path of their executable and their arguments.
+func findProcs(match func(comm, exe string, argv []string) bool) []int {
+	var pids []int
+	for pid, p := range processes() {
+		if match(p.comm, p.exe, p.argv) {
+			pids = append(pids, pid)
+		}
+	}
 	return pids
 }

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gocourier/courier/pkg/proc"
 )
 
 // smtpUser receives the SMTP load test's messages.
@@ -235,19 +233,7 @@ func waitGreeting(addr string, limit time.Duration) error {
 // processes of one program are not counted a hundred times) of the
 // processes whose command name matches re.
 func rssOf(re *regexp.Regexp, port string) int64 {
-	type process struct {
-		ppid int
-		comm string
-		argv []string
-	}
-	procs := map[int]process{}
-	proc.Scan(func(st proc.Stat) bool {
-		d := filepath.Join("/proc", strconv.Itoa(st.PID))
-		comm, _ := os.ReadFile(filepath.Join(d, "comm"))
-		cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
-		procs[st.PID] = process{st.PPID, strings.TrimSpace(string(comm)), strings.Split(string(cmdline), "\x00")}
-		return true
-	})
+	procs := processes()
 	// The SMTP service: the processes started with the SMTP port among
 	// their arguments (couriertcpd, or the courierlogger running it) and
 	// all their descendants. Other couriertcpd processes (IMAP, POP3)
