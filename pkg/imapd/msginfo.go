@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,7 +79,7 @@ func (v *view) openCur() (*msgFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &msgFile{fd: fd, size: nameSize(v.m.File)}, nil
+	return &msgFile{fd: fd, size: maildir.NameSize(v.m.File)}, nil
 }
 
 // infoIn is info; a message renamed since the snapshot is looked for
@@ -213,25 +212,6 @@ func openAt(dir int, name string) (int, error) {
 		}
 		return fd, nil
 	}
-}
-
-// nameSize is the ",S=" size of a message file name, -1 when it has
-// none (maildir.ParseName without its allocations).
-func nameSize(file string) int64 {
-	unique, _, _ := strings.Cut(file, ":")
-	i := strings.Index(unique, ",S=")
-	if i < 0 {
-		return -1
-	}
-	digits := unique[i+3:]
-	if j := strings.IndexByte(digits, ','); j >= 0 {
-		digits = digits[:j]
-	}
-	n, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || n < 0 {
-		return -1
-	}
-	return n
 }
 
 // curDirs are the cur/ directories that commands reading many messages

@@ -9,6 +9,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/gocourier/courier/pkg/maildir"
 )
 
 // TestMsgFileEnd checks that a message file whose name gives its size is
@@ -31,7 +33,7 @@ func TestMsgFileEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := &msgFile{fd: fd, size: nameSize(tc.name)}
+		f := &msgFile{fd: fd, size: maildir.NameSize(tc.name)}
 		buf := make([]byte, 64)
 		var got []byte
 		reads := 0

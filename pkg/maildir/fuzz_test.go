@@ -25,6 +25,9 @@ func FuzzParseName(f *testing.F) {
 		if n.Size < -1 || n.VSize < -1 {
 			t.Fatalf("ParseName(%q): negative size %d/%d", s, n.Size, n.VSize)
 		}
+		if got := NameSize(s); got != n.Size {
+			t.Fatalf("NameSize(%q) = %d, ParseName's Size %d", s, got, n.Size)
+		}
 		f := n.Flags()
 		if g, err := ParseFlags(string(f)); err != nil || g != f {
 			t.Fatalf("ParseName(%q): flags %q not normalized", s, f)

@@ -180,6 +180,32 @@ func ParseName(s string) (Name, error) {
 	return n, nil
 }
 
+// NameSize is ParseName(s).Size without the checks and the allocations of
+// a whole parse: the ",S=" value of a message file name, -1 when it has
+// none or a bad one. IMAP calls it for every message file it reads.
+func NameSize(s string) int64 {
+	unique, _, _ := strings.Cut(s, ":")
+	for i := strings.IndexByte(unique, ','); i >= 0; {
+		field := unique[i+1:]
+		next := strings.IndexByte(field, ',')
+		if next >= 0 {
+			field = field[:next]
+		}
+		if v, ok := strings.CutPrefix(field, "S="); ok {
+			n, err := parseDecimal(v)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return -1
+}
+
 // parseDecimal parses a non-negative decimal number of at most 18 digits
 // (so that it always fits an int64, with room to add sizes).
 func parseDecimal(s string) (int64, error) {
