@@ -32,6 +32,7 @@ type Files struct {
 	Me            string         // "me", else the host name
 	DefaultDomain string         // "defaultdomain", else Me
 	Rules         *address.Rules // which domains are local and how local parts name accounts
+	hostname      string         // the system's, read once for the defaults
 }
 
 // Hosts reads only me and defaultdomain: Files without Rules, for programs
@@ -42,7 +43,7 @@ func Hosts(sysconfdir string) (*Files, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Files{Dir: sysconfdir}
+	f := &Files{Dir: sysconfdir, hostname: hostname}
 	if f.Me, err = f.Value("me", hostname); err != nil {
 		return nil, err
 	}
@@ -72,10 +73,6 @@ func Load(sysconfdir string) (*Files, error) {
 // unusual address, and opening a database costs more than the other files
 // together, in a sendmail run that reads them all for one message.
 func LoadLocals(sysconfdir string) (*Files, error) {
-	hostname, err := os.Hostname()
-	if err != nil {
-		return nil, err
-	}
 	f, err := Hosts(sysconfdir)
 	if err != nil {
 		return nil, err
@@ -84,7 +81,7 @@ func LoadLocals(sysconfdir string) (*Files, error) {
 	if r.Me, err = address.ParseDomain(f.Me); err != nil {
 		return nil, &config.Error{File: f.path("me"), Reason: fmt.Sprintf("%q is not a domain name: %v", f.Me, err)}
 	}
-	if r.Locals, err = f.list("locals", hostname); err != nil {
+	if r.Locals, err = f.list("locals", f.hostname); err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(f.path("locallowercase")); err == nil {
@@ -103,11 +100,8 @@ func LoadLocals(sysconfdir string) (*Files, error) {
 // esmtpacceptmailfor, esmtppercentrelay and their databases. It writes
 // only those fields, so InLocals may run meanwhile.
 func (f *Files) LoadDomains() error {
-	hostname, err := os.Hostname()
-	if err != nil {
-		return err
-	}
-	r := f.Rules
+	hostname, r := f.hostname, f.Rules
+	var err error
 	if r.AcceptMailFor, err = f.list("esmtpacceptmailfor", hostname); err != nil {
 		return err
 	}
