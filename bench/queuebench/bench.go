@@ -53,6 +53,10 @@ type bench struct {
 	setup, keep                    bool
 	peers                          string
 	tornDown                       []string // peers to tear down: set up by us
+	// removals delete our sandboxes once every target is measured: the
+	// next target's deliveries would pay for freeing their inodes (see
+	// the package comment).
+	removals []func()
 }
 
 // result holds one target's figures.

@@ -39,6 +39,19 @@
 //
 //		go run ./bench/queuebench [-targets courier,postfix,ours] [-tests queue,smtp] [-procs 4] [-per 250] [-msgs1 500] [-msgs5 200] [-held1 2000] [-held5 400] [-smtp-sessions 200] [-smtp-duration 60s] [-setup] [-teardown]
 //
+// Removed files weigh on the measurements that follow them: on this
+// machine's ext4, which has no journal, allocating an inode passes over
+// every free inode of its block group that was freed in the last 60 s (360
+// s while its inode table block is still dirty), reading each one's
+// deletion time (the kernel's recently_deleted()). A run started a few
+// minutes after tens of thousands of files were removed (a previous run's
+// sandbox, a peer's teardown, rm -rf) measures that scan: our local
+// deliveries spent half their time in it. queuebench therefore removes our
+// sandboxes only after the last target, and a run should start at least
+// six minutes after the last large removal (a run's own writes soon dirty
+// the inode table blocks again). Each server's own removals of finished
+// queue files are part of what is measured.
+//
 // Runs as root (the peers' sendmail, their daemons). -setup runs the peers'
 // setup scripts for a peer that is not configured yet, -teardown undoes what
 // -setup did at the end. Every server the tool starts is stopped again.
@@ -113,6 +126,9 @@ func main() {
 			continue
 		}
 		results = append(results, r)
+	}
+	for _, remove := range b.removals {
+		remove()
 	}
 	if *teardown {
 		b.teardown()

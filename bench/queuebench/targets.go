@@ -187,7 +187,11 @@ func (b *bench) ours() (*target, error) {
 		if sb == nil {
 			return nil
 		}
-		return sb.Stop(b.keep)
+		if b.keep {
+			return sb.Stop(true)
+		}
+		b.removals = append(b.removals, sb.Remove)
+		return sb.Halt()
 	}
 	return t, nil
 }

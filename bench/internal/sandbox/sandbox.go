@@ -247,12 +247,20 @@ func (s *Sandbox) Stop(keep bool) error {
 			fmt.Fprintf(os.Stderr, "its home directories in %s\n", s.Homes)
 		}
 	} else {
-		os.RemoveAll(s.Root)
-		if s.Homes != "" {
-			os.RemoveAll(s.Homes)
-		}
+		s.Remove()
 	}
 	return err
+}
+
+// Halt stops the suite and leaves its trees for Remove.
+func (s *Sandbox) Halt() error { return s.stop() }
+
+// Remove deletes the sandbox tree and its home directories.
+func (s *Sandbox) Remove() {
+	os.RemoveAll(s.Root)
+	if s.Homes != "" {
+		os.RemoveAll(s.Homes)
+	}
 }
 
 // stop stops courierd and waits for sandbox.sh to end.
