@@ -413,3 +413,37 @@ func readReply(t *testing.T, rd *bufio.Reader, code int) {
 		}
 	}
 }
+
+// TestInflowDelay: while the scheduler is full (queuehi messages in
+// progress and more due), courieresmtpd holds each MAIL FROM back for up to
+// ESMTP_INFLOWDELAY; once deliveries catch up, it answers at once.
+func TestInflowDelay(t *testing.T) {
+	s := newSMTPSuite(t, []string{"slow"}, map[string]string{"queuehi": "2\n"})
+	s.appendConfig(t, "esmtpd", "ESMTP_INFLOWDELAY=3\n")
+	writeOwned(t, s.mailSuite, filepath.Join(s.Root, "home", "slow", ".courier"), "| sleep 6\n")
+	s.start(t)
+	flag := filepath.Join(s.Layout.LocalstateDir, "tmp", "inflow")
+	full := func() bool { b, _ := os.ReadFile(flag); return string(b) == "1" }
+	for range 3 {
+		s.sendmail(t, "Subject: slow\n\nbody\n", "slow@example.test")
+	}
+	s.waitFor(t, "the scheduler to be full (two deliveries running, one more due)", full)
+	mail := func() time.Duration {
+		c := dialFrom(t, "127.0.0.1", s.smtp)
+		defer c.Close()
+		start := time.Now()
+		if err := c.Mail("sender@remote.example", nil); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	// The deliveries in progress last 6 s: the flag stays set for the
+	// whole delay.
+	if d := mail(); d < 2500*time.Millisecond {
+		t.Errorf("MAIL FROM answered after %v while the scheduler was full, want the 3 s ESMTP_INFLOWDELAY", d)
+	}
+	s.waitFor(t, "the scheduler to have room again", func() bool { return !full() })
+	if d := mail(); d > 2*time.Second {
+		t.Errorf("MAIL FROM answered after %v with the scheduler not full, want at once", d)
+	}
+}

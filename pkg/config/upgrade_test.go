@@ -562,9 +562,10 @@ var debianUpgradeFiles = []string{"esmtpd", "esmtpd-msa", "esmtpd-ssl", "imapd",
 // on an upgrade, each with the value courier-go uses when it is unset, so
 // that adding them changes nothing.
 var ourOwnSettings = map[string]string{
-	"MINUID":          "1",   // courierd: pkg/local and pkg/login default to 1
-	"ESMTP_RESOLVER":  "",    // courierd: empty means /etc/resolv.conf
-	"LOGIN_CACHE_TTL": "300", // authdaemonrc: authdaemon.DefaultLoginCacheTTL
+	"MINUID":            "1",   // courierd: pkg/local and pkg/login default to 1
+	"ESMTP_RESOLVER":    "",    // courierd: empty means /etc/resolv.conf
+	"ESMTP_INFLOWDELAY": "1",   // esmtpd: pkg/smtpd's default delay
+	"LOGIN_CACHE_TTL":   "300", // authdaemonrc: authdaemon.DefaultLoginCacheTTL
 }
 
 // TestUpgradeDebianFiles runs install-configure's upgrade over Debian's own

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gocourier/courier/pkg/config"
 	"github.com/gocourier/courier/pkg/controlfiles"
+	"github.com/gocourier/courier/pkg/inflow"
 	"github.com/gocourier/courier/pkg/layout"
 	"github.com/gocourier/courier/pkg/module"
 	"github.com/gocourier/courier/pkg/privsep"
@@ -116,7 +117,12 @@ func Daemon(o DaemonOptions) error {
 	if o.Track != nil {
 		track = o.Track(l.LocalstateDir)
 	}
-	s := New(Config{Queue: q, Files: files, Modules: running, Retry: retry, NeedDSN: o.NeedDSN, Track: track, Logger: log})
+	flag, err := inflow.Create(l.LocalstateDir)
+	if err != nil {
+		return err
+	}
+	defer flag.Close()
+	s := New(Config{Queue: q, Files: files, Modules: running, Retry: retry, NeedDSN: o.NeedDSN, Track: track, Logger: log, Inflow: flag})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return s.Run(ctx, trigger, o.StopTimeout)

@@ -33,6 +33,7 @@ import (
 
 	"github.com/gocourier/courier/pkg/address"
 	"github.com/gocourier/courier/pkg/controlfiles"
+	"github.com/gocourier/courier/pkg/inflow"
 	"github.com/gocourier/courier/pkg/module"
 	"github.com/gocourier/courier/pkg/queue"
 )
@@ -117,6 +118,10 @@ type Config struct {
 	Track  func(addr string, kind byte, now time.Time)
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Inflow is set while the scheduler is full (QueueHi messages in
+	// progress and more due): courieresmtpd then holds new mail back
+	// (pkg/inflow). nil: no flag.
+	Inflow *inflow.Flag
 }
 
 // DSN kinds, the host column of a line to the dsn module.
@@ -245,6 +250,7 @@ func (s *Scheduler) Run(ctx context.Context, trigger io.Reader, stopTimeout time
 		if !stopping {
 			s.dispatchDue()
 		}
+		s.setFull(!stopping && s.full())
 		if stopping && len(s.byID) == 0 {
 			s.log.Info("scheduler stopped; queued mail waits for the next start")
 			return nil
@@ -309,6 +315,23 @@ func (s *Scheduler) Run(ctx context.Context, trigger io.Reader, stopTimeout time
 			}
 		case <-timer.C:
 		}
+	}
+}
+
+// full reports whether the scheduler takes no more messages although more
+// are due.
+func (s *Scheduler) full() bool {
+	return len(s.active) >= s.cfg.Retry.QueueHi && len(s.due) > 0 && !s.due[0].at.After(s.now())
+}
+
+// setFull publishes full in the inflow flag.
+func (s *Scheduler) setFull(full bool) {
+	if s.cfg.Inflow == nil {
+		return
+	}
+	if err := s.cfg.Inflow.Set(full); err != nil {
+		s.log.Error("cannot tell courieresmtpd whether deliveries keep up; new mail is not held back", "err", err)
+		s.cfg.Inflow = nil
 	}
 }
 

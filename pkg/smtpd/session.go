@@ -206,6 +206,11 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if err := s.gate(cmd); err != nil {
 		return err
 	}
+	if s.d.Inflow != nil {
+		// Deliveries are behind: this sender waits, up to the delay, so
+		// that the queue does not grow faster than it drains.
+		s.d.Inflow.Wait(s.d.InflowDelay)
+	}
 	if opts == nil {
 		opts = &smtp.MailOptions{}
 	}

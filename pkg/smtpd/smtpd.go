@@ -22,7 +22,9 @@ import (
 
 	"github.com/gocourier/courier/pkg/authlib"
 	"github.com/gocourier/courier/pkg/bofh"
+	"github.com/gocourier/courier/pkg/config"
 	"github.com/gocourier/courier/pkg/controlfiles"
+	"github.com/gocourier/courier/pkg/inflow"
 	"github.com/gocourier/courier/pkg/layout"
 	"github.com/gocourier/courier/pkg/local"
 	"github.com/gocourier/courier/pkg/logging"
@@ -70,6 +72,10 @@ type Daemon struct {
 	// TarpitDelay is the first delay of an error reply under TARPIT=1,
 	// doubled after each one up to 16 times it (the original: 8 s to 128 s).
 	TarpitDelay time.Duration
+	// Inflow holds each MAIL FROM for up to InflowDelay while the
+	// scheduler is full (ESMTP_INFLOWDELAY, default 1 s; 0: never).
+	Inflow      *inflow.Gate
+	InflowDelay time.Duration
 	lookupEnv   func(string) (string, bool)
 	// busy counts the messages being received (DATA to its reply), across
 	// reloads, so that SIGTERM lets them finish.
@@ -290,6 +296,12 @@ func Open(l layout.Layout, lookupEnv func(string) (string, bool), log *slog.Logg
 	}
 	if d.Resolver, err = resolver(procEnv("ESMTP_RESOLVER")); err != nil {
 		return nil, err
+	}
+	d.Inflow, d.InflowDelay = inflow.NewGate(l.LocalstateDir), time.Second
+	if v := strings.TrimSpace(procEnv("ESMTP_INFLOWDELAY")); v != "" {
+		if d.InflowDelay, err = config.ParseDuration(v); err != nil {
+			return nil, fmt.Errorf("environment variable ESMTP_INFLOWDELAY=%q: %w", v, err)
+		}
 	}
 	if smtps {
 		if d.TLS == nil {
