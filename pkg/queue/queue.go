@@ -69,6 +69,10 @@ type Queue struct {
 
 	appendMu  sync.Mutex
 	appending map[uint64][]*pendingAppend // control files with an Append under way: the appends waiting for the next write
+
+	wakeMu sync.Mutex
+	waker  int  // the trigger FIFO's descriptor kept open by Wake
+	woken  bool // waker is open
 }
 
 // Open opens the queue at root, creating the directories and the trigger

@@ -208,6 +208,43 @@ func TestTriggerWakeUp(t *testing.T) {
 	}
 }
 
+// TestWakeKeepsTheFIFO: Wake keeps the FIFO open between messages, never
+// blocks on a full one, and finds the next scheduler after one stopped,
+// which does not get what the last one left unread.
+func TestWakeKeepsTheFIFO(t *testing.T) {
+	q := openTest(t, t.TempDir())
+	f, err := q.ListenTrigger()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Trigger("STOP\n"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 100000 { // more than a FIFO holds: nobody reads
+			q.Wake()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Wake blocked on a full FIFO")
+	}
+	f.Close() // the scheduler stops without reading
+	f, err = q.ListenTrigger()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	q.Wake()
+	f.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := bufio.NewReader(f).ReadString('\n'); err != nil || line != "\n" {
+		t.Errorf("the new scheduler read %q %v, want only the new wake-up", line, err)
+	}
+}
+
 func TestConcurrentSubmitGoroutines(t *testing.T) {
 	root := t.TempDir()
 	q := openTest(t, root)
