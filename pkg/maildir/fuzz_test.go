@@ -11,10 +11,21 @@ func FuzzParseName(f *testing.F) {
 	f.Add("1795317716.M211586P3676V000000000000FE00I00000000009840C2.vm,S=41:2,S")
 	f.Add("1.M2P3.host,S=100,W=104:2,FSab")
 	f.Add("x,S=1,S=2")
+	f.Add("x,W=1,W=2:2,S")
+	f.Add("x,S=1,W=2,W=x:2,S")
+	f.Add(",S=1:2,FS")
+	f.Add("x:2,F/S")
+	f.Add("x,S=1:2,SFS")
 	f.Fuzz(func(t *testing.T, s string) {
 		n, err := ParseName(s)
 		if err != nil {
+			if got := NameFlags(s); got != "" {
+				t.Fatalf("NameFlags(%q) = %q for a name ParseName refuses", s, got)
+			}
 			return
+		}
+		if got := NameFlags(s); got != n.Flags() {
+			t.Fatalf("NameFlags(%q) = %q, ParseName's flags %q", s, got, n.Flags())
 		}
 		if n.String() != s {
 			t.Fatalf("ParseName(%q).String() = %q", s, n.String())

@@ -121,9 +121,10 @@ func TestReadUIDDBAgain(t *testing.T) {
 	}
 }
 
-// TestSortNames compares sortNames with slices.Sort on names alike in
-// their first 16 bytes or shorter, and with bytes above 0x7f.
-func TestSortNames(t *testing.T) {
+// TestSortedByUnique compares SortedByUnique with slices.Sort on names alike
+// in their first 16 bytes or shorter, and with bytes above 0x7f; with
+// info, with slices.SortStableFunc on their unique parts.
+func TestSortedByUnique(t *testing.T) {
 	names := []string{"", "a", "a\x00", "a\x00\x00", "\xff", "\x80a", "b", "1795317716.M211586P3676V0", "1795317716.M211586P3676V1",
 		"1795317716.M211586", "1795317716.M21158", "1795317716.M2115860", "1700000000.M000000P1.bench,S=10", "1700000000.M000001P1.bench,S=10"}
 	for i := 0; i < 500; i++ {
@@ -133,11 +134,35 @@ func TestSortNames(t *testing.T) {
 		j := (i * 7) % len(names)
 		names[i], names[j] = names[j], names[i]
 	}
-	want := slices.Clone(names)
-	slices.Sort(want)
-	sortNames(names)
-	if !slices.Equal(names, want) {
-		t.Errorf("sortNames = %q, want %q", names, want)
+	for _, n := range []int{len(names), 20} {
+		in := slices.Clone(names[:n])
+		want := slices.Clone(in)
+		slices.Sort(want)
+		got := SortedByUnique(in, itself)
+		if !slices.Equal(got, want) || !slices.Equal(in, names[:n]) {
+			t.Errorf("SortedByUnique = %q, want %q", got, want)
+		}
+	}
+
+	// The unique part ends at the colon: "1:2,S" comes before "1.2",
+	// "1,S=1" before "1,S=10"; names of one message keep their order.
+	var info []string
+	for i, n := range names {
+		if i%3 == 0 {
+			info = append(info, n+":2,"+strconv.Itoa(i%4))
+		}
+		info = append(info, n+":2,S", n, n+"0:2,")
+	}
+	for _, n := range []int{len(info), 30} {
+		want := slices.Clone(info[:n])
+		slices.SortStableFunc(want, func(a, b string) int {
+			a, _, _ = strings.Cut(a, ":")
+			b, _, _ = strings.Cut(b, ":")
+			return strings.Compare(a, b)
+		})
+		if got := SortedByUnique(info[:n], itself); !slices.Equal(got, want) {
+			t.Errorf("SortedByUnique = %q, want %q", got, want)
+		}
 	}
 }
 

@@ -206,6 +206,47 @@ func NameSize(s string) int64 {
 	return -1
 }
 
+// NameFlags is ParseName(s).Flags() without the allocations of a whole
+// parse: the flags of a message file name, none when ParseName refuses it.
+// IMAP calls it for every message of a folder it scans.
+func NameFlags(s string) Flags {
+	unique, info, _ := strings.Cut(s, ":")
+	letters, ok := strings.CutPrefix(info, "2,")
+	if !ok || unique == "" || strings.ContainsAny(s, "/\x00") {
+		return ""
+	}
+	for i := 0; i < len(letters); i++ {
+		if !isFlagLetter(letters[i]) {
+			return ""
+		}
+	}
+	// The size fields ParseName checks.
+	var sizes, vsizes int
+	for i := strings.IndexByte(unique, ','); i >= 0; {
+		field := unique[i+1:]
+		next := strings.IndexByte(field, ',')
+		if next >= 0 {
+			field = field[:next]
+		}
+		if v, ok := strings.CutPrefix(field, "S="); ok {
+			sizes++
+			if _, err := parseDecimal(v); err != nil || sizes > 1 {
+				return ""
+			}
+		} else if v, ok := strings.CutPrefix(field, "W="); ok {
+			vsizes++
+			if _, err := parseDecimal(v); err != nil || vsizes > 1 {
+				return ""
+			}
+		}
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return normalizeFlags(letters)
+}
+
 // parseDecimal parses a non-negative decimal number of at most 18 digits
 // (so that it always fits an int64, with room to add sizes).
 func parseDecimal(s string) (int64, error) {

@@ -2,7 +2,7 @@ package maildir
 
 import (
 	"bytes"
-	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -211,7 +211,10 @@ func (db *UIDDB) Sync(present []string) ([]UIDEntry, error) {
 		for i, p := range present {
 			fresh[i], _, _ = strings.Cut(p, ":")
 		}
-		sortNames(fresh)
+		// A caller may have sorted them (SortedByUnique).
+		if !slices.IsSorted(fresh) {
+			fresh = SortedByUnique(fresh, itself)
+		}
 		fresh = slices.Compact(fresh)
 	} else {
 		here := make(map[string]bool, len(present))
@@ -231,7 +234,7 @@ func (db *UIDDB) Sync(present []string) ([]UIDEntry, error) {
 		for name := range here {
 			fresh = append(fresh, name)
 		}
-		sortNames(fresh)
+		fresh = SortedByUnique(fresh, itself)
 	}
 	if uint64(db.NextUID)+uint64(len(fresh)) > 1<<32-1 {
 		return nil, ErrUIDsExhausted
@@ -250,35 +253,91 @@ func (db *UIDDB) Sync(present []string) ([]UIDEntry, error) {
 	return added, nil
 }
 
-// sortNames sorts names as slices.Sort does, comparing their first 16
-// bytes as two integers before the strings: message names share long
-// prefixes, and comparing them as strings was most of a first Sync of
-// 10,000 messages.
-func sortNames(names []string) {
+// SortedByUnique returns items sorted by the unique parts (before the
+// first ':') of their message file names, name(item), the order in which
+// Sync gives new messages their UIDs; items with the same unique part keep
+// their order. items is left as it was. Message names share
+// long prefixes, which make comparing them as strings slow: the first 16
+// bytes of the unique parts, as two integers, are radix sorted (skipping
+// the bytes all names share), and only names alike in those are compared
+// as strings. A comparison sort of a first Sync's 10,000 names took four
+// times as long.
+func SortedByUnique[T any](items []T, name func(T) string) []T {
+	byUnique := func(a, b T) int { return strings.Compare(uniquePart(name(a)), uniquePart(name(b))) }
+	if len(items) < 64 {
+		sorted := slices.Clone(items)
+		slices.SortStableFunc(sorted, byUnique)
+		return sorted
+	}
+	// The first 16 bytes as two big-endian integers, and the name's index:
+	// no pointers, so that moving the keys needs no write barriers.
 	type key struct {
-		hi, lo uint64
-		s      string
+		k [2]uint64
+		i int
 	}
-	keys := make([]key, len(names))
-	for i, s := range names {
-		keys[i] = key{prefix8(s, 0), prefix8(s, 8), s}
+	keys := make([]key, len(items))
+	var diff [2]uint64 // the bits in which some key differs from the first
+	for i, it := range items {
+		u := uniquePart(name(it))
+		keys[i] = key{[2]uint64{prefix8(u, 0), prefix8(u, 8)}, i}
+		diff[0] |= keys[i].k[0] ^ keys[0].k[0]
+		diff[1] |= keys[i].k[1] ^ keys[0].k[1]
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if c := cmp.Compare(a.hi, b.hi); c != 0 {
-			return c
+	// Least significant byte first, each pass stable.
+	tmp := make([]key, len(keys))
+	for pos := 15; pos >= 0; pos-- {
+		w, shift := pos/8, uint(7-pos%8)*8
+		if diff[w]>>shift&0xff == 0 {
+			continue
 		}
-		if c := cmp.Compare(a.lo, b.lo); c != 0 {
-			return c
+		var count [256]int
+		for i := range keys {
+			count[keys[i].k[w]>>shift&0xff]++
 		}
-		return strings.Compare(a.s, b.s)
-	})
+		at := 0
+		for b, n := range count {
+			count[b] = at
+			at += n
+		}
+		for i := range keys {
+			b := keys[i].k[w] >> shift & 0xff
+			tmp[count[b]] = keys[i]
+			count[b]++
+		}
+		keys, tmp = tmp, keys
+	}
+	sorted := make([]T, len(items))
 	for i := range keys {
-		names[i] = keys[i].s
+		sorted[i] = items[keys[i].i]
 	}
+	for i := 0; i < len(keys); {
+		j := i + 1
+		for j < len(keys) && keys[j].k == keys[i].k {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortStableFunc(sorted[i:j], byUnique)
+		}
+		i = j
+	}
+	return sorted
+}
+
+func itself(s string) string { return s }
+
+// uniquePart is the unique part of a message file name.
+func uniquePart(name string) string {
+	if i := strings.IndexByte(name, ':'); i >= 0 {
+		return name[:i]
+	}
+	return name
 }
 
 // prefix8 is the 8 bytes of s from at, big-endian, padded with zeros.
 func prefix8(s string, at int) uint64 {
+	if len(s) >= at+8 {
+		return binary.BigEndian.Uint64([]byte(s[at : at+8]))
+	}
 	var v uint64
 	for i := at; i < at+8; i++ {
 		v <<= 8

@@ -237,6 +237,7 @@ func (m *Mailbox) apply(st *state, keepGone bool) Changes {
 		}
 	}
 	var ch Changes
+	var memo flagMemo
 	old, ents := m.msgs, st.entries
 	var out []Msg // nil while equal to old[:i]
 	diverge := func(i int) {
@@ -266,7 +267,7 @@ func (m *Mailbox) apply(st *state, keepGone bool) Changes {
 				continue
 			}
 			diverge(i)
-			out = append(out, m.message(e))
+			out = append(out, m.message(e, &memo))
 			continue
 		}
 		if keepGone {
@@ -286,7 +287,7 @@ func (m *Mailbox) apply(st *state, keepGone bool) Changes {
 			continue
 		}
 		diverge(len(old))
-		out = append(out, m.message(ents[j]))
+		out = append(out, m.message(ents[j], &memo))
 		ch.Added++
 	}
 	if out != nil {
@@ -343,14 +344,33 @@ func (m *Mailbox) applyShared(st *state) (Changes, bool) {
 	return ch, true
 }
 
-func (m *Mailbox) message(e *entry) Msg {
+func (m *Mailbox) message(e *entry, memo *flagMemo) Msg {
 	return Msg{
 		UID:    e.uid,
 		File:   e.file,
-		Flags:  imapFlags(e.flags, e.keywords),
+		Flags:  memo.imapFlags(e.flags, e.keywords),
 		Recent: m.recent[e.uid],
 		ModSeq: e.modseq,
 	}
+}
+
+// flagMemo is imapFlags remembering its last answer without keywords: the
+// messages of a folder mostly share their flags, and a first SELECT makes
+// every message's.
+type flagMemo struct {
+	set     bool
+	letters maildir.Flags
+	flags   []imap.Flag
+}
+
+func (f *flagMemo) imapFlags(letters maildir.Flags, keywords []string) []imap.Flag {
+	if len(keywords) > 0 {
+		return imapFlags(letters, keywords)
+	}
+	if !f.set || letters != f.letters {
+		f.set, f.letters, f.flags = true, letters, imapFlags(letters, nil)
+	}
+	return f.flags
 }
 
 // ChangedSince returns the UIDs of the snapshot whose modseq is above

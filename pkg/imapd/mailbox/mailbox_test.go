@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -634,7 +635,7 @@ func TestModSeqOtherBoot(t *testing.T) {
 	if db.Highest < before || db.Floor != db.Highest || len(db.Expunged) != 0 || db.Msgs[1].ModSeq != 90 {
 		t.Fatalf("highest %d (clock %d), floor %d, expunged %v, msgs %v", db.Highest, before, db.Floor, db.Expunged, db.Msgs)
 	}
-	if err := writeModSeq(dir, db, nil); err != nil {
+	if err := encodeModSeq(db, nil).write(dir); err != nil {
 		t.Fatal(err)
 	}
 	again, rebuilt, adopted, err := readModSeq(dir, 7)
@@ -845,5 +846,62 @@ func TestRemovalIncremental(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFirstScan checks the first scan of a folder without UID map, which
+// takes the files and flags from the sorted listing rather than look them
+// up: UIDs in the order of the unique names, each message's file and
+// flags, the files written, and the same state from a scan that reads
+// them (with two files of one message, the listing's map is used).
+func TestFirstScan(t *testing.T) {
+	for _, twice := range []bool{false, true} {
+		s := newStore(t, nil)
+		cur := filepath.Join(s.Root, "cur")
+		var uniques []string
+		for i := 0; i < 300; i++ {
+			u := strconv.Itoa(1700000000+i*7919%300) + ".M" + strconv.Itoa(i*31%97) + "P" + strconv.Itoa(i) + ".h,S=4"
+			if i%50 == 1 {
+				u = uniques[i-1] + "0" // sorted after uniques[i-1], its file name before
+			}
+			uniques = append(uniques, u)
+			if err := os.WriteFile(filepath.Join(cur, u+":2,"+[]string{"", "S", "FS", "RT"}[i%4]), []byte("x\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if twice {
+			if err := os.WriteFile(filepath.Join(cur, uniques[7]+":2,D"), []byte("x\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		slices.Sort(uniques)
+		m, err := s.Select("INBOX", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cacheOf(m.f.path)
+		st := c.st
+		if len(st.entries) != len(uniques) || len(c.files) != len(uniques) {
+			t.Fatalf("twice %v: %d entries, %d files, want %d", twice, len(st.entries), len(c.files), len(uniques))
+		}
+		for i, e := range st.entries {
+			n, err := maildir.ParseName(e.file)
+			if e.uid != uint32(i+1) || e.unique != uniques[i] || n.Unique != e.unique || err != nil || e.flags != n.Flags() || c.files[e.unique] != e.file {
+				t.Fatalf("twice %v: entry %d %+v (%v)", twice, i, e, err)
+			}
+		}
+		caches.Delete(m.f.path)
+		again, err := s.scan(m.f, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.uidValidity != st.uidValidity || again.highest != st.highest || len(again.entries) != len(st.entries) {
+			t.Fatalf("twice %v: read again %+v, first %+v", twice, again, st)
+		}
+		for i, e := range again.entries {
+			if u := st.entries[i]; e.uid != u.uid || e.unique != u.unique || e.file != u.file || e.flags != u.flags || e.modseq != u.modseq {
+				t.Errorf("twice %v: read again %+v, first %+v", twice, e, u)
+			}
+		}
 	}
 }

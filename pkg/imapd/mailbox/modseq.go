@@ -264,14 +264,7 @@ func (db *modseqDB) format(order []*entry) []byte {
 	}
 	head, ordered := len(b), len(order) == len(db.Msgs)
 	if ordered {
-		for _, e := range order {
-			m, ok := db.Msgs[e.uid]
-			if !ok {
-				ordered = false
-				break
-			}
-			b = appendMsgLine(b, e.uid, m)
-		}
+		b, ordered = db.appendOrdered(b, order)
 	}
 	if !ordered {
 		b = b[:head]
@@ -292,6 +285,36 @@ func (db *modseqDB) format(order []*entry) []byte {
 		b = append(b, '\n')
 	}
 	return b
+}
+
+// appendOrdered appends the message lines of the messages order, false
+// when one of them is not in db.Msgs. A large folder's second half is
+// formatted on the other core meanwhile (a first SELECT waits for it).
+func (db *modseqDB) appendOrdered(b []byte, order []*entry) ([]byte, bool) {
+	lines := func(b []byte, order []*entry) ([]byte, bool) {
+		for _, e := range order {
+			m, ok := db.Msgs[e.uid]
+			if !ok {
+				return b, false
+			}
+			b = appendMsgLine(b, e.uid, m)
+		}
+		return b, true
+	}
+	if len(order) < 4096 {
+		return lines(b, order)
+	}
+	half := len(order) / 2
+	var second []byte
+	var ok2 bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		second, ok2 = lines(make([]byte, 0, (len(order)-half)*40), order[half:])
+	}()
+	b, ok := lines(b, order[:half])
+	<-done
+	return append(b, second...), ok && ok2
 }
 
 // appendMsgLine appends the line "<uid> <modseq> <state>".
@@ -354,10 +377,11 @@ func (db *modseqDB) trimExpunged() {
 // appendState appends a <state>: 16 lower-case hex digits.
 func appendState(b []byte, state uint64) []byte {
 	const hex = "0123456789abcdef"
-	for shift := 60; shift >= 0; shift -= 4 {
-		b = append(b, hex[state>>uint(shift)&0xf])
+	var d [16]byte
+	for i := range d {
+		d[i] = hex[state>>(60-4*uint(i))&0xf]
 	}
-	return b
+	return append(b, d[:]...)
 }
 
 // readModSeq loads the store of dir for uidValidity; a new one (and
@@ -396,14 +420,26 @@ func readModSeq(dir string, uidValidity uint32) (db *modseqDB, rebuilt, adopted 
 	return db, false, adopted, nil
 }
 
-// writeModSeq replaces the store of dir: unsynced, with this boot's id,
-// when the boot_id is known, else synced in version 1. order is format's.
-func writeModSeq(dir string, db *modseqDB, order []*entry) error {
+// modseqFile is a store formatted for writing whole (encodeModSeq).
+type modseqFile struct {
+	data []byte
+	sync bool
+}
+
+// encodeModSeq formats db to replace its file: unsynced, with this boot's
+// id, when the boot_id is known, else synced in version 1. order is
+// format's.
+func encodeModSeq(db *modseqDB, order []*entry) modseqFile {
 	db.Boot, db.journal = bootID(), 0
-	if db.Boot == "" {
-		return maildir.WriteFile(dir, ModSeqFile, db.format(order), 0o600)
+	return modseqFile{db.format(order), db.Boot == ""}
+}
+
+// write replaces the store of dir with f.
+func (f modseqFile) write(dir string) error {
+	if f.sync {
+		return maildir.WriteFile(dir, ModSeqFile, f.data, 0o600)
 	}
-	return maildir.WriteFileUnsynced(dir, ModSeqFile, db.format(order), 0o600)
+	return maildir.WriteFileUnsynced(dir, ModSeqFile, f.data, 0o600)
 }
 
 // appendModSeq appends to the store of dir, which holds db but for the

@@ -289,10 +289,14 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 		}
 		listAgain = ws != watchOK
 	}
+	var listed []listedFile
+	filesMapped := func() {} // waits for c.files, see list
 	if listAgain {
-		if err := c.list(cs); err != nil {
+		var err error
+		if listed, filesMapped, err = c.list(cs); err != nil {
 			return nil, err
 		}
+		defer filesMapped()
 	}
 
 	// courierimapuiddb
@@ -315,6 +319,8 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 		c.dbStamp, c.dbAt = ds, at
 	}
 	var fresh, gone []uint32
+	var files []listedFile                   // the files of c.db.Entries, in order, when known
+	dbWritten := func() error { return nil } // waits for the UID map being written
 	switch {
 	case !c.setDirty && len(c.gone) > 0:
 		// Only this process's removals: the map's names are the
@@ -335,9 +341,33 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 	case c.setDirty:
 		c.gone = nil
 		db := c.db
-		names := make([]string, 0, len(c.files))
-		for _, n := range c.files {
-			names = append(names, n)
+		var names []string
+		if listed != nil {
+			names = make([]string, len(listed))
+			if len(db.Entries) == 0 {
+				// A new map: sorted as Sync gives the UIDs, the names are
+				// those of the map's entries, in order, unless two are
+				// of one message (compute then looks them up).
+				files = maildir.SortedByUnique(listed, func(f listedFile) string { return f.unique })
+				for i, f := range files {
+					if i > 0 && f.unique == files[i-1].unique {
+						files = nil
+						break
+					}
+				}
+			}
+			in := listed
+			if files != nil {
+				in = files
+			}
+			for i, f := range in {
+				names[i] = f.name
+			}
+		} else {
+			names = make([]string, 0, len(c.files))
+			for _, n := range c.files {
+				names = append(names, n)
+			}
 		}
 		before := len(db.Entries)
 		added, err := db.Sync(names)
@@ -350,19 +380,40 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 			c.db = nil
 			return nil, err
 		}
+		if len(files) != len(db.Entries) {
+			files = nil
+		}
 		if changedDB || len(added) > 0 || len(db.Entries) != before+len(added) {
 			write := d.WriteUIDDB
 			if !changedDB && len(added) == 0 {
 				write = d.WriteUIDDBUnsynced // only gone messages dropped
 			}
-			if err := write(db); err != nil {
-				c.db = nil
-				return nil, err
+			// Written (and fsynced) on the other core while the keywords
+			// and modseqs are worked out: db is only read meanwhile. It is
+			// in place before the modseq store is written and before the
+			// lock is let go (dbWritten).
+			writing := make(chan error, 1)
+			go func() { writing <- write(db) }()
+			dbWritten = func() error {
+				if writing == nil {
+					return nil
+				}
+				err := <-writing
+				writing = nil
+				if err != nil {
+					c.db = nil
+					return err
+				}
+				c.dbStamp, c.dbAt = statStamp(filepath.Join(f.path, maildir.UIDDBFile)), 0
+				return nil
 			}
-			c.dbStamp, c.dbAt = statStamp(filepath.Join(f.path, maildir.UIDDBFile)), 0
+			defer dbWritten()
 		}
-		for _, e := range added {
-			fresh = append(fresh, e.UID)
+		if len(added) > 0 {
+			fresh = make([]uint32, len(added))
+			for i, e := range added {
+				fresh[i] = e.UID
+			}
 		}
 	}
 
@@ -404,17 +455,29 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 
 	var st *state
 	var bumped bool
+	if files == nil {
+		filesMapped()
+	}
 	if full {
-		st, bumped = c.compute(rebuilt)
+		st, bumped = c.compute(rebuilt, files)
 	} else {
 		st, bumped = c.update(gone)
 	}
 	c.dirty, c.setDirty = nil, false
 	if rebuilt || adopted || bumped {
-		if err := c.writeModSeq(st.entries); err != nil {
+		mf := encodeModSeq(c.ms, st.entries)
+		if err := dbWritten(); err != nil {
 			c.st = nil
 			return nil, err
 		}
+		if err := c.storeModSeq(mf); err != nil {
+			c.st = nil
+			return nil, err
+		}
+	}
+	if err := dbWritten(); err != nil {
+		c.st = nil
+		return nil, err
 	}
 	if st.highest != c.ms.Highest || st.floor != c.ms.Floor || !sameSlice(st.expunged, c.ms.Expunged) {
 		if st == c.st {
@@ -441,9 +504,21 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 	return &cp, nil
 }
 
+// listedFile is a name of a new listing of cur/, with its unique part and
+// flags, parsed while the listing was read on.
+type listedFile struct {
+	name, unique string
+	flags        maildir.Flags
+}
+
 // list reads cur/ (stamp cs, read before) into the cache, noting the
-// messages renamed (dirty) or added and removed (setDirty).
-func (c *folderCache) list(cs fileStamp) error {
+// messages renamed (dirty) or added and removed (setDirty). When it made
+// a new listing rather than compare with the last, it returns the files
+// and a function that waits for c.files: the map of the new listing is
+// made on the other core meanwhile (the first scan of a large folder
+// needs it only for the next), and c.files is nil until then; the caller
+// calls it before it uses c.files and before it lets go of the lock.
+func (c *folderCache) list(cs fileStamp) ([]listedFile, func(), error) {
 	dir := filepath.Join(c.path, "cur")
 	if c.watch != nil {
 		// The events so far are older than this listing.
@@ -480,31 +555,44 @@ func (c *folderCache) list(cs fileStamp) error {
 		})
 		if err != nil {
 			c.files = nil
-			return err
+			return nil, nil, err
 		}
 		if ok && seen == len(c.files) {
 			for i := 0; i < len(renamed); i += 2 {
 				c.renamed(renamed[i], renamed[i+1])
 			}
 			c.curStamp, c.listedAt = cs, at
-			return nil
+			return nil, func() {}, nil
 		}
 	}
 	// Sized for the names the directory's size suggests (some 60 bytes
 	// each on ext4) when there is no listing yet.
-	files := make(map[string]string, max(len(c.files), int(min(cs.size/64, 1<<20))))
-	err := listDir(dir, func(name []byte) {
+	listed := make([]listedFile, 0, max(len(c.files), int(min(cs.size/64, 1<<20))))
+	err := listDirBehind(dir, func(name []byte) {
 		n := string(name)
 		u, _, _ := strings.Cut(n, ":")
-		files[u] = n
+		listed = append(listed, listedFile{n, u, maildir.NameFlags(n)})
 	})
+	c.files = nil
 	if err != nil {
-		c.files = nil
-		return err
+		return nil, nil, err
 	}
-	c.files, c.setDirty = files, true
+	mapped := make(chan map[string]string, 1)
+	go func() {
+		files := make(map[string]string, len(listed))
+		for _, f := range listed {
+			files[f.unique] = f.name
+		}
+		mapped <- files
+	}()
+	c.setDirty = true
 	c.curStamp, c.listedAt = cs, at
-	return nil
+	return listed, func() {
+		if mapped != nil {
+			c.files = <-mapped
+			mapped = nil
+		}
+	}, nil
 }
 
 // renamed records that the message unique is now the file name in cur/.
@@ -561,8 +649,9 @@ func (c *folderCache) changedCur() {
 }
 
 // compute makes the state from the cache; it reports whether some message
-// got a new modseq.
-func (c *folderCache) compute(rebuilt bool) (*state, bool) {
+// got a new modseq. files are the files of the UID map's entries, in
+// order, when the caller knows them (nil: looked up in the listing).
+func (c *folderCache) compute(rebuilt bool, files []listedFile) (*state, bool) {
 	db, ms := c.db, c.ms
 	if len(ms.Msgs) == 0 {
 		// A new store: sized at once rather than grown message by message.
@@ -573,17 +662,18 @@ func (c *folderCache) compute(rebuilt bool) (*state, bool) {
 	st := &state{uidValidity: db.UIDValidity, uidNext: db.NextUID, c: c, shared: &sharedMsgs{}}
 	st.entries = make([]*entry, 0, len(db.Entries))
 	backing := make([]entry, len(db.Entries)) // one allocation for the entries
-	c.names(backing)
+	c.names(backing, files)
 	for i, e := range db.Entries {
 		file, flags := backing[i].file, backing[i].flags
 		kws := c.kw[e.Unique]
 		h := stateHash(flags, kws)
-		rec, ok := ms.Msgs[e.UID]
-		switch {
-		case rebuilt:
+		var rec msgModSeq
+		if rebuilt {
 			rec = msgModSeq{ms.Highest, h}
 			ms.Msgs[e.UID] = rec
-		case !ok || rec.State != h:
+		} else if old, ok := ms.Msgs[e.UID]; ok && old.State == h {
+			rec = old
+		} else {
 			rec = msgModSeq{next, h}
 			ms.Msgs[e.UID] = rec
 			bumped = true
@@ -611,11 +701,18 @@ func (c *folderCache) compute(rebuilt bool) (*state, bool) {
 	return st, bumped
 }
 
-// names sets the file and flags of out[i] for the message db.Entries[i]:
-// a message whose file name did not change since the last state keeps its
-// parsed flags, the others' names are parsed, on two cores when they are
-// many (the first scan of a large folder parses them all).
-func (c *folderCache) names(out []entry) {
+// names sets the file and flags of out[i] for the message db.Entries[i],
+// files[i] when files is not nil: a message whose file name did not change
+// since the last state keeps its parsed flags, the others' names are
+// parsed, on two cores when they are many (the first scan of a large
+// folder with a UID map parses them all).
+func (c *folderCache) names(out []entry, files []listedFile) {
+	if files != nil {
+		for i, f := range files {
+			out[i].file, out[i].flags = f.name, f.flags
+		}
+		return
+	}
 	// The last state's entries, ascending UIDs as db's.
 	var prev []*entry
 	if c.st != nil {
@@ -637,7 +734,7 @@ func (c *folderCache) names(out []entry) {
 			if j < len(prev) && prev[j].uid == e.UID && prev[j].file == file {
 				out[i].flags = prev[j].flags
 			} else {
-				out[i].flags = flagsOfName(file)
+				out[i].flags = maildir.NameFlags(file)
 			}
 		}
 	}
@@ -716,7 +813,7 @@ func (c *folderCache) update(gone []uint32) (*state, bool) {
 		e := &cp
 		st.entries[i] = e
 		e.file = c.files[u]
-		e.flags = flagsOfName(e.file)
+		e.flags = maildir.NameFlags(e.file)
 		h := stateHash(e.flags, e.keywords)
 		rec, ok := ms.Msgs[e.uid]
 		if !ok || rec.State != h {
@@ -734,20 +831,17 @@ func (c *folderCache) update(gone []uint32) (*state, bool) {
 
 // writeModSeq writes the store and records its stamp; order is format's.
 func (c *folderCache) writeModSeq(order []*entry) error {
-	if err := writeModSeq(c.path, c.ms, order); err != nil {
+	return c.storeModSeq(encodeModSeq(c.ms, order))
+}
+
+// storeModSeq writes the store, formatted as f, and records its stamp.
+func (c *folderCache) storeModSeq(f modseqFile) error {
+	if err := f.write(c.path); err != nil {
 		c.ms = nil
 		return err
 	}
 	c.msStamp = statStamp(filepath.Join(c.path, ModSeqFile))
 	return nil
-}
-
-func flagsOfName(file string) maildir.Flags {
-	n, err := maildir.ParseName(file)
-	if err != nil {
-		return ""
-	}
-	return n.Flags()
 }
 
 // sameSlice reports whether a and b are the same slice.
@@ -834,33 +928,90 @@ func listDir(dir string, fn func(name []byte)) error {
 	defer unix.Close(fd)
 	bp := direntBufs.Get().(*[]byte)
 	defer direntBufs.Put(bp)
-	buf := *bp
 	for {
-		n, err := unix.Getdents(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
+		n, err := getdents(fd, *bp)
 		if err != nil {
 			return &os.PathError{Op: "getdents", Path: dir, Err: err}
 		}
 		if n <= 0 {
 			return nil
 		}
-		for off := 0; off+19 <= n; {
-			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
-			if reclen == 0 || off+reclen > n {
-				break
-			}
-			name := buf[off+19 : off+reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			off += reclen
-			if len(name) == 0 || name[0] == '.' {
-				continue
-			}
-			fn(name)
+		eachDirent((*bp)[:n], fn)
+	}
+}
+
+// listDirBehind is listDir with fn called on another goroutine while the
+// directory is read on: reading a large directory is mostly the kernel's
+// work, which leaves the other core free for fn's.
+func listDirBehind(dir string, fn func(name []byte)) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	type chunk struct {
+		buf *[]byte
+		n   int
+	}
+	// Two buffers: one read into while the other is parsed.
+	free := make(chan *[]byte, 2)
+	free <- direntBufs.Get().(*[]byte)
+	free <- direntBufs.Get().(*[]byte)
+	full := make(chan chunk, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c := range full {
+			eachDirent((*c.buf)[:c.n], fn)
+			free <- c.buf
 		}
+	}()
+	for {
+		bp := <-free
+		n, gerr := getdents(fd, *bp)
+		if gerr != nil || n <= 0 {
+			free <- bp
+			if gerr != nil {
+				err = &os.PathError{Op: "getdents", Path: dir, Err: gerr}
+			}
+			break
+		}
+		full <- chunk{bp, n}
+	}
+	close(full)
+	<-done
+	direntBufs.Put(<-free)
+	direntBufs.Put(<-free)
+	return err
+}
+
+// getdents is unix.Getdents, retried when interrupted.
+func getdents(fd int, buf []byte) (int, error) {
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// eachDirent calls fn with the name of every entry of buf, what
+// getdents64 returned, but those starting with a dot.
+func eachDirent(buf []byte, fn func(name []byte)) {
+	for off := 0; off+19 <= len(buf); {
+		reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+		if reclen == 0 || off+reclen > len(buf) {
+			return
+		}
+		name := buf[off+19 : off+reclen]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		off += reclen
+		if len(name) == 0 || name[0] == '.' {
+			continue
+		}
+		fn(name)
 	}
 }
 
