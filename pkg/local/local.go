@@ -245,7 +245,7 @@ func (m *Module) record(d module.Delivery, ctl *queue.Control, idx int, rcpt str
 		}
 		m.Log.Info(prefix + ",status: deferred")
 	}
-	if err := m.Queue.Append(d.Inode, recs...); err != nil {
+	if err := m.Queue.AppendSyncLater(d.Inode, recs...); err != nil {
 		m.Log.Error(fmt.Sprintf("id=%s,addr=<%s>: cannot record the delivery result in the control file: %v", ctl.ID, rcpt, err))
 	}
 }

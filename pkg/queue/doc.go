@@ -9,9 +9,9 @@
 // Callers: courieresmtpd, sendmail and the DSN writer submit mail with
 // Queue.Submit or Queue.Begin/Submission.Commit; the scheduler (courierd)
 // runs Queue.Recover at startup, lists work with Queue.Scan, reads a message
-// with Queue.Load, records delivery results with Queue.Append and
-// Queue.Reschedule, and deletes finished mail with Queue.Remove; mailq and
-// cancelmsg use Scan, Load and Append.
+// with Queue.Load, records delivery results with Queue.Append (courierlocal
+// with Queue.AppendSyncLater) and Queue.Reschedule, and deletes finished
+// mail with Queue.Remove; mailq and cancelmsg use Scan, Load and Append.
 //
 // Durability contract (DESIGN.md §3): a submission writes its data file and
 // control file, unnamed (O_TMPFILE) or in tmp/<T>/ where that is not
@@ -21,7 +21,8 @@
 // msgq/ link, an index, is remade by Recover if a crash loses it); only
 // then does Commit return the queue id, the promise behind the SMTP 250 and
 // sendmail's exit 0. State changes are single
-// appended lines written with one write(2) and fsynced.
+// appended lines written with one write(2) and fsynced; local delivery's
+// results are fsynced without the caller waiting (AppendSyncLater).
 //
 // The package reads no configuration: the caller passes queuetime, warntime
 // and faxqueuetime (parsed with config.ParseDuration) in Options.

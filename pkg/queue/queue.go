@@ -67,9 +67,6 @@ type Queue struct {
 	syncMu  sync.Mutex
 	syncers map[string]*dirSyncer // group commit of directory fsyncs, by path
 
-	appendMu  sync.Mutex
-	appending map[uint64][]*pendingAppend // control files with an Append under way: the appends waiting for the next write
-
 	wakeMu sync.Mutex
 	waker  int  // the trigger FIFO's descriptor kept open by Wake
 	woken  bool // waker is open

@@ -31,100 +31,70 @@ func (q *Queue) Load(inode uint64) (*Control, error) {
 // Append adds records to the message's control file in one write(2) and
 // fsyncs it (DESIGN.md §3): after a crash either all of them are there or
 // the last line is torn, which Recover cuts off.
-//
-// Concurrent appends to one control file are a group commit: courierlocal
-// delivers to a message's recipients at once, and the results that arrive
-// while a write and fsync of that file is under way are written together
-// in the next one instead of one fsync each (the slower the disk's fsync,
-// the more of them share it). Each call still returns only once its own
-// records are on disk, and they stay together in the file, so a crash
-// leaves what one append per call would.
 func (q *Queue) Append(inode uint64, recs ...Record) error {
-	q.appendMu.Lock()
-	if waiting, busy := q.appending[inode]; busy {
-		req := &pendingAppend{recs: recs, done: make(chan error, 1)}
-		q.appending[inode] = append(waiting, req)
-		q.appendMu.Unlock()
-		return <-req.done
-	}
-	if q.appending == nil {
-		q.appending = map[uint64][]*pendingAppend{}
-	}
-	q.appending[inode] = nil
-	q.appendMu.Unlock()
-	path := q.ControlPath(inode)
-	err := AppendFile(path, recs...)
-	// Records that came meanwhile are written by another goroutine, so
-	// that this caller does not wait for their fsync.
-	if batch := q.nextAppends(inode); batch != nil {
-		go q.flushAppends(inode, path, batch)
-	}
-	return err
-}
-
-// pendingAppend is an Append waiting for the write under way.
-type pendingAppend struct {
-	recs []Record
-	done chan error
-}
-
-// nextAppends takes the appends waiting for inode's control file, or ends
-// the write under way when there are none.
-func (q *Queue) nextAppends(inode uint64) []*pendingAppend {
-	q.appendMu.Lock()
-	defer q.appendMu.Unlock()
-	batch := q.appending[inode]
-	if batch == nil {
-		delete(q.appending, inode)
-		return nil
-	}
-	q.appending[inode] = nil
-	return batch
-}
-
-// flushAppends writes batches of waiting appends in one write each until
-// none is left.
-func (q *Queue) flushAppends(inode uint64, path string, batch []*pendingAppend) {
-	for batch != nil {
-		var recs []Record
-		for _, r := range batch {
-			recs = append(recs, r.recs...)
-		}
-		err := AppendFile(path, recs...)
-		for _, r := range batch {
-			r.done <- err
-		}
-		batch = q.nextAppends(inode)
-	}
+	return AppendFile(q.ControlPath(inode), recs...)
 }
 
 // AppendFile is Append for a control file given by path, for transport
 // modules that are handed the path.
 func AppendFile(path string, recs ...Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	var b strings.Builder
-	for _, r := range recs {
-		if r.line == "" {
-			return errors.New("queue: empty record (zero Record value)")
-		}
-		b.WriteString(r.line)
-		b.WriteByte('\n')
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return fmt.Errorf("queue: cannot open control file for appending: %w", err)
-	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		return fmt.Errorf("queue: appending to %s: %w", path, err)
+	f, err := appendRecords(path, recs)
+	if err != nil || f == nil {
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("queue: fsync %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// AppendSyncLater adds records to the message's control file in one
+// write(2), as Append does, and returns before the fsync, which a goroutine
+// makes (its failure is logged). Local delivery records its results so:
+// the message is already fsynced in the maildir, the scheduler reads the
+// record from the page cache, and waiting for the control file's fsync
+// kept each of an account's MAXHOST delivery slots busy a sixth longer. A
+// crash before that fsync can lose the record, and the delivery is then
+// made again: a duplicate, never a loss.
+func (q *Queue) AppendSyncLater(inode uint64, recs ...Record) error {
+	path := q.ControlPath(inode)
+	f, err := appendRecords(path, recs)
+	if err != nil || f == nil {
+		return err
+	}
+	go func() {
+		if err := f.Sync(); err != nil {
+			q.opt.Logger.Error("queue: cannot fsync a delivery result; a crash now would make the delivery again", "file", path, "err", err)
+		}
+		f.Close()
+	}()
+	return nil
+}
+
+// appendRecords writes recs to the control file at path in one write(2)
+// and returns the open file, nil when there was nothing to write.
+func appendRecords(path string, recs []Record) (*os.File, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	var b strings.Builder
+	for _, r := range recs {
+		if r.line == "" {
+			return nil, errors.New("queue: empty record (zero Record value)")
+		}
+		b.WriteString(r.line)
+		b.WriteByte('\n')
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("queue: cannot open control file for appending: %w", err)
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("queue: appending to %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // Reschedule records the next attempt time: it appends A<next> and renames
