@@ -185,25 +185,34 @@ func ParseName(s string) (Name, error) {
 // none or a bad one. IMAP calls it for every message file it reads.
 func NameSize(s string) int64 {
 	unique, _, _ := strings.Cut(s, ":")
+	size := int64(-1)
+	nameFields(unique, func(field string) bool {
+		v, ok := strings.CutPrefix(field, "S=")
+		if !ok {
+			return true
+		}
+		if n, err := parseDecimal(v); err == nil {
+			size = n
+		}
+		return false
+	})
+	return size
+}
+
+// nameFields calls fn with each ","-separated field of a unique name after
+// the first, until fn returns false.
+func nameFields(unique string, fn func(field string) bool) {
 	for i := strings.IndexByte(unique, ','); i >= 0; {
 		field := unique[i+1:]
 		next := strings.IndexByte(field, ',')
 		if next >= 0 {
 			field = field[:next]
 		}
-		if v, ok := strings.CutPrefix(field, "S="); ok {
-			n, err := parseDecimal(v)
-			if err != nil {
-				return -1
-			}
-			return n
-		}
-		if next < 0 {
-			break
+		if !fn(field) || next < 0 {
+			return
 		}
 		i += 1 + next
 	}
-	return -1
 }
 
 // NameFlags is ParseName(s).Flags() without the allocations of a whole
@@ -222,27 +231,21 @@ func NameFlags(s string) Flags {
 	}
 	// The size fields ParseName checks.
 	var sizes, vsizes int
-	for i := strings.IndexByte(unique, ','); i >= 0; {
-		field := unique[i+1:]
-		next := strings.IndexByte(field, ',')
-		if next >= 0 {
-			field = field[:next]
-		}
-		if v, ok := strings.CutPrefix(field, "S="); ok {
+	ok = true
+	nameFields(unique, func(field string) bool {
+		if v, isSize := strings.CutPrefix(field, "S="); isSize {
 			sizes++
-			if _, err := parseDecimal(v); err != nil || sizes > 1 {
-				return ""
-			}
-		} else if v, ok := strings.CutPrefix(field, "W="); ok {
+			_, err := parseDecimal(v)
+			ok = err == nil && sizes == 1
+		} else if v, isVSize := strings.CutPrefix(field, "W="); isVSize {
 			vsizes++
-			if _, err := parseDecimal(v); err != nil || vsizes > 1 {
-				return ""
-			}
+			_, err := parseDecimal(v)
+			ok = err == nil && vsizes == 1
 		}
-		if next < 0 {
-			break
-		}
-		i += 1 + next
+		return ok
+	})
+	if !ok {
+		return ""
 	}
 	return normalizeFlags(letters)
 }
