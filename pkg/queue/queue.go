@@ -68,8 +68,7 @@ type Queue struct {
 	syncers map[string]*dirSyncer // group commit of directory fsyncs, by path
 
 	wakeMu sync.Mutex
-	waker  int  // the trigger FIFO's descriptor kept open by Wake
-	woken  bool // waker is open
+	waker  int // the trigger FIFO's descriptor kept open by Wake; -1: none
 }
 
 // Open opens the queue at root, creating the directories and the trigger
@@ -95,7 +94,7 @@ func Open(root string, opt Options) (*Queue, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	q := &Queue{root: root, opt: opt}
+	q := &Queue{root: root, opt: opt, waker: -1}
 	for _, d := range []struct {
 		path string
 		mode os.FileMode

@@ -21,16 +21,16 @@ import (
 func (q *Queue) Wake() {
 	q.wakeMu.Lock()
 	defer q.wakeMu.Unlock()
-	if !q.woken {
+	if q.waker < 0 {
 		fd, err := unix.Open(q.path("tmp", "trigger"), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return
 		}
-		q.waker, q.woken = fd, true
+		q.waker = fd
 	}
 	if _, err := unix.Write(q.waker, []byte("\n")); err != nil && err != unix.EAGAIN {
 		unix.Close(q.waker)
-		q.woken = false
+		q.waker = -1
 	}
 }
 
