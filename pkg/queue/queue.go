@@ -69,6 +69,8 @@ type Queue struct {
 
 	wakeMu sync.Mutex
 	waker  int // the trigger FIFO's descriptor kept open by Wake; -1: none
+
+	lateSyncs chan struct{} // AppendSyncLater's fsyncs under way, at most its capacity
 }
 
 // Open opens the queue at root, creating the directories and the trigger
@@ -94,7 +96,7 @@ func Open(root string, opt Options) (*Queue, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	q := &Queue{root: root, opt: opt, waker: -1}
+	q := &Queue{root: root, opt: opt, waker: -1, lateSyncs: make(chan struct{}, maxLateSyncs)}
 	for _, d := range []struct {
 		path string
 		mode os.FileMode

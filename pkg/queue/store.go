@@ -49,6 +49,10 @@ func AppendFile(path string, recs ...Record) error {
 	return f.Close()
 }
 
+// maxLateSyncs bounds AppendSyncLater's fsyncs under way (MAXDELS of the
+// local module is 10 by default).
+const maxLateSyncs = 64
+
 // AppendSyncLater adds records to the message's control file in one
 // write(2), as Append does, and returns before the fsync, which a goroutine
 // makes (its failure is logged). Local delivery records its results so:
@@ -56,14 +60,18 @@ func AppendFile(path string, recs ...Record) error {
 // record from the page cache, and waiting for the control file's fsync
 // kept each of an account's MAXHOST delivery slots busy a sixth longer. A
 // crash before that fsync can lose the record, and the delivery is then
-// made again: a duplicate, never a loss.
+// made again: a duplicate, never a loss. At most maxLateSyncs fsyncs are
+// under way; past that a call waits for one to end, so that a disk that
+// stalls slows deliveries down instead of piling up open files.
 func (q *Queue) AppendSyncLater(inode uint64, recs ...Record) error {
 	path := q.ControlPath(inode)
 	f, err := appendRecords(path, recs)
 	if err != nil || f == nil {
 		return err
 	}
+	q.lateSyncs <- struct{}{}
 	go func() {
+		defer func() { <-q.lateSyncs }()
 		if err := f.Sync(); err != nil {
 			q.opt.Logger.Error("queue: cannot fsync a delivery result; a crash now would make the delivery again", "file", path, "err", err)
 		}
