@@ -15,14 +15,7 @@ func TestScanMessageAsScan(t *testing.T) {
 		"a: b\n" + strings.Repeat("x", 70000) + "\n\nbody",
 		strings.Repeat("h: v\n", 20000) + "\nbody",
 	}
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 2000 {
-		var b []byte
-		for range r.IntN(40) {
-			b = append(b, "ab:\r\n "[r.IntN(6)])
-		}
-		cases = append(cases, string(b))
-	}
+	cases = append(cases, randomStrings(1, "ab:\r\n ")...)
 	for _, c := range cases {
 		sc, err := scan(strings.NewReader(c), true)
 		if err != nil {
@@ -47,15 +40,8 @@ func TestScanMessageAsScan(t *testing.T) {
 // TestAppendCRLFAsReader checks that appendCRLF converts as crlfReader
 // does.
 func TestAppendCRLFAsReader(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
 	cases := []string{"", "\n", "\r", "\r\n", "\n\n", "\r\r\n", "a\nb\r\nc\rd\n", "\n\r\n\r"}
-	for range 2000 {
-		var b []byte
-		for range r.IntN(40) {
-			b = append(b, "a\r\n"[r.IntN(3)])
-		}
-		cases = append(cases, string(b))
-	}
+	cases = append(cases, randomStrings(5, "a\r\n")...)
 	for _, c := range cases {
 		var want bytes.Buffer
 		if _, err := want.ReadFrom(newCRLFReader(strings.NewReader(c))); err != nil {
@@ -65,4 +51,19 @@ func TestAppendCRLFAsReader(t *testing.T) {
 			t.Errorf("%q: got %q, want %q", c, got[1:], want.Bytes())
 		}
 	}
+}
+
+// randomStrings is 2000 strings of up to 39 bytes drawn from alphabet, the
+// same for the same seed.
+func randomStrings(seed uint64, alphabet string) []string {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	out := make([]string, 2000)
+	for i := range out {
+		b := make([]byte, r.IntN(40))
+		for j := range b {
+			b[j] = alphabet[r.IntN(len(alphabet))]
+		}
+		out[i] = string(b)
+	}
+	return out
 }
