@@ -156,26 +156,9 @@ func ParseName(s string) (Name, error) {
 		}
 	}
 	// Size fields follow the host part, each introduced by a comma.
-	if i := strings.IndexByte(n.Unique, ','); i >= 0 {
-		for _, field := range strings.Split(n.Unique[i+1:], ",") {
-			var dst *int64
-			switch {
-			case strings.HasPrefix(field, "S="):
-				dst = &n.Size
-			case strings.HasPrefix(field, "W="):
-				dst = &n.VSize
-			default:
-				continue // a field some other software uses
-			}
-			if *dst >= 0 {
-				return Name{}, fmt.Errorf("message file name %q: %s appears twice", s, field[:2])
-			}
-			v, err := parseDecimal(field[2:])
-			if err != nil {
-				return Name{}, fmt.Errorf("message file name %q: bad %s value: %v", s, field[:2], err)
-			}
-			*dst = v
-		}
+	var err error
+	if n.Size, n.VSize, err = sizeFields(n.Unique); err != nil {
+		return Name{}, fmt.Errorf("message file name %q: %v", s, err)
 	}
 	return n, nil
 }
@@ -197,6 +180,35 @@ func NameSize(s string) int64 {
 		return false
 	})
 	return size
+}
+
+// sizeFields reads the ",S=" and ",W=" fields of a unique name, -1 for one
+// it lacks; a field some other software uses is skipped.
+func sizeFields(unique string) (size, vsize int64, err error) {
+	size, vsize = -1, -1
+	nameFields(unique, func(field string) bool {
+		var dst *int64
+		switch {
+		case strings.HasPrefix(field, "S="):
+			dst = &size
+		case strings.HasPrefix(field, "W="):
+			dst = &vsize
+		default:
+			return true
+		}
+		if *dst >= 0 {
+			err = fmt.Errorf("%s appears twice", field[:2])
+			return false
+		}
+		v, perr := parseDecimal(field[2:])
+		if perr != nil {
+			err = fmt.Errorf("bad %s value: %v", field[:2], perr)
+			return false
+		}
+		*dst = v
+		return true
+	})
+	return size, vsize, err
 }
 
 // nameFields calls fn with each ","-separated field of a unique name after
@@ -229,22 +241,7 @@ func NameFlags(s string) Flags {
 			return ""
 		}
 	}
-	// The size fields ParseName checks.
-	var sizes, vsizes int
-	ok = true
-	nameFields(unique, func(field string) bool {
-		if v, isSize := strings.CutPrefix(field, "S="); isSize {
-			sizes++
-			_, err := parseDecimal(v)
-			ok = err == nil && sizes == 1
-		} else if v, isVSize := strings.CutPrefix(field, "W="); isVSize {
-			vsizes++
-			_, err := parseDecimal(v)
-			ok = err == nil && vsizes == 1
-		}
-		return ok
-	})
-	if !ok {
+	if _, _, err := sizeFields(unique); err != nil {
 		return ""
 	}
 	return normalizeFlags(letters)
