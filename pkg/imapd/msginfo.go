@@ -50,11 +50,6 @@ var infos struct {
 	gen   atomic.Int64 // cleared so many times
 }
 
-// info returns the message's msgInfo, reading the file when no session
-// of the process did yet; nil when the message cannot be read or its
-// header is too large to keep.
-func (v *view) info() *msgInfo { return v.infoIn(true) }
-
 // OpenFile is fetch.FileOpener: the file by the snapshot's name, without
 // an os.File.
 func (v *view) OpenFile() (io.ReadCloser, error) {
@@ -82,10 +77,12 @@ func (v *view) openCur() (*msgFile, error) {
 	return &msgFile{fd: fd, size: maildir.NameSize(v.m.File)}, nil
 }
 
-// infoIn is info; a message renamed since the snapshot is looked for
-// only when search is set. A message that a reading job (readAhead) has
-// begun is waited for rather than read a second time.
-func (v *view) infoIn(search bool) *msgInfo {
+// info returns the message's msgInfo, reading the file when no session
+// of the process did yet (a message renamed since the snapshot is looked
+// for); nil when the message cannot be read or its header is too large to
+// keep. A message that a reading job (readAhead) has begun is waited for
+// rather than read a second time.
+func (v *view) info() *msgInfo {
 	if v.scanned {
 		return v.inf
 	}
@@ -96,7 +93,7 @@ func (v *view) infoIn(search bool) *msgInfo {
 		in = cachedInfo(key)
 	}
 	if in == nil {
-		in = v.read(key, search)
+		in = v.read(key, true)
 	}
 	v.inf = in
 	return in

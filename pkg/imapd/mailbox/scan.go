@@ -380,9 +380,6 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 			c.db = nil
 			return nil, err
 		}
-		if len(files) != len(db.Entries) {
-			files = nil
-		}
 		if changedDB || len(added) > 0 || len(db.Entries) != before+len(added) {
 			write := d.WriteUIDDB
 			if !changedDB && len(added) == 0 {
