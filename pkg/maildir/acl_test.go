@@ -81,7 +81,7 @@ func TestLinkAndMoveMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name, err := a.LinkMessage(p, "S")
+	name, err := linkMessage(a, p, "S")
 	if err != nil || !strings.HasSuffix(name, ":2,S") {
 		t.Fatalf("link %q %v", name, err)
 	}
@@ -100,7 +100,7 @@ func TestLinkAndMoveMessage(t *testing.T) {
 	if u := usage(); u != (Usage{22, 2}) {
 		t.Fatalf("usage after link %+v", u)
 	}
-	moved, err := a.MoveMessage(name, trash, "")
+	moved, err := moveMessage(a, name, trash, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,23 +110,48 @@ func TestLinkAndMoveMessage(t *testing.T) {
 	if _, err := a.Find(name); !errors.Is(err, ErrNoMessage) {
 		t.Fatalf("source still there: %v", err)
 	}
-	if _, err := trash.MoveMessage(moved, a, "S"); err != nil {
+	if _, err := moveMessage(trash, moved, a, "S"); err != nil {
 		t.Fatal(err)
 	}
 	if u := usage(); u != (Usage{22, 2}) {
 		t.Fatalf("usage after move back %+v", u)
 	}
 	// Over quota: 3 messages allowed.
-	if _, err := a.LinkMessage(p, ""); err != nil {
+	if _, err := linkMessage(a, p, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.LinkMessage(p, ""); !errors.Is(err, ErrOverQuota) {
+	if _, err := linkMessage(a, p, ""); !errors.Is(err, ErrOverQuota) {
 		t.Fatalf("fourth copy: %v", err)
 	}
 	// T messages are outside the quota.
-	if _, err := a.LinkMessage(p, "T"); err != nil {
+	if _, err := linkMessage(a, p, "T"); err != nil {
 		t.Fatalf("copy flagged T: %v", err)
 	}
+}
+
+// linkMessage links the message file src (a path) into d's cur/ under a
+// new name with the given flags: one message of CopyMessages' work, with
+// flags of the test's choice.
+func linkMessage(d *Dir, src string, flags Flags) (string, error) {
+	s := linkSource{dir: dirAt{filepath.Dir(src), -1}, name: filepath.Base(src)}
+	if err := s.stat(); err != nil {
+		return "", err
+	}
+	s.flags = flags
+	names, err := d.linkAll([]linkSource{s})
+	if err != nil {
+		return "", err
+	}
+	return names[0], nil
+}
+
+// moveMessage is MoveMessages for one message.
+func moveMessage(d *Dir, file string, dst *Dir, flags Flags) (string, error) {
+	names, err := d.MoveMessages([]string{file}, dst, []Flags{flags})
+	if err != nil {
+		return "", err
+	}
+	return names[0], nil
 }
 
 // TestLinkAndMoveMessages checks the batch forms: the same names and

@@ -48,7 +48,7 @@
 //
 //   - IMAP's access control lists in courierimapacl (§6: ParseACL,
 //     Dir.ReadACL, Dir.WriteACL); copies and moves between folders with
-//     the quota kept (Dir.LinkMessage, Dir.MoveMessage).
+//     the quota kept (Dir.CopyMessages, Dir.MoveMessages).
 //
 //   - POP3's courierpop3dsizelist (spec/imap-pop3.md §4: POP3List).
 //

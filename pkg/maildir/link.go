@@ -11,35 +11,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LinkMessage puts the message file src (a path, normally in another
-// folder of the same maildir) into d's cur/ under a new unique name with
-// the given flags, as IMAP COPY does. It makes a hard link when the file
-// system allows one (the content of a message file never changes, and the
-// link keeps the modification time, which is the IMAP internal date), and
-// copies the file otherwise. The quota of d's main maildir is checked and
-// charged like a delivery (*QuotaError when it does not fit). It returns
-// the new file name in cur/.
-func (d *Dir) LinkMessage(src string, flags Flags) (string, error) {
-	s := linkSource{dir: dirAt{filepath.Dir(src), -1}, name: filepath.Base(src)}
-	if err := s.stat(); err != nil {
-		return "", err
-	}
-	s.flags = flags
-	names, err := d.linkAll([]linkSource{s})
-	if err != nil {
-		return "", err
-	}
-	return names[0], nil
-}
-
-// CopyMessages copies messages of src into d's cur/ as LinkMessage does,
-// keeping their flags, with one fsync of cur/ for them all: files[i] is a
-// message's file name in src's cur/ as last seen; a message renamed since
-// (its flags changed) is looked up by its unique part. names[i] is the
-// name of the copy of files[i], "" for a message gone from src. The quota
-// is checked for all the messages at once, and only when they do not fit
-// one by one, as LinkMessage would, the copies stopping at the first that
-// does not fit. It stops at the first failure and returns the names made
+// CopyMessages copies messages of src into d's cur/ under new unique
+// names, keeping their flags, as IMAP COPY does, with one fsync of cur/
+// for them all. Each copy is a hard link when the file system allows one
+// (the content of a message file never changes, and the link keeps the
+// modification time, which is the IMAP internal date), else a copy of the
+// file. files[i] is a message's file name in src's cur/ as last seen; a
+// message renamed since (its flags changed) is looked up by its unique
+// part. names[i] is the name of the copy of files[i], "" for a message
+// gone from src. The quota of d's main maildir is charged as for a
+// delivery: checked for all the messages at once, and only when they do
+// not fit one by one, the copies stopping at the first that does not fit
+// (*QuotaError). It stops at the first failure and returns the names made
 // until then, which the caller removes when it gives up.
 func (d *Dir) CopyMessages(src *Dir, files []string) ([]string, error) {
 	cur := openDirAt(filepath.Join(src.Path, "cur"), len(files))
@@ -195,7 +178,7 @@ func (d *Dir) link(cur dirAt, s *linkSource, parts nameParts, q *quotaBatch, cou
 	return "", fmt.Errorf("cannot copy message %s into %s: no free file name", s.path(), cur.path)
 }
 
-// copyMessageFile is LinkMessage for file systems without hard links: a
+// copyMessageFile is the copy for file systems without hard links: a
 // delivery of the same content straight into cur/.
 func (d *Dir) copyMessageFile(src string, size int64, modTime time.Time, flags Flags) (string, error) {
 	f, err := os.Open(src)
@@ -263,28 +246,16 @@ func (q *quotaBatch) flush() {
 	}
 }
 
-// MoveMessage moves a message of d (by file name or unique part) into
-// dst's cur/, keeping its unique name and giving it the flags given, as
-// IMAP MOVE and Courier's expunge into Trash do. The quota follows the
-// message: leaving a counted folder for Trash (or becoming flagged T)
-// takes it out, the reverse puts it back and fails with a *QuotaError when
-// it no longer fits. It returns the new file name in dst's cur/. An
-// existing file of that name in dst is never replaced.
-func (d *Dir) MoveMessage(file string, dst *Dir, flags Flags) (string, error) {
-	names, err := d.MoveMessages([]string{file}, dst, []Flags{flags})
-	if err != nil {
-		return "", err
-	}
-	return names[0], nil
-}
-
-// MoveMessages is MoveMessage for several messages of d (files[i] with
-// flags[i]) with one fsync of dst's cur/ for them all, before any source
-// is removed. names[i] is the new name of files[i] in dst's cur/, "" when
-// that message could not be moved; err joins the failures. The messages
-// put back into the quota are checked all at once, and only when they do
-// not fit one by one, as MoveMessage would, leaving out those that do not
-// fit; this happens before the first link (and the lock taken after: a
+// MoveMessages moves messages of d (files[i], by file name or unique part,
+// with flags[i]) into dst's cur/, keeping their unique names, as IMAP MOVE
+// and Courier's expunge into Trash do, with one fsync of dst's cur/ for
+// them all, before any source is removed. An existing file of a name in
+// dst is never replaced. names[i] is the new name of files[i] in dst's
+// cur/, "" when that message could not be moved; err joins the failures.
+// The quota follows the messages: leaving a counted folder for Trash (or
+// becoming flagged T) takes one out, the reverse puts it back. Those put
+// back are checked all at once, and only when they do not fit one by one,
+// leaving out those that do not fit (*QuotaError); this happens before the first link (and the lock taken after: a
 // recount takes it exclusively).
 func (d *Dir) MoveMessages(files []string, dst *Dir, flags []Flags) (names []string, err error) {
 	type move struct {
