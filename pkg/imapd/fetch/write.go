@@ -432,6 +432,11 @@ func (r *renderer) readWhole() ([]byte, error) {
 	if r.whole != nil {
 		return *r.whole, nil
 	}
+	if r.m.Size() > 2*maxWhole {
+		// Its file holds at least half its size with CRLF: too large,
+		// and not worth reading maxWhole bytes of to find out.
+		return nil, nil
+	}
 	f, err := open(r.m)
 	if err != nil {
 		return nil, err

@@ -383,3 +383,21 @@ func FuzzWrite(f *testing.F) {
 		}
 	})
 }
+
+// TestWriteLarge: a message larger than what is read whole is streamed,
+// the same whether its size is known (the file is then not read to find
+// out) or counted.
+func TestWriteLarge(t *testing.T) {
+	body := strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n", 9000)
+	content := "Subject: large\n\n" + body
+	m := newMessage(t, content)
+	counted := write(t, "(BODY.PEEK[] RFC822.SIZE)", m, Options{})
+	want := "RFC822.SIZE " + strconv.Itoa(len(crlf(content)))
+	if !strings.Contains(counted, want) || !strings.Contains(counted, crlf(content)) {
+		t.Fatalf("counted size: response lacks %q or the message", want)
+	}
+	m.size = int64(len(crlf(content)))
+	if known := write(t, "(BODY.PEEK[] RFC822.SIZE)", m, Options{}); known != counted {
+		t.Error("the response differs when the size is known")
+	}
+}
