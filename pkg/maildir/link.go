@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -90,29 +91,19 @@ func (s *linkSource) size() int64 {
 func (d *Dir) linkAll(srcs []linkSource) ([]string, error) {
 	names := make([]string, len(srcs))
 	counted := d.counted()
-	var total Usage
+	sizes := make([]int64, len(srcs)) // what each copy adds to the quota
 	for i := range srcs {
 		s := &srcs[i]
 		s.flags = flagLetters(s.flags)
+		sizes[i] = -1
 		if !s.gone && counted && !s.flags.Has(FlagTrashed) {
-			total.Bytes += s.size()
-			total.Messages++
+			sizes[i] = s.size()
 		}
 	}
 	n := len(srcs) // the messages that fit the quota
 	var quotaErr error
-	if total.Messages > 0 && CheckQuota(d.Path, d.Quota, total) != nil {
-		var sum Usage
-		for i := range srcs {
-			if s := &srcs[i]; !s.gone && counted && !s.flags.Has(FlagTrashed) {
-				sum.Bytes += s.size()
-				sum.Messages++
-				if err := CheckQuota(d.Path, d.Quota, sum); err != nil {
-					n, quotaErr = i, err
-					break
-				}
-			}
-		}
+	if fits, errs := fitQuota(d, sizes, true); errs != nil {
+		n, quotaErr = slices.Index(fits, false), errs[0]
 	}
 	cur := openDirAt(filepath.Join(d.Path, "cur"), n)
 	defer cur.close()
@@ -198,6 +189,41 @@ func (d *Dir) copyMessageFile(src string, size int64, modTime time.Time, flags F
 	return filepath.Base(path), nil
 }
 
+// fitQuota checks what messages add to dst's quota (sizes[i] bytes and one
+// message each; -1 for one that adds nothing): all at once, and only when
+// they do not fit, one by one in order, leaving out each that does not fit
+// (and, with stop, all after it). fits is nil when all fit, else tells
+// which do; errs are the *QuotaErrors of those left out for not fitting.
+func fitQuota(dst *Dir, sizes []int64, stop bool) (fits []bool, errs []error) {
+	var total Usage
+	for _, n := range sizes {
+		if n >= 0 {
+			total = Usage{total.Bytes + n, total.Messages + 1}
+		}
+	}
+	if total.Messages == 0 || CheckQuota(dst.Path, dst.Quota, total) == nil {
+		return nil, nil
+	}
+	fits = make([]bool, len(sizes))
+	var sum Usage
+	for i, n := range sizes {
+		if n < 0 {
+			fits[i] = true
+			continue
+		}
+		next := Usage{sum.Bytes + n, sum.Messages + 1}
+		if err := CheckQuota(dst.Path, dst.Quota, next); err != nil {
+			errs = append(errs, err)
+			if stop {
+				return fits, errs
+			}
+			continue
+		}
+		sum, fits[i] = next, true
+	}
+	return fits, errs
+}
+
 // quotaBatch carries the quota changes of a batch of messages to
 // maildirsize as the changes made one at a time would, with fewer system
 // calls: the maildir's shared lock is taken before the first change and
@@ -255,8 +281,9 @@ func (q *quotaBatch) flush() {
 // The quota follows the messages: leaving a counted folder for Trash (or
 // becoming flagged T) takes one out, the reverse puts it back. Those put
 // back are checked all at once, and only when they do not fit one by one,
-// leaving out those that do not fit (*QuotaError); this happens before the first link (and the lock taken after: a
-// recount takes it exclusively).
+// leaving out those that do not fit (*QuotaError); this happens before
+// the first link (and the lock taken after: a recount takes it
+// exclusively).
 func (d *Dir) MoveMessages(files []string, dst *Dir, flags []Flags) (names []string, err error) {
 	type move struct {
 		i     int
@@ -267,7 +294,6 @@ func (d *Dir) MoveMessages(files []string, dst *Dir, flags []Flags) (names []str
 	names = make([]string, len(files))
 	var errs []error
 	var moves []move
-	var added Usage // put back into the quota
 	for i, file := range files {
 		fl := flagLetters(flags[i])
 		m, err := d.locate(file)
@@ -287,25 +313,24 @@ func (d *Dir) MoveMessages(files []string, dst *Dir, flags []Flags) (names []str
 			delta = Usage{-size, -1}
 			if willCount {
 				delta = Usage{size, 1}
-				added.Bytes += size
-				added.Messages++
 			}
 		}
 		moves = append(moves, move{i, m, withFlags(m.Name, fl), delta})
 	}
-	if added.Messages > 0 && CheckQuota(dst.Path, dst.Quota, added) != nil {
-		var sum Usage
+	sizes := make([]int64, len(moves)) // what each move puts back into dst's quota
+	for k, mv := range moves {
+		sizes[k] = -1
+		if mv.delta.Messages > 0 {
+			sizes[k] = mv.delta.Bytes
+		}
+	}
+	if fits, qerrs := fitQuota(dst, sizes, false); fits != nil {
+		errs = append(errs, qerrs...)
 		fit := moves[:0]
-		for _, mv := range moves {
-			if mv.delta.Messages > 0 {
-				next := Usage{sum.Bytes + mv.delta.Bytes, sum.Messages + 1}
-				if err := CheckQuota(dst.Path, dst.Quota, next); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				sum = next
+		for k, mv := range moves {
+			if fits[k] {
+				fit = append(fit, mv)
 			}
-			fit = append(fit, mv)
 		}
 		moves = fit
 	}
