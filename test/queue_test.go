@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -103,7 +104,7 @@ func TestQueueCrash(t *testing.T) {
 	s := newMailSuite(t, []string{"c1", "c2"}, nil)
 	s.start(t)
 	stop := make(chan struct{})
-	killed := 0
+	var killed atomic.Int32
 	var killer sync.WaitGroup
 	killer.Add(1)
 	go func() {
@@ -112,7 +113,7 @@ func TestQueueCrash(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(time.Duration(200+rand.IntN(600)) * time.Millisecond):
+			case <-time.After(time.Duration(50+rand.IntN(250)) * time.Millisecond):
 			}
 			// The scheduler (a child of the supervisor) and its modules
 			// (children of the scheduler); not authdaemond, and not the
@@ -135,7 +136,7 @@ func TestQueueCrash(t *testing.T) {
 			if len(victims) > 0 {
 				v := victims[rand.IntN(len(victims))]
 				if syscall.Kill(v, syscall.SIGKILL) == nil {
-					killed++
+					killed.Add(1)
 				}
 			}
 		}
@@ -151,6 +152,9 @@ func TestQueueCrash(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// Submission alone may take less than a second: the kills go on
+	// while the queue drains, until there were five or it is empty.
+	s.waitFor(t, "five kills or an empty queue", func() bool { return killed.Load() >= 5 || s.queued() == 0 })
 	close(stop)
 	killer.Wait()
 	s.waitFor(t, "the queue to drain after the kills", func() bool { return s.queued() == 0 })
@@ -172,9 +176,9 @@ func TestQueueCrash(t *testing.T) {
 			}
 			dups += max(n-1, 0)
 		}
-		t.Logf("%s: %d messages delivered, %d duplicates after %d SIGKILLs", acct, messages, dups, killed)
+		t.Logf("%s: %d messages delivered, %d duplicates after %d SIGKILLs", acct, messages, dups, killed.Load())
 	}
-	if killed == 0 {
+	if killed.Load() == 0 {
 		t.Error("no process was killed: the test did not test anything")
 	}
 }
