@@ -14,9 +14,11 @@
 // mail with Queue.Remove; mailq and cancelmsg use Scan, Load and Append.
 //
 // Durability contract (DESIGN.md §3): a submission writes its data file and
-// control file, unnamed (O_TMPFILE) or in tmp/<T>/ where that is not
-// possible, fsyncs both, hard-links them into msgs/<N>/ (data
-// first, so a control file in msgs/ always has its data) and msgq/<T>/, and
+// control file (delivered messages' files from tmp/free/, named in
+// tmp/<T>/, pool.go; else new ones, unnamed (O_TMPFILE) or in tmp/<T>/
+// where that is not possible), fsyncs both, links or moves them into
+// msgs/<N>/ (data first, so a control file in msgs/ always has its data),
+// links the control file into msgq/<T>/, and
 // fsyncs msgs/<N> (concurrent commits of one process share that fsync; the
 // msgq/ link, an index, is remade by Recover if a crash loses it); only
 // then does Commit return the queue id, the promise behind the SMTP 250 and

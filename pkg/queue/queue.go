@@ -71,6 +71,8 @@ type Queue struct {
 	waker  int // the trigger FIFO's descriptor kept open by Wake; -1: none
 
 	lateSyncs chan struct{} // AppendSyncLater's fsyncs under way, at most its capacity
+
+	pool pool // recycled message files (pool.go)
 }
 
 // Open opens the queue at root, creating the directories and the trigger
@@ -97,6 +99,7 @@ func Open(root string, opt Options) (*Queue, error) {
 		opt.Now = time.Now
 	}
 	q := &Queue{root: root, opt: opt, waker: -1, lateSyncs: make(chan struct{}, maxLateSyncs)}
+	q.pool.mine = sync.OnceValue(q.poolIsMine)
 	for _, d := range []struct {
 		path string
 		mode os.FileMode
@@ -108,6 +111,9 @@ func Open(root string, opt Options) (*Queue, error) {
 			return nil, err
 		}
 	}
+	// The pool is an optimisation: a process that may not create it (a
+	// user's sendmail before the scheduler first ran) works without.
+	q.mkdirSynced(q.path("tmp", poolDir), modeTmpDir)
 	trig := q.path("tmp", "trigger")
 	if _, err := os.Lstat(trig); errors.Is(err, os.ErrNotExist) {
 		err := unix.Mkfifo(trig, modeTrigger)
@@ -269,6 +275,9 @@ type Submission struct {
 	cPath    string // the tmp/ names; "" for unnamed files (O_TMPFILE)
 	dPath    string
 	c, d     *os.File
+	cLen     int64 // bytes of control file written
+	cOld     int64 // size of the files from the pool, cut at Commit
+	dOld     int64
 	buf      *bufio.Writer // buffers d: callers write line by line
 	size     int64
 	finished bool
@@ -278,12 +287,13 @@ type Submission struct {
 // allocate one per message.
 var bufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
-// Begin starts a submission for env: it creates the control and data files,
+// Begin starts a submission for env: it takes the control and data files,
 // takes the queue id from the control file's inode and writes the control
-// file. env is validated first. The files are unnamed (O_TMPFILE in msgs/)
-// where the system allows it, so that a crash leaves nothing to clean up
-// and the names are made once, by Commit; elsewhere they are created in
-// tmp/<T>/.
+// file. env is validated first. The files are delivered messages' files
+// taken from the pool (pool.go) and named in tmp/<T>/; when the pool has
+// none they are new, unnamed (O_TMPFILE in msgs/) where the system allows
+// it, so that a crash leaves nothing to clean up and the names are made
+// once, by Commit, and elsewhere created in tmp/<T>/.
 func (q *Queue) Begin(env *Envelope) (*Submission, error) {
 	if err := env.validate(); err != nil {
 		return nil, err
@@ -292,28 +302,42 @@ func (q *Queue) Begin(env *Envelope) (*Submission, error) {
 	pid := os.Getpid()
 	s := &Submission{q: q}
 	var err error
-	if anonymousFiles() {
-		if s.c, err = createAnonymous(q.path("msgs")); err != nil {
-			return nil, err
+	tmpDir := q.path("tmp", bucket(now))
+	base := fmt.Sprintf("%d.%d.%d", now.Unix(), pid, q.seq.Add(1))
+	cPath, dPath := filepath.Join(tmpDir, base+".C"), filepath.Join(tmpDir, base+".D")
+	if _, err := q.mkdirSynced(tmpDir, modeTmpDir); err != nil {
+		return nil, err
+	}
+	if s.c, s.cOld = q.claim(now, cPath); s.c != nil {
+		s.cPath = cPath
+		if s.d, s.dOld = q.claim(now, dPath); s.d != nil {
+			s.dPath = dPath
+		}
+	}
+	switch {
+	case s.d != nil:
+	case anonymousFiles():
+		if s.c == nil {
+			if s.c, err = createAnonymous(q.path("msgs")); err != nil {
+				return nil, err
+			}
 		}
 		if s.d, err = createAnonymous(q.path("msgs")); err != nil {
 			s.Abort()
 			return nil, err
 		}
-	} else {
-		tmpDir := q.path("tmp", bucket(now))
-		if _, err := q.mkdirSynced(tmpDir, modeTmpDir); err != nil {
-			return nil, err
+	default:
+		if s.c == nil {
+			if s.c, err = createExcl(cPath); err != nil {
+				return nil, err
+			}
+			s.cPath = cPath
 		}
-		base := fmt.Sprintf("%d.%d.%d", now.Unix(), pid, q.seq.Add(1))
-		s.cPath, s.dPath = filepath.Join(tmpDir, base+".C"), filepath.Join(tmpDir, base+".D")
-		if s.c, err = createExcl(s.cPath); err != nil {
-			return nil, err
-		}
-		if s.d, err = createExcl(s.dPath); err != nil {
+		if s.d, err = createExcl(dPath); err != nil {
 			s.Abort()
 			return nil, err
 		}
+		s.dPath = dPath
 	}
 	s.buf = bufPool.Get().(*bufio.Writer)
 	s.buf.Reset(s.d)
@@ -340,6 +364,7 @@ func (q *Queue) Begin(env *Envelope) (*Submission, error) {
 		s.Abort()
 		return nil, fmt.Errorf("queue: writing control file %s: %w", s.c.Name(), err)
 	}
+	s.cLen = int64(len(ctl))
 	return s, nil
 }
 
@@ -364,11 +389,16 @@ func createAnonymous(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// link gives a submission's file f (tmp/ name tmpName, or "" when it is
-// unnamed) the name path.
-func link(f *os.File, tmpName, path string) error {
-	if tmpName != "" {
-		return os.Link(tmpName, path)
+// link gives a submission's file f the name path: an unnamed file is
+// linked, a file named in tmp/ (*tmpName) is moved there, and *tmpName is
+// then "". An existing path is an error (os.ErrExist), never replaced.
+func link(f *os.File, tmpName *string, path string) error {
+	if *tmpName != "" {
+		if err := unix.Renameat2(unix.AT_FDCWD, *tmpName, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE); err != nil {
+			return &os.LinkError{Op: "rename", Old: *tmpName, New: path, Err: err}
+		}
+		*tmpName = ""
+		return nil
 	}
 	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
 	if err != nil {
@@ -417,8 +447,8 @@ func (s *Submission) releaseBuf() {
 // Size is the number of data bytes written so far.
 func (s *Submission) Size() int64 { return s.size }
 
-// Abort discards the submission: its files are closed, and removed from
-// tmp/ when they are named.
+// Abort discards the submission: its files are closed, and go back to the
+// pool (or are removed) when they are named in tmp/.
 func (s *Submission) Abort() {
 	if s.finished {
 		return
@@ -426,7 +456,12 @@ func (s *Submission) Abort() {
 	s.finished = true
 	s.releaseBuf()
 	s.close()
-	s.removeTmp()
+	if s.cPath != "" {
+		s.q.release(s.id.Inode, s.cPath, 'C')
+	}
+	if s.dPath != "" {
+		s.q.release(s.id.Inode, s.dPath, 'D')
+	}
 }
 
 func (s *Submission) close() {
@@ -446,13 +481,14 @@ func (s *Submission) removeTmp() {
 	}
 }
 
-// Commit makes the message durable and queued, in this order: fsync the
-// data and control files; link the data file to msgs/<N>/D<inode>, then the
-// control file to msgs/<N>/C<inode> (a control file in msgs/ therefore
-// always has its data); link that to msgq/<T>/C<inode>.<A>; fsync
+// Commit makes the message durable and queued, in this order: cut files
+// taken from the pool to what was written; fsync the data and control
+// files; link (or, from tmp/, move) the data file to msgs/<N>/D<inode>,
+// then the control file to msgs/<N>/C<inode> (a control file in msgs/
+// therefore always has its data); link that to msgq/<T>/C<inode>.<A>; fsync
 // msgs/<N>. Only then is the id returned: the SMTP 250 / exit 0
-// promise (DESIGN.md §3). Afterwards the files are closed (and their tmp/
-// names removed) and the scheduler is woken through the trigger FIFO. On
+// promise (DESIGN.md §3). Afterwards the files are closed and the
+// scheduler is woken through the trigger FIFO. On
 // error the submission is aborted; a message half linked by an interrupted
 // Commit is completed or removed by Recover.
 func (s *Submission) Commit() (QueueID, error) {
@@ -473,6 +509,18 @@ func (s *Submission) Commit() (QueueID, error) {
 		return fail(fmt.Errorf("queue: writing data file %s: %w", s.d.Name(), err))
 	}
 	s.releaseBuf()
+	// Files from the pool were written over, not emptied: what is left of
+	// their last message goes now.
+	for _, t := range []struct {
+		f         *os.File
+		old, size int64
+	}{{s.d, s.dOld, s.size}, {s.c, s.cOld, s.cLen}} {
+		if t.old > t.size {
+			if err := t.f.Truncate(t.size); err != nil {
+				return fail(fmt.Errorf("queue: truncating %s: %w", t.f.Name(), err))
+			}
+		}
+	}
 	for _, f := range []*os.File{s.d, s.c} {
 		if err := f.Sync(); err != nil {
 			return fail(fmt.Errorf("queue: fsync %s: %w", f.Name(), err))
@@ -491,7 +539,7 @@ func (s *Submission) Commit() (QueueID, error) {
 	}
 	linked = append(linked, q.DataPath(s.id.Inode))
 	reached("data-linked")
-	if err := link(s.c, s.cPath, q.ControlPath(s.id.Inode)); err != nil {
+	if err := link(s.c, &s.cPath, q.ControlPath(s.id.Inode)); err != nil {
 		return fail(fmt.Errorf("queue: linking control file into msgs/: %w", err))
 	}
 	linked = append(linked, q.ControlPath(s.id.Inode))
@@ -530,7 +578,7 @@ func (s *Submission) Commit() (QueueID, error) {
 // so the leftover is replaced.
 func (s *Submission) linkData() error {
 	path := s.q.DataPath(s.id.Inode)
-	err := link(s.d, s.dPath, path)
+	err := link(s.d, &s.dPath, path)
 	if !errors.Is(err, os.ErrExist) {
 		return err
 	}
@@ -541,7 +589,7 @@ func (s *Submission) linkData() error {
 		return err
 	}
 	s.q.opt.Logger.Info("queue: removed the data file of an interrupted submission, whose queue id the new message has", "file", path, "id", s.id.String())
-	return link(s.d, s.dPath, path)
+	return link(s.d, &s.dPath, path)
 }
 
 // Submit queues one message: Begin, copy data, Commit.

@@ -93,6 +93,7 @@ type RecoverReport struct {
 	Repaired      int // control files with a torn last line cut back
 	Broken        int // unusable control files moved to tmp/broken/
 	Queued        int // messages left in the queue
+	PoolPruned    int // recycled files kept too long in tmp/free/, deleted
 }
 
 // Recover repairs the queue after a crash; the scheduler runs it at startup
@@ -109,7 +110,9 @@ type RecoverReport struct {
 //     tmp/broken/ with their data file, logging why;
 //   - deletes messages whose recipients are all delivered or failed;
 //   - makes the msgq/ link of every other message match its last A record,
-//     and removes msgq/ links whose message is gone.
+//     and removes msgq/ links whose message is gone;
+//   - counts the files of the pool (pool.go) and deletes those kept longer
+//     than an hour.
 func (q *Queue) Recover() (RecoverReport, error) {
 	var rep RecoverReport
 	log := q.opt.Logger
@@ -236,6 +239,7 @@ func (q *Queue) Recover() (RecoverReport, error) {
 			}
 		}
 	}
+	rep.PoolPruned = q.countPool()
 	return rep, nil
 }
 

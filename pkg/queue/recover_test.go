@@ -42,6 +42,10 @@ func TestKilledSubmissions(t *testing.T) {
 	if testing.Short() {
 		rounds = 4
 	}
+	// Submissions take delivered messages' files from the pool (pool.go)
+	// while it has some: longer than any message, so that a file not cut
+	// to its new message shows.
+	fillPool(t, root, 300)
 	for r := 0; r < rounds; r++ {
 		c := newHelper(t, root, r*1000, 1000)
 		if err := c.Start(); err != nil {
@@ -64,6 +68,7 @@ func TestKilledSubmissions(t *testing.T) {
 	// data-linked comes last: the inode of its unnamed control file is
 	// free again, and a later submission would take over its orphan data.
 	for i, step := range []string{"synced", "control-linked", "scheduled", "committed", "data-linked"} {
+		fillPool(t, root, 2)
 		c := newHelper(t, root, 100000+i, 1)
 		c.Env = append(c.Env, "GO_QUEUE_KILL_AT="+step)
 		if err := c.Run(); err == nil {
@@ -130,6 +135,19 @@ func TestKilledSubmissions(t *testing.T) {
 	rep2, err := q.Recover()
 	if err != nil || rep2.TmpRemoved+rep2.OrphanData+rep2.Relinked+rep2.StaleSchedule+rep2.Finished+rep2.Repaired+rep2.Broken != 0 {
 		t.Errorf("second recovery %+v %v", rep2, err)
+	}
+}
+
+// fillPool puts n files into the pool of the queue at root, released
+// long ago and longer than any test message.
+func fillPool(t *testing.T, root string, n int) {
+	t.Helper()
+	junk := bytes.Repeat([]byte("left over from a delivered message\n"), 200)
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("1000000000.%d%c", rand.Uint64(), "CD"[i%2])
+		if err := os.WriteFile(filepath.Join(root, "tmp", poolDir, name), junk, 0o660); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

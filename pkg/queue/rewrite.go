@@ -33,8 +33,10 @@ func (s *Submission) Rewrite(env *Envelope, recs ...Record) error {
 	if err := s.c.Truncate(0); err != nil {
 		return fmt.Errorf("queue: truncating control file %s: %w", s.c.Name(), err)
 	}
+	s.cOld = 0
 	if _, err := s.c.WriteAt(ctl, 0); err != nil {
 		return fmt.Errorf("queue: writing control file %s: %w", s.c.Name(), err)
 	}
+	s.cLen = int64(len(ctl))
 	return nil
 }

@@ -151,12 +151,16 @@ func (q *Queue) Unschedule(inode uint64, next time.Time) error {
 	return removeAll(inode, q.schedulePath(inode, next))
 }
 
-// RemoveFiles deletes a message's data file, then its control file, the
-// rest of Remove. The control file goes last because its inode is the
-// queue id: once it is unlinked a new submission may get the same inode
-// and must find msgs/<N>/D<inode> free.
+// RemoveFiles takes a message's data file, then its control file, out of
+// msgs/ into the pool of files for new submissions (pool.go), or deletes
+// them; the rest of Remove. The control file goes last because its inode
+// is the queue id: once it is out of msgs/ a new submission may get the
+// same inode and must find msgs/<N>/D<inode> free.
 func (q *Queue) RemoveFiles(inode uint64) error {
-	return removeAll(inode, q.DataPath(inode), q.ControlPath(inode))
+	if err := q.release(inode, q.DataPath(inode), 'D'); err != nil {
+		return err
+	}
+	return q.release(inode, q.ControlPath(inode), 'C')
 }
 
 // removeAll removes the files of message inode in order; one that is gone

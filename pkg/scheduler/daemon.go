@@ -107,7 +107,7 @@ func Daemon(o DaemonOptions) error {
 	if err != nil {
 		return fmt.Errorf("recovering the queue: %w", err)
 	}
-	log.Info("queue recovered", "queued", rep.Queued, "finished", rep.Finished, "broken", rep.Broken, "repaired", rep.Repaired, "tmp_removed", rep.TmpRemoved)
+	log.Info("queue recovered", "queued", rep.Queued, "finished", rep.Finished, "broken", rep.Broken, "repaired", rep.Repaired, "tmp_removed", rep.TmpRemoved, "pool_pruned", rep.PoolPruned)
 	trigger, err := q.ListenTrigger()
 	if err != nil {
 		return err
