@@ -51,6 +51,7 @@ func benchMaildir(b *testing.B, n int) string {
 func benchConn(b *testing.B, root string) func(cmd string) {
 	run := benchConnNoSelect(b, root)
 	run("SELECT INBOX")
+	run("NOOP") // the warm-up starts after SELECT's answer
 	waitWarm(root)
 	return run
 }
@@ -208,6 +209,7 @@ func benchNewMaildir(b *testing.B, cmds ...string) {
 			run(c)
 		}
 		b.StopTimer()
+		run("NOOP") // the warm-up starts after the answers
 		waitWarm(root)
 		b.StartTimer()
 	}

@@ -63,7 +63,10 @@ func (s *session) open(args []wire.Token, readOnly bool) (string, error) {
 	}
 	s.mb = mb
 	s.searchRes = nil
-	warm(mb)
+	// The warm-up's readers would compete with this answer for the
+	// CPUs.
+	s.afterReply = func() { warm(mb) }
+
 	msgs := mb.Messages()
 	kw := mb.Keywords()
 	s.bw.WriteString("* FLAGS (")

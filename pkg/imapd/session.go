@@ -50,6 +50,8 @@ type session struct {
 	silent []uint32
 	// refreshed says the command reported the mailbox's changes already.
 	refreshed bool
+	// afterReply is work a command leaves until its answer is sent.
+	afterReply func()
 
 	start time.Time
 }
@@ -133,6 +135,10 @@ func (s *session) loop() string {
 		cmd.Close()
 		if s.bw.Flush() != nil {
 			return "DISCONNECTED"
+		}
+		if s.afterReply != nil {
+			s.afterReply()
+			s.afterReply = nil
 		}
 		if logout {
 			return "LOGOUT"
