@@ -114,7 +114,7 @@ func (s *Store) Select(name string, readOnly bool) (*Mailbox, error) {
 		return nil, err
 	}
 	m := &Mailbox{Name: f.name, ReadOnly: readOnly, s: s, f: f, recent: map[uint32]bool{}, copied: map[uint32]bool{}}
-	st, err := s.scan(f, true)
+	st, err := s.scanAt(f, true, time.Now().UnixNano(), true)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package mailbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"maps"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -614,6 +616,16 @@ func TestFolderLock(t *testing.T) {
 	}
 }
 
+// settle waits for what a SELECT of the folder at path left for after it
+// returned (scanLockedLater): the goroutine holds the folder's lock.
+func settle(path string) {
+	if v, ok := folderMutexes.Load(filepath.Clean(path)); ok {
+		mu := v.(*sync.Mutex)
+		mu.Lock()
+		defer mu.Unlock()
+	}
+}
+
 // TestModSeqOtherBoot checks that a store written before the last boot
 // (not fsynced, so perhaps an older version) is trusted only so far: its
 // messages keep their modseqs, but the highest modseq and the floor rise
@@ -902,6 +914,103 @@ func TestFirstScan(t *testing.T) {
 			if u := st.entries[i]; e.uid != u.uid || e.unique != u.unique || e.file != u.file || e.flags != u.flags || e.modseq != u.modseq {
 				t.Errorf("twice %v: read again %+v, first %+v", twice, e, u)
 			}
+		}
+	}
+}
+
+// TestSelectModSeqLater: a first SELECT writes the modseq store it made
+// after it returned, with the modseqs it answered; a store that could not
+// be written is made again by the next scan, above them.
+func TestSelectModSeqLater(t *testing.T) {
+	defer func(n int) { laterFrom = n }(laterFrom)
+	laterFrom = 5
+	s := newStore(t, nil)
+	for i := 0; i < 5; i++ {
+		name := fmt.Sprintf("%d.M%dP1.h,S=2:2,S", 1700000000+i, i)
+		if err := os.WriteFile(filepath.Join(s.Root, "cur", name), []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := s.Select("INBOX", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settle(s.Root)
+	db, rebuilt, _, err := readModSeq(s.Root, m.UIDValidity)
+	if err != nil || rebuilt || db.Highest != m.HighestModSeq() || len(db.Msgs) != 5 {
+		t.Fatalf("store after SELECT: %+v, rebuilt %v (%v); SELECT said %d", db, rebuilt, err, m.HighestModSeq())
+	}
+
+	// The store cannot replace a directory of its name.
+	if err := os.Remove(filepath.Join(s.Root, ModSeqFile)); err != nil {
+		t.Fatal(err)
+	}
+	caches.Delete(s.Root)
+	f, _, err := s.open("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := s.lock(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rest func()
+	st, err := s.scanLockedLater(f, true, time.Now().UnixNano(), &rest)
+	if err != nil || rest == nil {
+		t.Fatalf("scan: %v, later %v", err, rest != nil)
+	}
+	if err := os.MkdirAll(filepath.Join(s.Root, ModSeqFile, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rest()
+	unlock()
+	if c := cacheOf(s.Root); c.st != nil || c.ms != nil {
+		t.Fatalf("the cache kept a state whose store was not written")
+	}
+	if err := os.RemoveAll(filepath.Join(s.Root, ModSeqFile)); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := s.Select("INBOX", false)
+	if err != nil || m2.HighestModSeq() <= st.highest || m2.UIDValidity != m.UIDValidity {
+		t.Fatalf("after the lost store: %d, was %d (%v)", m2.HighestModSeq(), st.highest, err)
+	}
+	settle(s.Root)
+}
+
+// TestRelistStale: a folder emptied and filled again while its listing
+// was cached, with no watch to tell, is listed again whole.
+func TestRelistStale(t *testing.T) {
+	s := newStore(t, nil)
+	write := func(base int) {
+		for i := 0; i < 50; i++ {
+			name := fmt.Sprintf("%d.M%dP1.h,S=2:2,", base+i, i)
+			if err := os.WriteFile(filepath.Join(s.Root, "cur", name), []byte("x\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(1700000000)
+	m, err := s.Select("INBOX", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settle(s.Root)
+	names, err := os.ReadDir(filepath.Join(s.Root, "cur"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		os.Remove(filepath.Join(s.Root, "cur", n.Name()))
+	}
+	write(1800000000)
+	cacheOf(s.Root).watch = nil
+	ch, err := m.Refresh()
+	if err != nil || len(ch.Expunged) != 50 || ch.Added != 50 || ch.Exists != 50 {
+		t.Fatalf("refresh: %+v (%v)", ch, err)
+	}
+	for _, msg := range m.Messages() {
+		if !strings.HasPrefix(msg.File, "18") || msg.UID <= 50 {
+			t.Fatalf("message %+v", msg)
 		}
 	}
 }

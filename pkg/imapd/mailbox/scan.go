@@ -203,13 +203,15 @@ func stampsOf(path string) folderStamps {
 
 // scan locks the folder and scans it for a command that began now.
 func (s *Store) scan(f *folder, moveNew bool) (*state, error) {
-	return s.scanAt(f, moveNew, time.Now().UnixNano())
+	return s.scanAt(f, moveNew, time.Now().UnixNano(), false)
 }
 
 // scanAt scans the folder for a command that began at since (UnixNano):
 // without the lock when nothing changed since the last scan (see
-// folderCache), else under it.
-func (s *Store) scanAt(f *folder, moveNew bool, since int64) (*state, error) {
+// folderCache), else under it. With later (SELECT), a modseq store made
+// anew is written after scanAt returns, by a goroutine that holds the
+// lock until then (see scanLockedLater).
+func (s *Store) scanAt(f *folder, moveNew bool, since int64, later bool) (*state, error) {
 	c := cacheOf(f.path)
 	if moveNew {
 		if p := c.pub.Load(); p != nil && p.st.c.kwOn == s.keywordsEnabled() && stampsOf(f.path) == p.stamps {
@@ -220,8 +222,21 @@ func (s *Store) scanAt(f *folder, moveNew bool, since int64) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	return s.scanLockedAt(f, moveNew, since)
+	if !later {
+		defer unlock()
+		return s.scanLockedAt(f, moveNew, since)
+	}
+	var rest func()
+	st, err := s.scanLockedLater(f, moveNew, since, &rest)
+	if rest == nil {
+		unlock()
+		return st, err
+	}
+	go func() {
+		rest()
+		unlock()
+	}()
+	return st, err
 }
 
 // scanLocked is scanLockedAt for a command that begins now.
@@ -229,8 +244,18 @@ func (s *Store) scanLocked(f *folder, moveNew bool) (*state, error) {
 	return s.scanLockedAt(f, moveNew, time.Now().UnixNano())
 }
 
-// scanLockedAt is Courier's imapscan_maildir (imapscanclient.c) plus our
-// modseq bookkeeping; the caller holds the folder lock:
+// laterFrom is the number of messages from which a SELECT leaves the
+// writing of a new modseq store for after its answer (scanLockedLater):
+// below, the writing takes little time.
+var laterFrom = 1000
+
+// scanLockedAt is scanLockedLater with nothing left for later.
+func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, error) {
+	return s.scanLockedLater(f, moveNew, since, nil)
+}
+
+// scanLockedLater is Courier's imapscan_maildir (imapscanclient.c) plus
+// our modseq bookkeeping; the caller holds the folder lock:
 //
 //  1. with moveNew, new/ moves into cur/ (Dir.ScanNew);
 //  2. courierimapuiddb is brought up to date: gone messages are dropped,
@@ -244,7 +269,17 @@ func (s *Store) scanLocked(f *folder, moveNew bool) (*state, error) {
 //
 // What did not change since the last scan is taken from the folder's
 // cache (folderCache).
-func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, error) {
+//
+// With later not nil, a modseq store made anew (rebuilt: none, unreadable
+// or of another UIDVALIDITY, as on a folder's first SELECT) for laterFrom
+// messages or more is formatted
+// and written by *later, which the caller calls, still holding the lock,
+// after it has used the state: the state's modseqs need not wait for the
+// file, which no one reads before the lock is let go. The file is not
+// fsynced anyway, and a store that is not written leaves the file as it
+// was, which the next scan rebuilds again, with modseqs above these
+// (newModSeqDB).
+func (s *Store) scanLockedLater(f *folder, moveNew bool, since int64, later *func()) (*state, error) {
 	c := cacheOf(f.path)
 	if c.kwOn != s.keywordsEnabled() {
 		c.pub.Store(nil)
@@ -461,7 +496,41 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 		st, bumped = c.update(gone)
 	}
 	c.dirty, c.setDirty = nil, false
-	if rebuilt || adopted || bumped {
+	if st.highest != c.ms.Highest || st.floor != c.ms.Floor || !sameSlice(st.expunged, c.ms.Expunged) {
+		if st == c.st {
+			cp := *st
+			st = &cp
+		}
+		st.highest, st.floor, st.expunged = c.ms.Highest, c.ms.Floor, c.ms.Expunged
+	}
+	// done records st as the folder's state once its modseq store is
+	// written.
+	done := func() {
+		c.st = st
+		if moveNew {
+			stamps := folderStamps{cur: c.curStamp, new: c.newStamp, keywords: c.kwStamp, uiddb: c.dbStamp, modseq: c.msStamp}
+			if c.curStamp.settledAt(c.listedAt) && c.newStamp.settledAt(c.newAt) && c.dbStamp.settledAt(c.dbAt) &&
+				(!c.kwOn || c.kwStamp.settledAt(c.kwAt)) && len(fresh) == 0 {
+				c.pub.Store(&published{stamps, st})
+			} else {
+				c.pub.Store(nil)
+			}
+		}
+	}
+	switch {
+	case rebuilt && later != nil && len(st.entries) >= laterFrom:
+		if err := dbWritten(); err != nil {
+			c.st = nil
+			return nil, err
+		}
+		c.st = nil // until the store is written
+		c.pub.Store(nil)
+		*later = func() {
+			if c.storeModSeq(encodeModSeq(c.ms, st.entries)) == nil {
+				done()
+			}
+		}
+	case rebuilt || adopted || bumped:
 		mf := encodeModSeq(c.ms, st.entries)
 		if err := dbWritten(); err != nil {
 			c.st = nil
@@ -471,27 +540,13 @@ func (s *Store) scanLockedAt(f *folder, moveNew bool, since int64) (*state, erro
 			c.st = nil
 			return nil, err
 		}
-	}
-	if err := dbWritten(); err != nil {
-		c.st = nil
-		return nil, err
-	}
-	if st.highest != c.ms.Highest || st.floor != c.ms.Floor || !sameSlice(st.expunged, c.ms.Expunged) {
-		if st == c.st {
-			cp := *st
-			st = &cp
+		done()
+	default:
+		if err := dbWritten(); err != nil {
+			c.st = nil
+			return nil, err
 		}
-		st.highest, st.floor, st.expunged = c.ms.Highest, c.ms.Floor, c.ms.Expunged
-	}
-	c.st = st
-	if moveNew {
-		stamps := folderStamps{cur: c.curStamp, new: c.newStamp, keywords: c.kwStamp, uiddb: c.dbStamp, modseq: c.msStamp}
-		if c.curStamp.settledAt(c.listedAt) && c.newStamp.settledAt(c.newAt) && c.dbStamp.settledAt(c.dbAt) &&
-			(!c.kwOn || c.kwStamp.settledAt(c.kwAt)) && len(fresh) == 0 {
-			c.pub.Store(&published{stamps, st})
-		} else {
-			c.pub.Store(nil)
-		}
+		done()
 	}
 	if fresh == nil && waiting == nil {
 		return st, nil
@@ -531,10 +586,10 @@ func (c *folderCache) list(cs fileStamp) ([]listedFile, func(), error) {
 		seen := 0
 		var renamed []string // unique, name pairs
 		ok := true
-		err := listDir(dir, func(name []byte) {
-			if !ok {
-				return
-			}
+		// Stopped at the first name the listing lacks: cur/ is listed
+		// whole below (after a folder was emptied and filled again, at
+		// the first name).
+		err := listDir(dir, func(name []byte) bool {
 			u := name
 			if i := bytes.IndexByte(name, ':'); i >= 0 {
 				u = name[:i]
@@ -542,13 +597,14 @@ func (c *folderCache) list(cs fileStamp) ([]listedFile, func(), error) {
 			have, found := c.files[string(u)]
 			if !found {
 				ok = false
-				return
+				return false
 			}
 			seen++
 			if have != string(name) {
 				n := string(name)
 				renamed = append(renamed, n[:len(u)], n)
 			}
+			return true
 		})
 		if err != nil {
 			c.files = nil
@@ -916,8 +972,10 @@ func (st *state) bump(states map[uint32]uint64, expunged []uint32) error {
 }
 
 // listDir calls fn with the name of every entry of dir but those starting
-// with a dot; name is valid during the call only.
-func listDir(dir string, fn func(name []byte)) error {
+// with a dot, until fn returns false; name is valid during the call only.
+// The first read asks for a few entries only, so that a caller that stops
+// at once has not had the kernel read a large directory.
+func listDir(dir string, fn func(name []byte) bool) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: dir, Err: err}
@@ -925,15 +983,23 @@ func listDir(dir string, fn func(name []byte)) error {
 	defer unix.Close(fd)
 	bp := direntBufs.Get().(*[]byte)
 	defer direntBufs.Put(bp)
+	buf := (*bp)[:4096]
 	for {
-		n, err := getdents(fd, *bp)
+		n, err := getdents(fd, buf)
 		if err != nil {
 			return &os.PathError{Op: "getdents", Path: dir, Err: err}
 		}
 		if n <= 0 {
 			return nil
 		}
-		eachDirent((*bp)[:n], fn)
+		more := true
+		eachDirent(buf[:n], func(name []byte) {
+			more = more && fn(name)
+		})
+		if !more {
+			return nil
+		}
+		buf = *bp
 	}
 }
 
