@@ -9,6 +9,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 
@@ -49,6 +50,15 @@ already logged in, on MAILDIR (else $MAILDIR, else ./Maildir).
 	if os.Getenv("AUTHENTICATED") == "" && os.Getenv(handoff.EnvFD) == "" {
 		fmt.Fprintln(os.Stderr, "imapd: AUTHENTICATED is not set: run imapd through imaplogin, or set it for a pre-authenticated session (see imapd --help)")
 		os.Exit(2)
+	}
+	// The first SELECT of a large folder allocates several times the live
+	// heap of a server that has just started (listing, UID map, state): at
+	// Go's default GOGC of 100 the collector ran twice within the answer
+	// (10,000 messages: 15-18 ms; with 400, 10-12 ms). Between commands
+	// the server keeps little, so the higher target costs little memory.
+	// GOGC in the environment still decides.
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(400)
 	}
 	os.Exit(login.ServerMain("imapd", args, imapd.Serve))
 }
