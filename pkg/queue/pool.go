@@ -57,7 +57,7 @@ const (
 	poolMaxAge  = time.Hour
 	poolList    = 1024                  // names read from the pool at a time
 	poolRelist  = 20 * time.Millisecond // wait after finding nothing usable
-	poolRecount = 512                   // releases between two counts of the pool
+	poolRecount = 4096                  // releases between two counts of the pool
 )
 
 // pool is this process's view of tmp/free/: names read from it, not yet
