@@ -84,6 +84,7 @@ func Serve(conn net.Conn, path string, getenv func(string) string, log *slog.Log
 		s.bw.Flush()
 		return
 	}
+	store.Log = s.log.With("user", s.user)
 	s.store = store
 	if n, err := store.PurgeTrash(); err != nil {
 		s.log.Warn(fmt.Sprintf("user=%s: purging old messages from Trash (IMAP_EMPTYTRASH): %v", s.user, err))

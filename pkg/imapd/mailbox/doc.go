@@ -31,7 +31,8 @@
 // A Store is the user's maildir; Select returns a Mailbox, a snapshot with
 // stable sequence numbers that Refresh brings up to date and reports the
 // differences of. Store, Expunge, Copy, Move and Append change the disk at
-// once; the snapshot sees the changes (and reports them) with the next
-// Refresh, which the session calls whenever it may send untagged
-// responses.
+// once, but for a Store of system flags, which renames the files after it
+// returns, under the folder lock (renames.go); the snapshot sees the
+// changes (and reports them) with the next Refresh, which the session
+// calls whenever it may send untagged responses.
 package mailbox

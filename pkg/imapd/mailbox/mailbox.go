@@ -46,6 +46,13 @@ type Mailbox struct {
 	// disk (RefreshKeeping).
 	pendingGone bool
 	copied      map[uint32]bool // copied in this session: expunged, not moved to Trash
+	// next is the state a Store left for the next Refresh, which takes
+	// it rather than scanning: the Store's renames may still hold the
+	// folder lock (renames.go).
+	next *state
+	// behind are the renames of this session's last Store still under
+	// way; nil when none.
+	behind *renames
 }
 
 // Msg is one message of a selected mailbox.
@@ -123,11 +130,13 @@ func (s *Store) Select(name string, readOnly bool) (*Mailbox, error) {
 	return m, nil
 }
 
-// Close forgets the snapshot. A Mailbox is not used after Close.
+// Close forgets the snapshot, once the renames of the session's last
+// Store are done. A Mailbox is not used after Close.
 func (m *Mailbox) Close() error {
+	m.settle()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.msgs, m.st = nil, nil
+	m.msgs, m.st, m.next = nil, nil, nil
 	return nil
 }
 
@@ -200,9 +209,15 @@ func (m *Mailbox) RefreshKeeping() (Changes, error) {
 }
 
 func (m *Mailbox) refresh(keepGone bool) (Changes, error) {
-	st, err := m.s.scan(m.f, true)
-	if err != nil {
-		return Changes{}, err
+	m.mu.Lock()
+	st := m.next
+	m.next = nil
+	m.mu.Unlock()
+	if st == nil {
+		var err error
+		if st, err = m.s.scan(m.f, true); err != nil {
+			return Changes{}, err
+		}
 	}
 	if st.uidValidity != m.UIDValidity {
 		return Changes{}, ErrUIDValidityChanged
@@ -438,7 +453,7 @@ func (m *Mailbox) Path() string { return m.f.path }
 
 // dir is the maildir.Dir of the mailbox.
 func (m *Mailbox) dir() *maildir.Dir {
-	return &maildir.Dir{Path: m.f.path, Root: m.s.Root, Quota: m.s.quotaOverride()}
+	return &maildir.Dir{Path: m.f.path, Root: m.s.Root, Quota: m.s.quotaOverride(), Log: m.s.Log}
 }
 
 // Open opens a message for reading, wherever another session renamed it.
@@ -457,15 +472,28 @@ func (m *Mailbox) Open(uid uint32) (*os.File, error) {
 }
 
 // fileOf returns a message's unique name and its path as of the last
-// scan.
+// scan, or as the session's last Store named it; a message that Store is
+// renaming is waited for.
 func (m *Mailbox) fileOf(uid uint32) (unique, file string, ok bool) {
+	m.mu.Lock()
+	r := m.behind
+	m.mu.Unlock()
+	if r != nil && r.has(uid) {
+		m.settle()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	i, ok := m.find(uid)
 	if !ok {
 		return "", "", false
 	}
-	return m.msgs[i].unique(), filepath.Join(m.f.path, "cur", m.msgs[i].File), true
+	name := m.msgs[i].File
+	if m.next != nil {
+		if e, ok := m.next.find(uid); ok {
+			name = e.file
+		}
+	}
+	return m.msgs[i].unique(), filepath.Join(m.f.path, "cur", name), true
 }
 
 // Stat returns the file information of a message: by the name of the
@@ -516,6 +544,10 @@ func (m *Mailbox) Size(uid uint32) (int64, error) {
 // not 0) are left alone and returned in failedModified (RFC 7162 §3.1.3).
 // changed lists the messages whose flags did change; all of them share one
 // new modseq. The new flags reach the snapshot with the next Refresh.
+//
+// A change of system flags alone returns once it is in the folder's cache
+// and the modseq store; the renames follow under the folder lock
+// (renames.go).
 func (m *Mailbox) Store(uids []uint32, op imap.StoreFlagsOp, flags []imap.Flag, unchangedSince uint64) (changed, failedModified []uint32, err error) {
 	if m.ReadOnly {
 		return nil, nil, ErrReadOnly
@@ -528,21 +560,36 @@ func (m *Mailbox) Store(uids []uint32, op imap.StoreFlagsOp, flags []imap.Flag, 
 	if err != nil {
 		return nil, nil, err
 	}
-	defer unlock()
+	r, changed, failedModified, err := m.storeLocked(uids, op, letters, kws, unchangedSince)
+	if r == nil {
+		unlock()
+		return changed, failedModified, err
+	}
+	go r.run(unlock)
+	return changed, failedModified, err
+}
+
+// storeChange is one message's change in a Store.
+type storeChange struct {
+	e              *entry
+	flags          maildir.Flags
+	kws            []string
+	rename, kwEdit bool
+}
+
+// storeLocked is Store under the folder lock. When it leaves the renames
+// to be made after the answer, it returns them: their run lets go of the
+// lock.
+func (m *Mailbox) storeLocked(uids []uint32, op imap.StoreFlagsOp, letters maildir.Flags, kws []string, unchangedSince uint64) (r *renames, changed, failedModified []uint32, err error) {
 	st, err := m.s.scanLocked(m.f, true)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	m.claim(st)
-	type change struct {
-		e              *entry
-		flags          maildir.Flags
-		kws            []string
-		rename, kwEdit bool
-	}
-	changes := make([]change, 0, len(uids))
+	changes := make([]storeChange, 0, len(uids))
 	var files []string
 	var newFlags []maildir.Flags
+	behindOK := true // system flags only, none clearing \Deleted
 	m.mu.Lock()
 	for _, uid := range uids {
 		e, ok := st.find(uid)
@@ -561,13 +608,21 @@ func (m *Mailbox) Store(uids []uint32, op imap.StoreFlagsOp, flags []imap.Flag, 
 		if !flagsChanged && !kwChanged {
 			continue
 		}
-		changes = append(changes, change{e, fl, kw, flagsChanged, kwChanged})
+		changes = append(changes, storeChange{e, fl, kw, flagsChanged, kwChanged})
 		if flagsChanged {
 			files = append(files, e.file)
 			newFlags = append(newFlags, fl)
 		}
+		if kwChanged || e.flags.Has(maildir.FlagTrashed) && !fl.Has(maildir.FlagTrashed) {
+			behindOK = false
+		}
 	}
 	m.mu.Unlock()
+	if behindOK && len(changes) > 0 {
+		if r, changed := m.storeBehind(st, changes); r != nil {
+			return r, changed, failedModified, nil
+		}
+	}
 	d := m.dir()
 	// The renames as one batch: cur/ opened once, the quota file locked
 	// and written once.
@@ -602,14 +657,17 @@ func (m *Mailbox) Store(uids []uint32, op imap.StoreFlagsOp, flags []imap.Flag, 
 	if err := st.bump(states, nil); err != nil {
 		errs = append(errs, err)
 	}
-	return changed, failedModified, errors.Join(errs...)
+	return nil, changed, failedModified, errors.Join(errs...)
 }
 
 // claim records the UIDs a scan made by a command gave out as \Recent
-// for this session (they join the snapshot with the next Refresh).
+// for this session (they join the snapshot with the next Refresh). A
+// state an earlier Store left for the next Refresh is older than the scan:
+// the Refresh scans again.
 func (m *Mailbox) claim(st *state) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.next = nil
 	for _, uid := range st.fresh {
 		m.recent[uid] = true
 	}
@@ -738,6 +796,9 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 	if err != nil {
 		return 0, nil, nil, err
 	}
+	// The source is not locked: the files are linked by their names once
+	// the session's renames are done.
+	m.settle()
 	srcDir := m.dir()
 	var uidsOf []uint32
 	var files []string // in cur/, as of the last scan

@@ -101,8 +101,8 @@ func (st *state) at(uid uint32) (int, bool) {
 //     under the folder lock, so its stamp (inode, size, times) tells when
 //     another process wrote it.
 //   - the changes this process makes under the lock (Store's renames,
-//     Expunge's and Move's removals, modseq bumps) are applied to the
-//     cache directly; the stamp of cur/ after them is recorded, and the
+//     recorded before they are made, renames.go; Expunge's and Move's
+//     removals, modseq bumps) are applied to the cache directly; the stamp of cur/ after them is recorded, and the
 //     listing stays good for commands that began before it was taken.
 //     The next scan takes the removals out of the UID map and the state
 //     rather than matching the map against the whole listing again.

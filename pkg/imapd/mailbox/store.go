@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -46,6 +47,10 @@ type Store struct {
 	// Getenv reads the IMAP_* settings (spec/imap-pop3.md §1) and
 	// MAILDIRQUOTA.
 	Getenv func(string) string
+	// Log receives what an administrator should hear about but that no
+	// command can answer: a STORE's renames that failed after its answer.
+	// Nil means slog.Default().
+	Log *slog.Logger
 }
 
 // Open returns the Store for the maildir root after checking that it is
@@ -61,6 +66,13 @@ func Open(root string, getenv func(string) string) (*Store, error) {
 		getenv = func(string) string { return "" }
 	}
 	return &Store{Root: filepath.Clean(root), Getenv: getenv}, nil
+}
+
+func (s *Store) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
 }
 
 // useLocks reports IMAP_USELOCKS: Courier locks unless it is set to
