@@ -9,11 +9,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"syscall"
 
 	"github.com/gocourier/courier/pkg/imapd"
+	"github.com/gocourier/courier/pkg/imapd/mailbox"
 	"github.com/gocourier/courier/pkg/layout"
 	"github.com/gocourier/courier/pkg/login"
 	"github.com/gocourier/courier/pkg/services"
@@ -60,5 +62,19 @@ already logged in, on MAILDIR (else $MAILDIR, else ./Maildir).
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(400)
 	}
+	settleOnSignal()
 	os.Exit(login.ServerMain("imapd", args, imapd.Serve))
+}
+
+// settleOnSignal lets the renames of the STOREs already answered
+// (mailbox.Settle) finish before a signal that ends the server does.
+func settleOnSignal() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	go func() {
+		sig := <-sigs
+		mailbox.Settle()
+		signal.Reset(sig)
+		syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+	}()
 }
