@@ -183,8 +183,14 @@ func (l *Listener) Addr() net.Addr { return l.sock.LocalAddr() }
 // pre-authenticated server run through ssh or a mail client's tunnel),
 // the session reads standard input and writes standard output.
 func Stdio() (*Conn, error) {
-	if c, err := net.FileConn(os.Stdin); err == nil {
-		return &Conn{Conn: c}, nil
+	// Only a socket goes to net.FileConn: it makes the descriptor
+	// non-blocking before it finds out, and a pipe left so fails the
+	// first read that comes before the client's input (EAGAIN).
+	var st unix.Stat_t
+	if unix.Fstat(int(os.Stdin.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+		if c, err := net.FileConn(os.Stdin); err == nil {
+			return &Conn{Conn: c}, nil
+		}
 	}
 	return &Conn{Conn: &pipeConn{r: os.Stdin, w: os.Stdout}}, nil
 }

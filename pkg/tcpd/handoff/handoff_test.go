@@ -2,6 +2,7 @@ package handoff
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestMain makes the test binary an exec-mode server when asked: it
@@ -33,6 +36,21 @@ func TestMain(m *testing.M) {
 		if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
 			os.Exit(5)
 		}
+		os.Exit(0)
+	}
+	if os.Getenv("HANDOFF_TEST_ECHO") == "1" {
+		c, err := Stdio()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(4)
+		}
+		fmt.Fprintf(c, "read %s", buf[:n])
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -201,5 +219,35 @@ func TestStdio(t *testing.T) {
 	}
 	if string(b) != "X=exec mode\n" {
 		t.Errorf("client read %q", b)
+	}
+}
+
+// A pre-authenticated server on pipes (ssh, a client's tunnel) waits for
+// input that comes later instead of failing its first read: standard
+// input is a blocking pipe, as a shell makes it.
+func TestStdioPipes(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	inR, inW := os.NewFile(uintptr(p[0]), "stdin"), os.NewFile(uintptr(p[1]), "input")
+	defer inW.Close()
+	self, _ := os.Executable()
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), "HANDOFF_TEST_ECHO=1")
+	cmd.Stdin = inR
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	inR.Close()
+	time.Sleep(200 * time.Millisecond)
+	inW.Write([]byte("a SELECT INBOX\r\n"))
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("server on pipes: %v", err)
+	}
+	if out.String() != "read a SELECT INBOX\r\n" {
+		t.Errorf("server answered %q", out.String())
 	}
 }
