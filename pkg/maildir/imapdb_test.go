@@ -347,3 +347,28 @@ func imapRunEnv(t *testing.T, root string, env []string, cmds ...string) string 
 	}
 	return out
 }
+
+// TestSyncNew checks that SyncNew gives what Sync gives a new map.
+func TestSyncNew(t *testing.T) {
+	names := SortedByUnique([]string{"3.b:2,S", "1.a", "2.c:2,"}, itself)
+	want := &UIDDB{UIDValidity: 7, NextUID: 4}
+	if _, err := want.Sync(names); err != nil {
+		t.Fatal(err)
+	}
+	db := &UIDDB{UIDValidity: 7, NextUID: 4}
+	first, err := SyncNew(db, names, uniquePart)
+	if err != nil || first != 4 || !sameUIDDB(db, want) {
+		t.Fatalf("SyncNew = %d, %v: %+v, want %+v", first, err, db, want)
+	}
+	if _, err := SyncNew(db, names, uniquePart); err == nil {
+		t.Error("SyncNew on a map with entries")
+	}
+	full := &UIDDB{UIDValidity: 7, NextUID: 1<<32 - 2}
+	if _, err := SyncNew(full, names, uniquePart); err != ErrUIDsExhausted || len(full.Entries) != 0 {
+		t.Errorf("exhausted: %v, %+v", err, full)
+	}
+}
+
+func sameUIDDB(a, b *UIDDB) bool {
+	return a.UIDValidity == b.UIDValidity && a.NextUID == b.NextUID && slices.Equal(a.Entries, b.Entries)
+}

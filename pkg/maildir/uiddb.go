@@ -253,6 +253,27 @@ func (db *UIDDB) Sync(present []string) ([]UIDEntry, error) {
 	return added, nil
 }
 
+// SyncNew is Sync for a new map (no entries) and a listing whose unique
+// parts, unique(item), are sorted (SortedByUnique) and distinct: the items
+// get the next UIDs in their order, without Sync's checks of order and
+// duplicates and without its copies of the names (a first SELECT of a
+// large folder). It returns the first UID given out; the others follow it.
+func SyncNew[T any](db *UIDDB, items []T, unique func(T) string) (uint32, error) {
+	if len(db.Entries) > 0 {
+		return 0, errors.New("SyncNew on a map with entries")
+	}
+	if uint64(db.NextUID)+uint64(len(items)) > 1<<32-1 {
+		return 0, ErrUIDsExhausted
+	}
+	first := db.NextUID
+	db.Entries = make([]UIDEntry, len(items))
+	for i, it := range items {
+		db.Entries[i] = UIDEntry{db.NextUID, unique(it)}
+		db.NextUID++
+	}
+	return first, nil
+}
+
 // SortedByUnique returns items sorted by the unique parts (before the
 // first ':') of their message file names, name(item), the order in which
 // Sync gives new messages their UIDs; items with the same unique part keep

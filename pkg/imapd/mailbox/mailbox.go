@@ -41,7 +41,7 @@ type Mailbox struct {
 	highest  uint64
 	floor    uint64
 	expunged []expungedUID
-	recent   map[uint32]bool // UIDs this session's scans gave out
+	recent   recentSet // UIDs this session's scans gave out
 	// pendingGone says that the last scan kept messages gone from the
 	// disk (RefreshKeeping).
 	pendingGone bool
@@ -120,7 +120,7 @@ func (s *Store) Select(name string, readOnly bool) (*Mailbox, error) {
 	if _, err := d.PurgeTmp(maildir.TmpMaxAge); err != nil {
 		return nil, err
 	}
-	m := &Mailbox{Name: f.name, ReadOnly: readOnly, s: s, f: f, recent: map[uint32]bool{}, copied: map[uint32]bool{}}
+	m := &Mailbox{Name: f.name, ReadOnly: readOnly, s: s, f: f, copied: map[uint32]bool{}}
 	st, err := s.scanAt(f, true, time.Now().UnixNano(), true)
 	if err != nil {
 		return nil, err
@@ -239,14 +239,8 @@ func (m *Mailbox) refresh(keepGone bool) (Changes, error) {
 func (m *Mailbox) apply(st *state, keepGone bool) Changes {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.recent) == 0 && len(st.fresh) > 0 {
-		// Sized at once: a first SELECT makes every message recent.
-		m.recent = make(map[uint32]bool, len(st.fresh))
-	}
-	for _, uid := range st.fresh {
-		m.recent[uid] = true
-	}
-	if !keepGone && len(m.recent) == 0 {
+	m.recent.add(st.fresh)
+	if !keepGone && m.recent.empty() {
 		if ch, ok := m.applyShared(st); ok {
 			return ch
 		}
@@ -364,28 +358,33 @@ func (m *Mailbox) message(e *entry, memo *flagMemo) Msg {
 		UID:    e.uid,
 		File:   e.file,
 		Flags:  memo.imapFlags(e.flags, e.keywords),
-		Recent: m.recent[e.uid],
+		Recent: m.recent.has(e.uid),
 		ModSeq: e.modseq,
 	}
 }
 
-// flagMemo is imapFlags remembering its last answer without keywords: the
-// messages of a folder mostly share their flags, and a first SELECT makes
-// every message's.
+// flagMemo is imapFlags remembering its last answers without keywords:
+// the messages of a folder mostly share a few sets of flags, and a first
+// SELECT makes every message's.
 type flagMemo struct {
-	set     bool
-	letters maildir.Flags
-	flags   []imap.Flag
+	n       int
+	letters [4]maildir.Flags
+	flags   [4][]imap.Flag
 }
 
 func (f *flagMemo) imapFlags(letters maildir.Flags, keywords []string) []imap.Flag {
 	if len(keywords) > 0 {
 		return imapFlags(letters, keywords)
 	}
-	if !f.set || letters != f.letters {
-		f.set, f.letters, f.flags = true, letters, imapFlags(letters, nil)
+	for i := range min(f.n, len(f.letters)) {
+		if f.letters[i] == letters {
+			return f.flags[i]
+		}
 	}
-	return f.flags
+	i := f.n % len(f.letters)
+	f.letters[i], f.flags[i] = letters, imapFlags(letters, nil)
+	f.n++
+	return f.flags[i]
 }
 
 // ChangedSince returns the UIDs of the snapshot whose modseq is above
@@ -668,9 +667,51 @@ func (m *Mailbox) claim(st *state) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.next = nil
-	for _, uid := range st.fresh {
-		m.recent[uid] = true
+	m.recent.add(st.fresh)
+}
+
+// recentSet is a set of UIDs: a run of consecutive ones, which a scan
+// giving out UIDs makes (a first SELECT makes every message recent), and a
+// map for the others.
+type recentSet struct {
+	lo, hi uint32 // the run: lo to hi-1
+	more   map[uint32]bool
+}
+
+// add puts uids into the set.
+func (r *recentSet) add(uids []uint32) {
+	if len(uids) == 0 {
+		return
 	}
+	if r.empty() && consecutive(uids) {
+		r.lo, r.hi = uids[0], uids[len(uids)-1]+1
+		return
+	}
+	if r.more == nil {
+		r.more = make(map[uint32]bool, len(uids))
+	}
+	for _, uid := range uids {
+		r.more[uid] = true
+	}
+}
+
+func (r *recentSet) has(uid uint32) bool {
+	return uid >= r.lo && uid < r.hi || r.more[uid]
+}
+
+func (r *recentSet) empty() bool {
+	return r.lo == r.hi && len(r.more) == 0
+}
+
+// consecutive reports whether uids are a run of consecutive UIDs,
+// ascending, ending below the largest UID.
+func consecutive(uids []uint32) bool {
+	for i := 1; i < len(uids); i++ {
+		if uids[i] != uids[i-1]+1 {
+			return false
+		}
+	}
+	return uids[len(uids)-1] < 1<<32-1
 }
 
 // Expunge removes the messages flagged \Deleted (RFC 9051 §6.4.3), or

@@ -940,6 +940,16 @@ func TestSelectModSeqLater(t *testing.T) {
 	if err != nil || rebuilt || db.Highest != m.HighestModSeq() || len(db.Msgs) != 5 {
 		t.Fatalf("store after SELECT: %+v, rebuilt %v (%v); SELECT said %d", db, rebuilt, err, m.HighestModSeq())
 	}
+	// The messages, put in after the answer, are as a scan found them:
+	// the next scan changes no modseq.
+	for _, msg := range m.Messages() {
+		if rec := db.Msgs[msg.UID]; rec != (msgModSeq{db.Highest, stateHash("S", nil)}) || msg.ModSeq != db.Highest || !msg.Recent {
+			t.Fatalf("UID %d: store has %+v, snapshot %+v", msg.UID, rec, msg)
+		}
+	}
+	if ch, err := m.Refresh(); err != nil || len(ch.Updated) != 0 || m.HighestModSeq() != db.Highest {
+		t.Fatalf("Refresh after SELECT: %+v, %v; highest %d", ch, err, m.HighestModSeq())
+	}
 
 	// The store cannot replace a directory of its name.
 	if err := os.Remove(filepath.Join(s.Root, ModSeqFile)); err != nil {
@@ -1012,5 +1022,32 @@ func TestRelistStale(t *testing.T) {
 		if !strings.HasPrefix(msg.File, "18") || msg.UID <= 50 {
 			t.Fatalf("message %+v", msg)
 		}
+	}
+}
+
+func TestRecentSet(t *testing.T) {
+	var r recentSet
+	if !r.empty() || r.has(0) || r.has(1) {
+		t.Fatal("empty set")
+	}
+	r.add([]uint32{5, 6, 7})
+	r.add([]uint32{9, 12})
+	r.add(nil)
+	for uid := uint32(0); uid < 15; uid++ {
+		want := uid >= 5 && uid <= 7 || uid == 9 || uid == 12
+		if r.has(uid) != want || r.empty() {
+			t.Errorf("has(%d) = %v", uid, !want)
+		}
+	}
+	var gaps recentSet
+	gaps.add([]uint32{1, 3})
+	gaps.add([]uint32{4})
+	if gaps.has(2) || !gaps.has(1) || !gaps.has(3) || !gaps.has(4) {
+		t.Errorf("not consecutive: %+v", gaps)
+	}
+	var top recentSet
+	top.add([]uint32{1<<32 - 2, 1<<32 - 1})
+	if !top.has(1<<32-1) || !top.has(1<<32-2) || top.has(0) {
+		t.Errorf("at the top: %+v", top)
 	}
 }

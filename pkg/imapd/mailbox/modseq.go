@@ -339,6 +339,17 @@ func newModSeqDB(uidValidity uint32, salvaged uint64) *modseqDB {
 	return &modseqDB{UIDValidity: uidValidity, Highest: base, Floor: base, Msgs: map[uint32]msgModSeq{}}
 }
 
+// fill puts the messages of a rebuilt store in, all at its highest modseq
+// (compute's fillLater).
+func (db *modseqDB) fill(entries []*entry) {
+	if len(db.Msgs) == 0 {
+		db.Msgs = make(map[uint32]msgModSeq, len(entries))
+	}
+	for _, e := range entries {
+		db.Msgs[e.uid] = msgModSeq{db.Highest, stateHash(e.flags, e.keywords)}
+	}
+}
+
 // salvageHighest reads the highest modseq from the first line of a
 // damaged file, 0 if even that is unreadable.
 func salvageHighest(data []byte) uint64 {
