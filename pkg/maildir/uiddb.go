@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -290,22 +291,25 @@ func SortedByUnique[T any](items []T, name func(T) string) []T {
 		slices.SortStableFunc(sorted, byUnique)
 		return sorted
 	}
-	// The first 16 bytes as two big-endian integers, and the name's index:
-	// no pointers, so that moving the keys needs no write barriers.
-	type key struct {
-		k [2]uint64
-		i int
+	bufs := sortKeyBufs.Get().(*[2][]sortKey)
+	if len(items) <= maxPooledKeys {
+		defer sortKeyBufs.Put(bufs)
 	}
-	keys := make([]key, len(items))
+	for i := range bufs {
+		if cap(bufs[i]) < len(items) {
+			bufs[i] = make([]sortKey, len(items))
+		}
+	}
+	keys := bufs[0][:len(items)]
 	var diff [2]uint64 // the bits in which some key differs from the first
 	for i, it := range items {
 		u := uniquePart(name(it))
-		keys[i] = key{[2]uint64{prefix8(u, 0), prefix8(u, 8)}, i}
+		keys[i] = sortKey{[2]uint64{prefix8(u, 0), prefix8(u, 8)}, i}
 		diff[0] |= keys[i].k[0] ^ keys[0].k[0]
 		diff[1] |= keys[i].k[1] ^ keys[0].k[1]
 	}
 	// Least significant byte first, each pass stable.
-	tmp := make([]key, len(keys))
+	tmp := bufs[1][:len(items)]
 	for pos := 15; pos >= 0; pos-- {
 		w, shift := pos/8, uint(7-pos%8)*8
 		if diff[w]>>shift&0xff == 0 {
@@ -343,6 +347,21 @@ func SortedByUnique[T any](items []T, name func(T) string) []T {
 	}
 	return sorted
 }
+
+// sortKey is SortedByUnique's key of a name: its first 16 bytes as two
+// big-endian integers, and its index; no pointers, so that moving the
+// keys needs no write barriers.
+type sortKey struct {
+	k [2]uint64
+	i int
+}
+
+// sortKeyBufs keeps SortedByUnique's two key arrays for the next sort
+// rather than have it take fresh memory (page faults) each time, up to
+// maxPooledKeys keys (3 MiB an array).
+var sortKeyBufs = sync.Pool{New: func() any { return new([2][]sortKey) }}
+
+const maxPooledKeys = 1 << 17
 
 func itself(s string) string { return s }
 
