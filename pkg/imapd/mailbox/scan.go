@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -642,17 +641,10 @@ func (c *folderCache) list(cs fileStamp) ([]listedFile, func(), error) {
 	// Sized for the names the directory's size suggests (some 60 bytes
 	// each on ext4) when there is no listing yet.
 	listed := make([]listedFile, 0, max(len(c.files), int(min(cs.size/64, 1<<20))))
-	// The names are copied into blocks of 64 KiB, never written again once
-	// copied, rather than allocated one by one (10,000 allocations on a
-	// folder's first scan).
-	var block []byte
-	err := listDirBehind(dir, func(name []byte) {
-		if len(block)+len(name) > cap(block) {
-			block = make([]byte, 0, max(64<<10, len(name)))
-		}
-		at := len(block)
-		block = append(block, name...)
-		n := unsafe.String(&block[at], len(name))
+	// The names are parts of one string per chunk the kernel returned
+	// rather than allocated one by one (10,000 allocations on a folder's
+	// first scan).
+	err := listDirBehind(dir, func(n string) {
 		u, _, _ := strings.Cut(n, ":")
 		listed = append(listed, listedFile{n, u, maildir.NameFlags(n)})
 	})
@@ -1043,7 +1035,7 @@ func listDir(dir string, fn func(name []byte) bool) error {
 // listDirBehind is listDir with fn called on another goroutine while the
 // directory is read on: reading a large directory is mostly the kernel's
 // work, which leaves the other core free for fn's.
-func listDirBehind(dir string, fn func(name []byte)) error {
+func listDirBehind(dir string, fn func(name string)) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: dir, Err: err}
@@ -1062,8 +1054,10 @@ func listDirBehind(dir string, fn func(name []byte)) error {
 	go func() {
 		defer close(done)
 		for c := range full {
-			eachDirent((*c.buf)[:c.n], fn)
+			// One string of the chunk, whose parts the names are.
+			chunk := string((*c.buf)[:c.n])
 			free <- c.buf
+			eachDirent(chunk, fn)
 		}
 	}()
 	for {
@@ -1097,15 +1091,18 @@ func getdents(fd int, buf []byte) (int, error) {
 
 // eachDirent calls fn with the name of every entry of buf, what
 // getdents64 returned, but those starting with a dot.
-func eachDirent(buf []byte, fn func(name []byte)) {
+func eachDirent[T string | []byte](buf T, fn func(name T)) {
 	for off := 0; off+19 <= len(buf); {
-		reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+		reclen := int(binary.NativeEndian.Uint16([]byte{buf[off+16], buf[off+17]}))
 		if reclen == 0 || off+reclen > len(buf) {
 			return
 		}
 		name := buf[off+19 : off+reclen]
-		if i := bytes.IndexByte(name, 0); i >= 0 {
-			name = name[:i]
+		for i := 0; i < len(name); i++ {
+			if name[i] == 0 {
+				name = name[:i]
+				break
+			}
 		}
 		off += reclen
 		if len(name) == 0 || name[0] == '.' {
