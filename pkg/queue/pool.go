@@ -44,8 +44,10 @@ import (
 //     processes never get one file, and a crash leaves a named tmp/ file
 //     that Recover removes like any other leftover;
 //   - only a process whose new files would have the pool's owner takes from
-//     it (the courier user, or root giving its files to it): a user's
-//     sendmail creates files of its own, which mailq and cancelmsg go by;
+//     it (the courier user, or root giving its files to it), and only
+//     files of that owner: a user's sendmail creates files of its own,
+//     which mailq and cancelmsg go by, and the scheduler releases those
+//     too;
 //   - data files over poolMaxSize are deleted, not kept, and so is every
 //     file once the pool holds poolMax of them or has kept it for
 //     poolMaxAge, so the pool neither keeps large mail on disk nor grows
@@ -71,20 +73,25 @@ type pool struct {
 	size     atomic.Int64 // files in the pool at the last count, plus releases since
 	released atomic.Int64 // releases since the last count
 
-	mine func() bool // whether this process may take files (see above)
+	owner func() int // the owner of this process's new files when it is the pool's, else -1
 }
 
-// poolIsMine reports whether the files this process creates in the queue
-// would have the owner of tmp/free/.
-func (q *Queue) poolIsMine() bool {
+// poolOwner is the uid of the files this process creates in the queue
+// when tmp/free/ has that owner too, else -1: the process takes no files
+// from the pool.
+func (q *Queue) poolOwner() int {
 	var st unix.Stat_t
 	if unix.Stat(q.path("tmp", poolDir), &st) != nil {
-		return false
+		return -1
 	}
+	uid := os.Geteuid()
 	if o := q.opt.Owner; o != nil {
-		return int(st.Uid) == o.UID
+		uid = o.UID
 	}
-	return int(st.Uid) == os.Geteuid()
+	if int(st.Uid) != uid {
+		return -1
+	}
+	return uid
 }
 
 // claim takes a file released before now's second out of the pool and
@@ -92,7 +99,8 @@ func (q *Queue) poolIsMine() bool {
 // from its start, and its size, or nil when the pool has none and the
 // caller creates a new file. The caller cuts the file to what it wrote.
 func (q *Queue) claim(now time.Time, dst string) (*os.File, int64) {
-	if !q.pool.mine() {
+	uid := q.pool.owner()
+	if uid < 0 {
 		return nil, 0
 	}
 	for {
@@ -104,7 +112,7 @@ func (q *Queue) claim(now time.Time, dst string) (*os.File, int64) {
 		if err := os.Rename(src, dst); err != nil {
 			continue // another process took it
 		}
-		if f, size, ok := openClaimed(dst); ok {
+		if f, size, ok := openClaimed(dst, uid); ok {
 			q.pool.size.Add(-1)
 			return f, size
 		}
@@ -113,17 +121,18 @@ func (q *Queue) claim(now time.Time, dst string) (*os.File, int64) {
 }
 
 // openClaimed opens a claimed file for writing and returns its size,
-// unless it is not a plain file with this one name (ok false): writing
-// over a file that is still linked elsewhere would destroy mail. It is
-// not emptied: writing over its blocks spares the file system freeing
+// unless it is not a plain file of uid with this one name (ok false):
+// writing over a file that is still linked elsewhere would destroy mail,
+// and a file of another owner would give the message to that owner. It
+// is not emptied: writing over its blocks spares the file system freeing
 // and allocating them again.
-func openClaimed(path string) (f *os.File, size int64, ok bool) {
+func openClaimed(path string, uid int) (f *os.File, size int64, ok bool) {
 	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, 0, false
 	}
 	var st syscall.Stat_t
-	if syscall.Fstat(int(f.Fd()), &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Nlink != 1 {
+	if syscall.Fstat(int(f.Fd()), &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Nlink != 1 || int(st.Uid) != uid {
 		f.Close()
 		return nil, 0, false
 	}

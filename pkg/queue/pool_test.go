@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gocourier/courier/test/testenv"
 )
 
 // clockQueue opens a queue whose clock the test sets.
@@ -211,5 +213,30 @@ func TestPoolOnlyForItsOwner(t *testing.T) {
 		t.Fatal("the pool's owner took nothing")
 	} else {
 		f.Close()
+	}
+}
+
+// A file of another owner in the pool (a user's sendmail's, released by
+// the scheduler) is not taken: the new message would be that user's.
+func TestPoolSkipsOtherOwners(t *testing.T) {
+	testenv.NeedRoot(t)
+	now := time.Unix(1_800_000_000, 0)
+	q, root := clockQueue(t, &now)
+	p := filepath.Join(root, "tmp", poolDir, "1799999990.5C")
+	if err := os.WriteFile(p, []byte("a user's message\n"), 0o660); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	id, err := q.Submit(testEnvelope("a@x"), strings.NewReader("new\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{q.ControlPath(id.Inode), q.DataPath(id.Inode)} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(f, &st); err != nil || int(st.Uid) != os.Geteuid() {
+			t.Errorf("%s: uid %d (%v), want %d", f, st.Uid, err, os.Geteuid())
+		}
 	}
 }

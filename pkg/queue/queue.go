@@ -99,7 +99,7 @@ func Open(root string, opt Options) (*Queue, error) {
 		opt.Now = time.Now
 	}
 	q := &Queue{root: root, opt: opt, waker: -1, lateSyncs: make(chan struct{}, maxLateSyncs)}
-	q.pool.mine = sync.OnceValue(q.poolIsMine)
+	q.pool.owner = sync.OnceValue(q.poolOwner)
 	for _, d := range []struct {
 		path string
 		mode os.FileMode
