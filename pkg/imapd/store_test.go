@@ -81,7 +81,8 @@ next:
 // and EXPUNGE right after it see the new flags, another session of the
 // process sees them, and the end of the session waits for the renames
 // (held back here by the quota lock, which renames setting \Deleted
-// take), so that every file name then carries its flags.
+// take), so that every file name then carries its flags; a COPY of the
+// messages meanwhile does not wait, and its copies have the new flags.
 func TestStoreBeforeRenames(t *testing.T) {
 	for _, locks := range []string{"1", "0"} {
 		t.Run("IMAP_USELOCKS="+locks, func(t *testing.T) {
@@ -115,6 +116,7 @@ func TestStoreBeforeRenames(t *testing.T) {
 				t.Fatalf("the other session's SEARCH FLAGGED: %q", out)
 			}
 
+			run("CREATE INBOX.Dest")
 			fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -130,6 +132,20 @@ func TestStoreBeforeRenames(t *testing.T) {
 			run(`STORE 1:5 +FLAGS.SILENT (\Deleted)`)
 			if !timer.Stop() {
 				t.Fatal("STORE waited for its renames")
+			}
+			timer = time.AfterFunc(10*time.Second, release)
+			run("COPY 1:5 INBOX.Dest")
+			if !timer.Stop() {
+				t.Fatal("COPY waited for the renames")
+			}
+			copies, err := os.ReadDir(filepath.Join(root, ".Dest", "cur"))
+			if err != nil || len(copies) != 5 {
+				t.Fatalf("copies %v, %v", copies, err)
+			}
+			for _, e := range copies {
+				if n, err := maildir.ParseName(e.Name()); err != nil || n.Flags() != "FT" {
+					t.Fatalf("copy %s: flags %q, %v", e.Name(), n.Flags(), err)
+				}
 			}
 			run("LOGOUT")
 			select {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -175,7 +176,7 @@ func TestLinkAndMoveMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, err := a.CopyMessages(inbox, []string{f1, f2})
+	names, err := a.CopyMessages(inbox, []string{f1, f2}, nil)
 	if err != nil || len(names) != 2 || !strings.HasSuffix(names[0], ":2,S") || !strings.HasSuffix(names[1], ":2,") {
 		t.Fatalf("copy %q %v", names, err)
 	}
@@ -197,7 +198,7 @@ func TestLinkAndMoveMessages(t *testing.T) {
 		t.Fatalf("move back %q %v, usage %+v", back, err, usage())
 	}
 	// Over quota: 5 messages allowed, so the second copy stops the batch.
-	names, err = a.CopyMessages(inbox, []string{f1, f2})
+	names, err = a.CopyMessages(inbox, []string{f1, f2}, nil)
 	if !errors.Is(err, ErrOverQuota) || len(names) != 2 || names[0] == "" || names[1] != "" {
 		t.Fatalf("over quota: %q %v", names, err)
 	}
@@ -226,12 +227,39 @@ func TestCopyMessagesRenamedOrGone(t *testing.T) {
 	if _, err := inbox.SetFlags(f1, "F"); err != nil {
 		t.Fatal(err)
 	}
-	names, err := a.CopyMessages(inbox, []string{f1, "gone:2,", filepath.Base(p2)})
+	names, err := a.CopyMessages(inbox, []string{f1, "gone:2,", filepath.Base(p2)}, nil)
 	if err != nil || !strings.HasSuffix(names[0], ":2,F") || names[1] != "" || !strings.HasSuffix(names[2], ":2,") {
 		t.Fatalf("copy %q %v", names, err)
 	}
 	if got := ls(t, filepath.Join(a.Path, "cur")); len(got) != 2 {
 		t.Fatalf("copies %q", got)
+	}
+}
+
+// TestCopyMessagesBeingRenamed: a message the caller is renaming (its new
+// name in files, its old one in was) is copied by whichever name it has,
+// before or after the rename, with the new name's flags.
+func TestCopyMessagesBeingRenamed(t *testing.T) {
+	_, inbox, a, _ := quotaMaildir(t, QuotaSpec{Bytes: 1000, Messages: 10})
+	old1, err := inbox.SetFlags(filepath.Base(deliver(t, inbox, "one\n")), "S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old2, err := inbox.SetFlags(filepath.Base(deliver(t, inbox, "two\n")), "S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	new1 := Name{Unique: strings.TrimSuffix(old1, ":2,S")}.WithFlags("FS")
+	new2, err := inbox.SetFlags(old2, "FS") // renamed already
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := a.CopyMessages(inbox, []string{new1, new2}, []string{old1, old2})
+	if err != nil || !strings.HasSuffix(names[0], ":2,FS") || !strings.HasSuffix(names[1], ":2,FS") {
+		t.Fatalf("copy %q %v", names, err)
+	}
+	if got := ls(t, filepath.Join(inbox.Path, "cur")); !slices.Contains(got, old1) || !slices.Contains(got, new2) {
+		t.Fatalf("sources %q", got)
 	}
 }
 

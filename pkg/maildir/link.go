@@ -25,14 +25,27 @@ import (
 // not fit one by one, the copies stopping at the first that does not fit
 // (*QuotaError). It stops at the first failure and returns the names made
 // until then, which the caller removes when it gives up.
-func (d *Dir) CopyMessages(src *Dir, files []string) ([]string, error) {
+//
+// was, when not nil, gives for files[i] the name the file may still have
+// ("" none): the name before a rename that the caller's process is making
+// (imapd's STORE renames after its answer). Such a message is linked by
+// whichever name it has when linked, and the copy takes the flags of
+// files[i].
+func (d *Dir) CopyMessages(src *Dir, files, was []string) ([]string, error) {
 	cur := openDirAt(filepath.Join(src.Path, "cur"), len(files))
 	defer cur.close()
 	srcs := make([]linkSource, len(files))
 	for i, file := range files {
 		s := &srcs[i]
 		s.dir, s.name = cur, file
+		if was != nil {
+			s.was = was[i]
+		}
 		err := s.stat()
+		if errors.Is(err, os.ErrNotExist) && s.was != "" {
+			s.name, s.was = s.was, s.name
+			err = s.stat()
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			m, ferr := src.Find(file)
 			if errors.Is(ferr, ErrNoMessage) {
@@ -49,6 +62,9 @@ func (d *Dir) CopyMessages(src *Dir, files []string) ([]string, error) {
 			return make([]string, len(files)), err
 		}
 		s.flags = s.n.Flags()
+		if was != nil && was[i] != "" {
+			s.flags = messageOf("", file).Name.Flags()
+		}
 	}
 	return d.linkAll(srcs)
 }
@@ -59,8 +75,9 @@ type linkSource struct {
 	name  string
 	n     Name // name parsed
 	st    unix.Stat_t
-	flags Flags // of the copy
-	gone  bool  // not there any more: skipped
+	flags Flags  // of the copy
+	gone  bool   // not there any more: skipped
+	was   string // the other name the file may have by now in dir, or ""
 }
 
 // stat reads the file's inode and size, and parses its name.
@@ -156,6 +173,9 @@ func (d *Dir) link(cur dirAt, s *linkSource, parts nameParts, q *quotaBatch, cou
 		case errors.Is(err, os.ErrExist):
 			// The same file linked twice in one microsecond.
 			parts.uniq = strconv.FormatUint(collisions.Add(1), 10)
+		case errors.Is(err, os.ErrNotExist) && s.was != "":
+			// Renamed since it was found (see CopyMessages).
+			s.name, s.was = s.was, ""
 		case err == unix.EXDEV, err == unix.EPERM, err == unix.EMLINK:
 			// The delivery checks and charges the quota itself, taking
 			// the lock.

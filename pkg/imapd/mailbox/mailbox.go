@@ -210,9 +210,16 @@ func (m *Mailbox) RefreshKeeping() (Changes, error) {
 
 func (m *Mailbox) refresh(keepGone bool) (Changes, error) {
 	m.mu.Lock()
-	st := m.next
+	st, r := m.next, m.behind
 	m.next = nil
+	exists := len(m.msgs)
 	m.mu.Unlock()
+	if st == nil && r != nil && r.running() {
+		// The folder is locked by the session's own renames, whose state
+		// the session has: changes of others are reported by a refresh
+		// after them, rather than this one waiting for them.
+		return Changes{Exists: exists}, nil
+	}
 	if st == nil {
 		var err error
 		if st, err = m.s.scan(m.f, true); err != nil {
@@ -837,14 +844,16 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	// The source is not locked: the files are linked by their names once
-	// the session's renames are done.
-	m.settle()
+	// The source is not locked: the files are linked by their names, or,
+	// for those the session's last Store is still renaming, by the name
+	// they had before (renames.go).
 	srcDir := m.dir()
 	var uidsOf []uint32
 	var files []string // in cur/, as of the last scan
+	var was []string   // their names before the renames under way, or ""
 	var kws [][]string
 	m.mu.Lock()
+	r := m.behind
 	for _, uid := range uids {
 		i, ok := m.find(uid)
 		if !ok {
@@ -853,6 +862,10 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 		msg := &m.msgs[i]
 		uidsOf = append(uidsOf, uid)
 		files = append(files, msg.File)
+		if r != nil {
+			w, _ := r.was(uid)
+			was = append(was, w)
+		}
 		kws = append(kws, msg.keywords())
 	}
 	m.mu.Unlock()
@@ -863,7 +876,7 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 	defer unlock()
 	// One fsync of the destination for all the copies; a message
 	// expunged by another session meanwhile is left out.
-	names, err := dd.CopyMessages(srcDir, files)
+	names, err := dd.CopyMessages(srcDir, files, was)
 	var made []string
 	var madeKws [][]string
 	for i, name := range names {

@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sync"
@@ -20,7 +21,8 @@ import (
 // (other commands, sessions and processes, Courier's imapd) waits for
 // them: everything that scans takes the lock, Close and the opening of a
 // message being renamed wait for the session's renames, and Settle (the
-// server's exit on a signal) for all of them.
+// server's exit on a signal) for all of them. COPY does not wait: it links
+// a message being renamed by either name, giving the copy the new flags.
 //
 // A rename that fails (the message removed or renamed by another program
 // meanwhile) is logged, and the cache forgets its listing of cur/, so the
@@ -50,13 +52,34 @@ type renames struct {
 	files []string        // the message files, as the cache named them
 	flags []maildir.Flags // their new flags
 	names []string        // their new names, which the cache already has
-	uids  []uint32        // ascending
+	uids  []uint32        // their UIDs
+	byUID []int           // indexes of the above, by ascending UID
 	done  chan struct{}   // closed when the renames are done and the lock let go
+}
+
+// was returns the name the message uid had before these renames, if they
+// rename it.
+func (r *renames) was(uid uint32) (string, bool) {
+	k, ok := slices.BinarySearchFunc(r.byUID, uid, func(i int, uid uint32) int { return cmp.Compare(r.uids[i], uid) })
+	if !ok {
+		return "", false
+	}
+	return r.files[r.byUID[k]], true
+}
+
+// running reports whether the renames are still under way.
+func (r *renames) running() bool {
+	select {
+	case <-r.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // has reports whether the message uid is being renamed.
 func (r *renames) has(uid uint32) bool {
-	_, ok := slices.BinarySearch(r.uids, uid)
+	_, ok := r.was(uid)
 	return ok
 }
 
@@ -109,7 +132,11 @@ func (m *Mailbox) storeBehind(st *state, changes []storeChange) (*renames, []uin
 	}
 	next.highest, next.floor, next.expunged = c.ms.Highest, c.ms.Floor, c.ms.Expunged
 	c.st = &next
-	slices.Sort(r.uids)
+	r.byUID = make([]int, len(r.uids))
+	for i := range r.byUID {
+		r.byUID[i] = i
+	}
+	slices.SortFunc(r.byUID, func(a, b int) int { return cmp.Compare(r.uids[a], r.uids[b]) })
 	m.mu.Lock()
 	m.next, m.behind = &next, r
 	m.mu.Unlock()
