@@ -19,7 +19,9 @@ import (
 // The files of delivered messages are recycled, not deleted: RemoveFiles
 // renames them into tmp/free/, and Begin takes its control and data files
 // from there, writing over them (Commit cuts what is left of the old
-// message before the fsync), and creates new ones only when none is ready.
+// message before the fsync), and creates new ones only when none is ready
+// and for a process's first submission (a sendmail submits one message,
+// and reading the pool would cost it more than the files save).
 //
 // Why: a queue that takes and frees two inodes per message makes the file
 // system do that work at the message rate. On ext4 without a journal it

@@ -45,9 +45,34 @@ func poolNames(t *testing.T, root string) []string {
 	return names
 }
 
+// firstSubmission makes q's first submission, which takes no files from
+// the pool.
+func firstSubmission(t *testing.T, q *Queue) {
+	t.Helper()
+	if _, err := q.Submit(testEnvelope("first@x"), strings.NewReader("first\n")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A process's first submission makes new files even when the pool has
+// some: a one-message sendmail would spend more reading the pool.
+func TestFirstSubmissionNew(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	q, root := clockQueue(t, &now)
+	fillPool(t, root, 2)
+	firstSubmission(t, q)
+	if got := poolNames(t, root); len(got) != 2 {
+		t.Errorf("the first submission took pool files: %v left", got)
+	}
+	firstSubmission(t, q)
+	if got := poolNames(t, root); len(got) != 0 {
+		t.Errorf("the second submission took none: %v left", got)
+	}
+}
+
 // A delivered message's files serve the next submission of a later
-// second, emptied; a submission of the same second gets new ones, so no
-// queue id repeats.
+// second, written over; a submission of the same second gets new ones, so
+// no queue id repeats.
 func TestRecycle(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	q, root := clockQueue(t, &now)
@@ -110,6 +135,7 @@ func TestRecycle(t *testing.T) {
 func TestRecycleSkipsLinkedFile(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	q, root := clockQueue(t, &now)
+	firstSubmission(t, q)
 	other := filepath.Join(t.TempDir(), "mail")
 	if err := os.WriteFile(other, []byte("still somebody's mail\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -222,6 +248,7 @@ func TestPoolSkipsOtherOwners(t *testing.T) {
 	testenv.NeedRoot(t)
 	now := time.Unix(1_800_000_000, 0)
 	q, root := clockQueue(t, &now)
+	firstSubmission(t, q)
 	p := filepath.Join(root, "tmp", poolDir, "1799999990.5C")
 	if err := os.WriteFile(p, []byte("a user's message\n"), 0o660); err != nil {
 		t.Fatal(err)

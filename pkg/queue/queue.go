@@ -303,15 +303,21 @@ func (q *Queue) Begin(env *Envelope) (*Submission, error) {
 	s := &Submission{q: q}
 	var err error
 	tmpDir := q.path("tmp", bucket(now))
-	base := fmt.Sprintf("%d.%d.%d", now.Unix(), pid, q.seq.Add(1))
+	n := q.seq.Add(1)
+	base := fmt.Sprintf("%d.%d.%d", now.Unix(), pid, n)
 	cPath, dPath := filepath.Join(tmpDir, base+".C"), filepath.Join(tmpDir, base+".D")
 	if _, err := q.mkdirSynced(tmpDir, modeTmpDir); err != nil {
 		return nil, err
 	}
-	if s.c, s.cOld = q.claim(now, cPath); s.c != nil {
-		s.cPath = cPath
-		if s.d, s.dOld = q.claim(now, dPath); s.d != nil {
-			s.dPath = dPath
+	// A process's first submission makes new files: one that submits a
+	// single message (sendmail) would spend more reading the pool than
+	// the files it would take save.
+	if n > 1 {
+		if s.c, s.cOld = q.claim(now, cPath); s.c != nil {
+			s.cPath = cPath
+			if s.d, s.dOld = q.claim(now, dPath); s.d != nil {
+				s.dPath = dPath
+			}
 		}
 	}
 	switch {

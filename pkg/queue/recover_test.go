@@ -69,14 +69,16 @@ func TestKilledSubmissions(t *testing.T) {
 	// free again, and a later submission would take over its orphan data.
 	for i, step := range []string{"synced", "control-linked", "scheduled", "committed", "data-linked"} {
 		fillPool(t, root, 2)
-		c := newHelper(t, root, 100000+i, 1)
+		c := newHelper(t, root, 100000+2*i, 2)
 		c.Env = append(c.Env, "GO_QUEUE_KILL_AT="+step)
 		if err := c.Run(); err == nil {
 			t.Fatalf("helper killed at %s exited normally", step)
 		}
-		if c.stdout.Len() != 0 {
+		// The first message is promised; the kill comes in the second.
+		if lines := strings.Count(c.stdout.String(), "\n"); lines != 1 {
 			t.Fatalf("helper killed at %s printed %q", step, c.stdout.String())
 		}
+		parseHelperOutput(t, c.stdout.Bytes(), promised)
 	}
 	if len(promised) == 0 {
 		t.Fatal("no helper completed a submission before being killed; the test proves nothing")
