@@ -69,7 +69,7 @@ func TestLocalDelivery(t *testing.T) {
 		os.Remove(files[0])
 		st, _ := os.Stat(e.q.DataPath(id.Inode))
 		line := fmt.Sprintf("id=%s,from=<sender@example.org>,addr=<alice@example.test>,size=%d,success: Message delivered.", id, st.Size())
-		if !strings.Contains(m.Log.String(), line) {
+		if !m.Log.Has(line) {
 			t.Errorf("log lacks the original's success line %q:\n%s", line, m.Log)
 		}
 	})
@@ -160,7 +160,7 @@ func TestLocalDelivery(t *testing.T) {
 			fmt.Sprintf("id=%s,from=<sender@example.org>,addr=<alice-tmp@example.test>: try later\n", id),
 			fmt.Sprintf("id=%s,from=<sender@example.org>,addr=<alice-tmp@example.test>,status: deferred\n", id),
 		} {
-			if !strings.Contains(m.Log.String(), line) {
+			if !m.Log.Has(line) {
 				t.Errorf("log lacks %q:\n%s", line, m.Log)
 			}
 		}

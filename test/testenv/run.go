@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Run runs cmd to its end with its standard output and error captured, for
@@ -45,4 +47,18 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Has reports whether what was written holds s, waiting for it up to
+// five seconds: a program's output reaches the buffer through a pipe and
+// a goroutine, after whatever the program did next.
+func (b *SyncBuffer) Has(s string) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(b.String(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
