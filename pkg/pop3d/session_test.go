@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,12 +29,19 @@ func newMaildir(t *testing.T, msgs ...string) *maildir.Dir {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range msgs {
-		if _, err := d.Deliver(strings.NewReader(m), maildir.DeliverOptions{}); err != nil {
+	for i, m := range msgs {
+		p, err := d.Deliver(strings.NewReader(m), maildir.DeliverOptions{})
+		if err != nil {
 			t.Fatal(err)
 		}
-		// Distinct arrival seconds keep the order plain.
-		time.Sleep(2 * time.Millisecond)
+		// Distinct arrival seconds keep the order plain: within one second
+		// the names sort by their microseconds as text (as Courier's do),
+		// which is not the order of delivery.
+		name := filepath.Base(p)
+		name = strconv.Itoa(1_700_000_000+i) + name[strings.IndexByte(name, '.'):]
+		if err := os.Rename(p, filepath.Join(filepath.Dir(p), name)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return d
 }
