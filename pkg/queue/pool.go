@@ -233,10 +233,7 @@ func (q *Queue) release(inode uint64, path string, kind byte) error {
 		}
 		// No pool (a queue made before it, or no rights): delete.
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("queue: removing message %d: %w", inode, err)
-	}
-	return nil
+	return removeAll(inode, path)
 }
 
 func fileGone(path string) bool {

@@ -135,7 +135,8 @@ func (q *Queue) Reschedule(inode uint64, old, next time.Time) error {
 	return nil
 }
 
-// Remove deletes a finished message: Unschedule, then RemoveFiles. An
+// Remove takes a finished message out of the queue: Unschedule, then
+// RemoveFiles (its files go to the pool or are deleted). An
 // interrupted removal leaves a finished control file, with or without its
 // data, which Recover deletes.
 func (q *Queue) Remove(inode uint64, next time.Time) error {
