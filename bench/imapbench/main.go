@@ -47,6 +47,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/gocourier/courier/bench/internal/machine"
 	"github.com/gocourier/courier/bench/internal/peer"
 	"github.com/gocourier/courier/bench/internal/sandbox"
 	"github.com/gocourier/courier/pkg/proc"
@@ -103,6 +104,7 @@ func main() {
 	}
 	var results []result
 	for _, name := range strings.Split(*targets, ",") {
+		machine.Settle()
 		t, err := start(strings.TrimSpace(name), *peers, *setup, *keep, *idle)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "imapbench: %s: %v\n", name, err)

@@ -7,12 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gocourier/courier/bench/internal/machine"
 )
 
 const (
@@ -99,7 +100,7 @@ func (b *bench) measure(name string) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	settle()
+	machine.Settle()
 	fmt.Fprintf(os.Stderr, "queuebench: starting %s\n", name)
 	if err := t.start(); err != nil {
 		t.stop()
@@ -126,7 +127,7 @@ func (b *bench) measure(name string) (*result, error) {
 		if t.smtp == "" {
 			return r, errNoSMTP
 		}
-		settle()
+		machine.Settle()
 		if err := b.smtpLoad(t, r); err != nil {
 			return r, fmt.Errorf("SMTP load test: %w", err)
 		}
@@ -269,32 +270,6 @@ func (b *bench) wait(t *target, r *result, users []string, n int, submit func() 
 			return fmt.Errorf("%d deliveries missing after %v (see the server's log and mailq)", missing, b.timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// settle waits until the disk is done with the last test's writes (the
-// maildirs and queue files of an SMTP load are hundreds of megabytes the
-// kernel writes back for a while), so that the next measurement does not
-// pay for the previous one: it syncs, then waits, at most a minute, until
-// the kernel holds less than 8 MB of dirty or in-flight pages.
-func settle() {
-	syscall.Sync()
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
-		data, err := os.ReadFile("/proc/meminfo")
-		if err != nil {
-			return
-		}
-		kb := 0
-		for _, l := range strings.Split(string(data), "\n") {
-			f := strings.Fields(l)
-			if len(f) >= 2 && (f[0] == "Dirty:" || f[0] == "Writeback:") {
-				n, _ := strconv.Atoi(f[1])
-				kb += n
-			}
-		}
-		if kb < 8<<10 {
-			return
-		}
 	}
 }
 

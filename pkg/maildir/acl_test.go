@@ -176,7 +176,7 @@ func TestLinkAndMoveMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, err := a.CopyMessages(inbox, []string{f1, f2}, nil)
+	names, err := a.CopyMessages(inbox, []string{f1, f2}, nil, nil)
 	if err != nil || len(names) != 2 || !strings.HasSuffix(names[0], ":2,S") || !strings.HasSuffix(names[1], ":2,") {
 		t.Fatalf("copy %q %v", names, err)
 	}
@@ -198,7 +198,7 @@ func TestLinkAndMoveMessages(t *testing.T) {
 		t.Fatalf("move back %q %v, usage %+v", back, err, usage())
 	}
 	// Over quota: 5 messages allowed, so the second copy stops the batch.
-	names, err = a.CopyMessages(inbox, []string{f1, f2}, nil)
+	names, err = a.CopyMessages(inbox, []string{f1, f2}, nil, nil)
 	if !errors.Is(err, ErrOverQuota) || len(names) != 2 || names[0] == "" || names[1] != "" {
 		t.Fatalf("over quota: %q %v", names, err)
 	}
@@ -227,7 +227,7 @@ func TestCopyMessagesRenamedOrGone(t *testing.T) {
 	if _, err := inbox.SetFlags(f1, "F"); err != nil {
 		t.Fatal(err)
 	}
-	names, err := a.CopyMessages(inbox, []string{f1, "gone:2,", filepath.Base(p2)}, nil)
+	names, err := a.CopyMessages(inbox, []string{f1, "gone:2,", filepath.Base(p2)}, nil, nil)
 	if err != nil || !strings.HasSuffix(names[0], ":2,F") || names[1] != "" || !strings.HasSuffix(names[2], ":2,") {
 		t.Fatalf("copy %q %v", names, err)
 	}
@@ -254,7 +254,12 @@ func TestCopyMessagesBeingRenamed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, err := a.CopyMessages(inbox, []string{new1, new2}, []string{old1, old2})
+	names, err := a.CopyMessages(inbox, []string{new1, new2}, []string{old1, old2}, []Flags{"FS", "FS"})
+	if err != nil || !strings.HasSuffix(names[0], ":2,FS") || !strings.HasSuffix(names[1], ":2,FS") {
+		t.Fatalf("copy %q %v", names, err)
+	}
+	// The names the other way round: the old name tried first.
+	names, err = a.CopyMessages(inbox, []string{old1, old2}, []string{new1, new2}, []Flags{"FS", "FS"})
 	if err != nil || !strings.HasSuffix(names[0], ":2,FS") || !strings.HasSuffix(names[1], ":2,FS") {
 		t.Fatalf("copy %q %v", names, err)
 	}
@@ -280,13 +285,13 @@ func TestSetFlagsBatchAndRemoveMessages(t *testing.T) {
 	for _, m := range []string{"one\n", "two\n", "six\n"} {
 		files = append(files, filepath.Base(deliver(t, inbox, m)))
 	}
-	deleted, err := inbox.SetFlagsBatch(append(files, "gone:2,"), []Flags{"T", "T", "ST", "T"})
+	deleted, err := inbox.SetFlagsBatch(append(files, "gone:2,"), []Flags{"T", "T", "ST", "T"}, nil)
 	if !errors.Is(err, ErrNoMessage) || deleted[3] != "" || !strings.HasSuffix(deleted[2], ":2,ST") || usage() != (Usage{}) {
 		t.Fatalf("set T %q %v, usage %+v", deleted, err, usage())
 	}
 	deliver(t, inbox, "ten\n")
 	deliver(t, inbox, "new\n")
-	undeleted, err := inbox.SetFlagsBatch(deleted[:3], []Flags{"", "", ""})
+	undeleted, err := inbox.SetFlagsBatch(deleted[:3], []Flags{"", "", ""}, nil)
 	if !errors.Is(err, ErrOverQuota) || undeleted[0] == "" || undeleted[1] != "" || undeleted[2] != "" || usage() != (Usage{12, 3}) {
 		t.Fatalf("clear T %q %v, usage %+v", undeleted, err, usage())
 	}

@@ -83,7 +83,7 @@ func BenchmarkSetFlags1000(b *testing.B) {
 				}
 				var err error
 				if batch {
-					files, err = d.SetFlagsBatch(files, flags)
+					files, err = d.SetFlagsBatch(files, flags, nil)
 				} else {
 					for j, f := range files {
 						if files[j], err = d.SetFlags(f, flags[j]); err != nil {

@@ -26,12 +26,14 @@ import (
 // (*QuotaError). It stops at the first failure and returns the names made
 // until then, which the caller removes when it gives up.
 //
-// was, when not nil, gives for files[i] the name the file may still have
-// ("" none): the name before a rename that the caller's process is making
-// (imapd's STORE renames after its answer). Such a message is linked by
-// whichever name it has when linked, and the copy takes the flags of
-// files[i].
-func (d *Dir) CopyMessages(src *Dir, files, was []string) ([]string, error) {
+// was, when not nil, gives for files[i] the other name the file may have
+// by now ("" none): one of the two is the name before a rename that the
+// caller's process is making (imapd's STORE renames after its answer).
+// Such a message is linked by whichever name it has when linked, files[i]
+// tried first, and the copy takes the flags flags[i] (the caller names
+// first what the file most likely has: a look at a name that does not
+// exist waits for the directory's lock, which the renames take in turn).
+func (d *Dir) CopyMessages(src *Dir, files, was []string, flags []Flags) ([]string, error) {
 	cur := openDirAt(filepath.Join(src.Path, "cur"), len(files))
 	defer cur.close()
 	srcs := make([]linkSource, len(files))
@@ -41,8 +43,11 @@ func (d *Dir) CopyMessages(src *Dir, files, was []string) ([]string, error) {
 		if was != nil {
 			s.was = was[i]
 		}
+		// A rename between two looks can hide the file from both: the
+		// new name is looked at again, which it has by then, rather than
+		// listing the whole directory.
 		err := s.stat()
-		if errors.Is(err, os.ErrNotExist) && s.was != "" {
+		for try := 0; try < 2 && errors.Is(err, os.ErrNotExist) && s.was != ""; try++ {
 			s.name, s.was = s.was, s.name
 			err = s.stat()
 		}
@@ -63,7 +68,7 @@ func (d *Dir) CopyMessages(src *Dir, files, was []string) ([]string, error) {
 		}
 		s.flags = s.n.Flags()
 		if was != nil && was[i] != "" {
-			s.flags = messageOf("", file).Name.Flags()
+			s.flags = flags[i]
 		}
 	}
 	return d.linkAll(srcs)

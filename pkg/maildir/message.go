@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -251,13 +252,17 @@ func (d *Dir) SetFlags(file string, flags Flags) (string, error) {
 // SetFlagsBatch is SetFlags for several messages (files[i] gets flags[i])
 // with the quota file locked once and given one line for them all.
 // names[i] is the new name of files[i], "" when its flags could not be
-// changed; err joins the failures.
-func (d *Dir) SetFlagsBatch(files []string, flags []Flags) (names []string, err error) {
+// changed; err joins the failures. done, when not nil, is set to the
+// number of files handled after each (for a reader in another goroutine).
+func (d *Dir) SetFlagsBatch(files []string, flags []Flags, done *atomic.Int64) (names []string, err error) {
 	names = make([]string, len(files))
 	var errs []error
 	b := d.flagBatch(len(files))
 	for i, file := range files {
 		name, err := b.set(file, flags[i])
+		if done != nil {
+			done.Store(int64(i + 1))
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -632,7 +632,7 @@ func (m *Mailbox) storeLocked(uids []uint32, op imap.StoreFlagsOp, letters maild
 	d := m.dir()
 	// The renames as one batch: cur/ opened once, the quota file locked
 	// and written once.
-	names, err := d.SetFlagsBatch(files, newFlags)
+	names, err := d.SetFlagsBatch(files, newFlags, nil)
 	var errs []error
 	if err != nil {
 		errs = append(errs, err)
@@ -845,12 +845,13 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 		return 0, nil, nil, err
 	}
 	// The source is not locked: the files are linked by their names, or,
-	// for those the session's last Store is still renaming, by the name
-	// they had before (renames.go).
+	// for those the session's last Store is still renaming, by either
+	// name, the one it most likely has by now first (renames.go).
 	srcDir := m.dir()
 	var uidsOf []uint32
 	var files []string // in cur/, as of the last scan
-	var was []string   // their names before the renames under way, or ""
+	var was []string   // for those being renamed, their other name, or ""
+	var flags []maildir.Flags
 	var kws [][]string
 	m.mu.Lock()
 	r := m.behind
@@ -861,11 +862,18 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 		}
 		msg := &m.msgs[i]
 		uidsOf = append(uidsOf, uid)
-		files = append(files, msg.File)
+		file, other := msg.File, ""
 		if r != nil {
-			w, _ := r.was(uid)
-			was = append(was, w)
+			if w, made, ok := r.was(uid); ok {
+				other = w
+				if !made {
+					file, other = w, file
+				}
+			}
+			was = append(was, other)
 		}
+		files = append(files, file)
+		flags = append(flags, maildir.NameFlags(msg.File))
 		kws = append(kws, msg.keywords())
 	}
 	m.mu.Unlock()
@@ -876,7 +884,7 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 	defer unlock()
 	// One fsync of the destination for all the copies; a message
 	// expunged by another session meanwhile is left out.
-	names, err := dd.CopyMessages(srcDir, files, was)
+	names, err := dd.CopyMessages(srcDir, files, was, flags)
 	var made []string
 	var madeKws [][]string
 	for i, name := range names {

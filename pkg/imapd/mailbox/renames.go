@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gocourier/courier/pkg/maildir"
 )
@@ -55,16 +56,19 @@ type renames struct {
 	uids  []uint32        // their UIDs
 	byUID []int           // indexes of the above, by ascending UID
 	done  chan struct{}   // closed when the renames are done and the lock let go
+
+	progress atomic.Int64 // files[:progress] have been renamed (or failed)
 }
 
 // was returns the name the message uid had before these renames, if they
-// rename it.
-func (r *renames) was(uid uint32) (string, bool) {
+// rename it, and whether its rename has been made (or failed) by now.
+func (r *renames) was(uid uint32) (name string, made, ok bool) {
 	k, ok := slices.BinarySearchFunc(r.byUID, uid, func(i int, uid uint32) int { return cmp.Compare(r.uids[i], uid) })
 	if !ok {
-		return "", false
+		return "", false, false
 	}
-	return r.files[r.byUID[k]], true
+	i := r.byUID[k]
+	return r.files[i], int64(i) < r.progress.Load(), true
 }
 
 // running reports whether the renames are still under way.
@@ -79,7 +83,7 @@ func (r *renames) running() bool {
 
 // has reports whether the message uid is being renamed.
 func (r *renames) has(uid uint32) bool {
-	_, ok := r.was(uid)
+	_, _, ok := r.was(uid)
 	return ok
 }
 
@@ -152,7 +156,7 @@ func (r *renames) run(unlock func()) {
 	defer behind.RUnlock()
 	defer close(r.done)
 	defer unlock()
-	names, err := r.d.SetFlagsBatch(r.files, r.flags)
+	names, err := r.d.SetFlagsBatch(r.files, r.flags, &r.progress)
 	failed := 0
 	for i, name := range names {
 		if name != r.names[i] {
