@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -225,15 +226,17 @@ func (d *Daemon) Serve(l net.Listener) error {
 	}
 }
 
-// ServeConn runs one SMTP session on c (a *handoff.Conn, or any net.Conn
-// whose environment is the process's) and closes it.
+// ServeConn starts one SMTP session on c (a *handoff.Conn, or any
+// net.Conn whose environment is the process's), which closes c at its
+// end. The session runs in a goroutine of go-smtp's; ServeConn returns
+// once it has started.
 func (d *Daemon) ServeConn(c net.Conn) {
 	cc := d.newConn(c)
 	if cc == nil {
 		return
 	}
 	srv := d.server()
-	srv.Serve(&oneConn{c: cc, done: make(chan struct{})})
+	srv.Serve(&oneConn{c: cc})
 }
 
 // drain waits until no message is being received, at most timeout, and
@@ -380,21 +383,20 @@ type slogPrinter struct{ l *slog.Logger }
 func (p slogPrinter) Printf(f string, v ...any) { p.l.Warn(strings.TrimSpace(fmt.Sprintf(f, v...))) }
 func (p slogPrinter) Println(v ...any)          { p.l.Warn(strings.TrimSpace(fmt.Sprintln(v...))) }
 
-// oneConn is a listener that yields one connection, then waits for it to
-// close (so that a per-connection go-smtp server returns).
+// oneConn is a listener that yields one connection, then reports itself
+// closed, so that a per-connection go-smtp server returns at once and
+// leaves the session to the goroutine it started for it (a goroutine
+// waiting for the session's end would cost every session its stack).
 type oneConn struct {
 	c    *clientConn
-	done chan struct{}
 	used bool
 }
 
 func (o *oneConn) Accept() (net.Conn, error) {
 	if !o.used {
 		o.used = true
-		o.c.onClose = func() { close(o.done) }
 		return o.c, nil
 	}
-	<-o.done
 	return nil, net.ErrClosed
 }
 func (o *oneConn) Close() error   { return nil }
@@ -415,8 +417,12 @@ type clientConn struct {
 	tls     *tls.Conn // SMTPS
 	banner  []byte
 	greeted bool
-	onClose func()
-	closed  atomic.Bool
+
+	// The replies written since the last read (see Write), and the
+	// write deadline last set.
+	outMu    sync.Mutex
+	out      []byte
+	deadline time.Time
 
 	// The first HELO or EHLO command, seen in the bytes go-smtp reads
 	// (go-smtp does not say which one the client used): ehlo says it
@@ -426,8 +432,12 @@ type clientConn struct {
 	head     []byte
 }
 
-// Read watches the client's commands until its first HELO or EHLO.
+// Read sends the replies written so far, then reads; it watches the
+// client's commands until its first HELO or EHLO.
 func (c *clientConn) Read(b []byte) (int, error) {
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
 	n, err := c.Conn.Read(b)
 	if !c.heloSeen {
 		c.sniff(b[:n])
@@ -483,30 +493,73 @@ func (d *Daemon) newConn(c net.Conn) *clientConn {
 	return cc
 }
 
-// Write sends the greeting in place of go-smtp's, which is always the
-// first thing it writes.
+// Write keeps replies until the server reads again, so that the replies
+// to pipelined commands, and the lines of one reply (go-smtp writes each
+// line by itself), leave in one segment and one system call (RFC 2920
+// §3.2: the server may buffer the replies to a group of commands, and
+// must not wait for more input before sending them: Read sends them
+// before it waits). It sends the greeting in place of go-smtp's, which is
+// always the first thing it writes.
 func (c *clientConn) Write(b []byte) (int, error) {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
 	if !c.greeted {
 		c.greeted = true
 		if len(b) >= 4 && string(b[:4]) == "220 " {
-			if _, err := c.Conn.Write(c.banner); err != nil {
-				return 0, err
-			}
+			c.out = append(c.out, c.banner...)
 			return len(b), nil
 		}
 	}
-	return c.Conn.Write(b)
+	c.out = append(c.out, b...)
+	return len(b), nil
+}
+
+// flush sends the replies kept by Write.
+func (c *clientConn) flush() error {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	if len(c.out) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.out)
+	c.out = c.out[:0]
+	if cap(c.out) > 4096 {
+		c.out = nil // a long reply's buffer is not kept for the session
+	}
+	return err
+}
+
+// SetWriteDeadline and SetDeadline send the replies kept first when the
+// deadline comes sooner than the one they were written under: crypto/tls
+// sets a near deadline for its closing alert, then one of now to stop
+// writing.
+func (c *clientConn) SetWriteDeadline(t time.Time) error {
+	c.sooner(t)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *clientConn) SetDeadline(t time.Time) error {
+	c.sooner(t)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *clientConn) sooner(t time.Time) {
+	c.outMu.Lock()
+	soon := !t.IsZero() && (c.deadline.IsZero() || t.Before(c.deadline))
+	c.deadline = t
+	c.outMu.Unlock()
+	if soon {
+		c.flush()
+	}
 }
 
 func (c *clientConn) Close() error {
+	c.flush()
 	err := c.Conn.Close()
 	if c.tls != nil {
 		// Closing the TLS connection closes the raw one too; a
 		// *handoff.Conn must see its own Close to tell couriertcpd.
 		c.raw.Close()
-	}
-	if c.closed.CompareAndSwap(false, true) && c.onClose != nil {
-		c.onClose()
 	}
 	return err
 }

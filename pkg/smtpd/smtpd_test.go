@@ -487,3 +487,51 @@ func serverPID(t *testing.T, d *daemon) int {
 	})
 	return pid
 }
+
+// TestRepliesTogether: the lines of a multi-line reply, and the replies to
+// a group of pipelined commands, leave together (RFC 2920 §3.2): one read
+// of the client gets them all, sent as they are once the server has
+// nothing more to read.
+func TestRepliesTogether(t *testing.T) {
+	e := newEnv(t, "")
+	d := e.start(t, nil)
+	c := newDialogue(t, "127.0.0.2", d.addr)
+	if r := c.reply(); !strings.HasPrefix(r, "220") || c.rd.Buffered() != 0 {
+		t.Fatalf("greeting %q", r)
+	}
+	// readOnce reads once and checks the lines got against want's
+	// prefixes; a want ending in "..." stands for any number of lines
+	// with that prefix.
+	readOnce := func(what string, want ...string) {
+		t.Helper()
+		buf := make([]byte, 4096)
+		c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := c.c.Read(buf)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		got := string(buf[:n])
+		lines := strings.Split(strings.TrimSuffix(got, "\r\n"), "\r\n")
+		for _, w := range want {
+			if p, ok := strings.CutSuffix(w, "..."); ok {
+				for len(lines) > 1 && strings.HasPrefix(lines[0], p) {
+					lines = lines[1:]
+				}
+				continue
+			}
+			if len(lines) == 0 || !strings.HasPrefix(lines[0], w) {
+				t.Fatalf("%s: one read got %q, want %q", what, got, want)
+			}
+			lines = lines[1:]
+		}
+		if len(lines) > 0 {
+			t.Fatalf("%s: one read got %q, want %q", what, got, want)
+		}
+	}
+	c.send("EHLO client.example\r\n")
+	readOnce("EHLO", "250-Hello", "250-...", "250 ")
+	c.send("MAIL FROM:<sender@remote.example>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n")
+	readOnce("MAIL, RCPT, DATA", "250 ", "250 ", "354 ")
+	c.send("Subject: together\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+	readOnce("end of data and QUIT", "250 Ok. ", "221 ")
+}
