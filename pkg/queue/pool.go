@@ -60,6 +60,7 @@ const (
 	poolMaxSize = 64 << 10
 	poolMaxAge  = time.Hour
 	poolList    = 1024                  // names read from the pool at a time
+	poolYoung   = 4096                  // names of this second's files kept aside
 	poolRelist  = 20 * time.Millisecond // wait after finding nothing usable
 	poolRecount = 4096                  // releases between two counts of the pool
 )
@@ -71,6 +72,13 @@ type pool struct {
 	dir     *os.File // tmp/free/, open for reading on
 	names   []string
 	emptyAt time.Time // when a round through the pool last found nothing usable
+
+	// Names read that were released in the second of the submission
+	// asking, the latest in youngSec: they are tried once that second
+	// is over instead of being read again (the pool of a busy queue is
+	// mostly files of the last second or two).
+	young    map[string]struct{}
+	youngSec int64
 
 	size     atomic.Int64 // files in the pool at the last count, plus releases since
 	released atomic.Int64 // releases since the last count
@@ -143,8 +151,9 @@ func openClaimed(path string, uid int) (f *os.File, size int64, ok bool) {
 
 // take returns the name of a pool file released before now's second. It
 // reads the pool on from where it stopped (from its start again after its
-// end) when the names read last are used up, at most one round through
-// it, and not again within poolRelist of a round that found none.
+// end) when the names read last and those kept aside are used up, until
+// it has passed the directory's end twice, and not again within
+// poolRelist of a round that found none.
 func (p *pool) take(dir string, now time.Time) (string, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -154,40 +163,68 @@ func (p *pool) take(dir string, now time.Time) (string, bool) {
 	if d := now.Sub(p.emptyAt); d >= 0 && d < poolRelist {
 		return "", false
 	}
+	wrapped := false
 	for range poolMax/poolList + 2 {
-		p.names = p.read(dir)
+		var end bool
+		p.names, end = p.read(dir)
 		if n, ok := p.next(now); ok {
 			return n, true
+		}
+		if end {
+			if wrapped {
+				break // round the whole pool
+			}
+			wrapped = true
 		}
 	}
 	p.emptyAt = now
 	return "", false
 }
 
-// read reads the next poolList names of the pool directory.
-func (p *pool) read(dir string) []string {
+// read reads the next poolList names of the pool directory; end says it
+// reached the directory's end, and starts from the beginning next time.
+func (p *pool) read(dir string) (names []string, end bool) {
 	if p.dir == nil {
 		d, err := os.Open(dir)
 		if err != nil {
-			return nil
+			return nil, true
 		}
 		p.dir = d
 	}
 	names, err := p.dir.Readdirnames(poolList)
 	if err != nil || len(names) < poolList {
 		p.dir.Seek(0, io.SeekStart)
+		return names, true
 	}
-	return names
+	return names, false
 }
 
 // next pops the names read until one released before now's second; the
-// younger ones stay in the pool for a later reading.
+// younger ones are kept aside (at most poolYoung of them) until their
+// second is over.
 func (p *pool) next(now time.Time) (string, bool) {
+	if len(p.young) > 0 && p.youngSec < now.Unix() {
+		for n := range p.young {
+			p.names = append(p.names, n)
+		}
+		clear(p.young)
+	}
 	for len(p.names) > 0 {
 		n := p.names[len(p.names)-1]
 		p.names = p.names[:len(p.names)-1]
-		if sec, ok := releasedAt(n); ok && sec < now.Unix() {
+		sec, ok := releasedAt(n)
+		if !ok {
+			continue
+		}
+		if sec < now.Unix() {
 			return n, true
+		}
+		if len(p.young) < poolYoung {
+			if p.young == nil {
+				p.young = map[string]struct{}{}
+			}
+			p.young[n] = struct{}{} // a name read again is kept once
+			p.youngSec = max(p.youngSec, sec)
 		}
 	}
 	return "", false

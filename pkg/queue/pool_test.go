@@ -267,3 +267,39 @@ func TestPoolSkipsOtherOwners(t *testing.T) {
 		}
 	}
 }
+
+// Names of files released in the current second are kept aside and tried
+// once that second is over, without reading the pool again.
+func TestPoolKeepsYoungNames(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Unix(1_800_000_000, 0)
+	for i := range 3 {
+		name := strconv.FormatInt(now.Unix(), 10) + "." + strconv.Itoa(100+i) + "C"
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var p pool
+	if n, ok := p.take(dir, now); ok {
+		t.Fatalf("took %s, released in the same second", n)
+	}
+	// Gone from the directory: only the names kept aside can give them.
+	names, err := readNames(dir)
+	if err != nil || len(names) != 3 {
+		t.Fatalf("pool %q %v", names, err)
+	}
+	for _, n := range names {
+		os.Remove(filepath.Join(dir, n))
+	}
+	var got []string
+	for {
+		n, ok := p.take(dir, now.Add(time.Second))
+		if !ok {
+			break
+		}
+		got = append(got, n)
+	}
+	if len(got) != 3 {
+		t.Fatalf("a second later: %q, want the 3 names kept aside", got)
+	}
+}
