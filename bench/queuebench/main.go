@@ -85,6 +85,7 @@ func main() {
 	smtpPer := flag.Int("smtp-per", 5, "messages per SMTP session")
 	smtpDuration := flag.Duration("smtp-duration", 60*time.Second, "length of the SMTP load")
 	resultFile := flag.String("result", "", "internal: write the one target's result as JSON to this file")
+	cooldown := flag.Duration("cooldown", 0, "wait before each target but the first (on ext4 without a journal, a target measured within minutes of another's mass of deleted files pays for them: see bench/internal/machine)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "queuebench: run it as root: the peers' sendmail and daemons need it")
@@ -108,11 +109,17 @@ func main() {
 	}
 	var results []*result
 	var failed []string
+	first := true
 	for _, name := range strings.Split(*targets, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
 			continue
 		}
+		if !first && *cooldown > 0 {
+			fmt.Fprintf(os.Stderr, "queuebench: waiting %v before measuring %s\n", *cooldown, name)
+			time.Sleep(*cooldown)
+		}
+		first = false
 		var r *result
 		var err error
 		if name == "courier" && *resultFile == "" {

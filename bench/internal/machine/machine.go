@@ -23,6 +23,12 @@ import (
 // rename and link of every server, slows down (1,000 renames in one
 // directory took 18 ms with 9 million entries, 6 ms with them dropped).
 // The files the next target reads are those it is given after this.
+//
+// What Settle cannot undo: on ext4 without a journal (this machine's),
+// allocating an inode passes over the free inodes of its block group that
+// were freed in the last 60 to 300 seconds (recently_deleted() in ext4's
+// ialloc.c), so a target measured within minutes of another that deleted
+// tens of thousands of files runs slower; queuebench's -cooldown waits.
 func Settle() {
 	syscall.Sync()
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
