@@ -119,7 +119,8 @@ func (q *Queue) claim(now time.Time, dst string) (*os.File, int64) {
 			return nil, 0
 		}
 		src := q.path("tmp", poolDir, name)
-		if err := os.Rename(src, dst); err != nil {
+		// unix.Rename, not os.Rename, which looks at dst first.
+		if err := unix.Rename(src, dst); err != nil {
 			continue // another process took it
 		}
 		if f, size, ok := openClaimed(dst, uid); ok {

@@ -397,8 +397,9 @@ func (l *limitReader) Read(p []byte) (int, error) {
 }
 
 // copyBufs are spoolCopy's buffers, reused: every message passes through
-// one.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+// one. Reads come from go-smtp's 4 KiB buffer, so a larger one would only
+// cost the allocations the pool makes again after every collection.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
 // queueSlots bounds the sessions queueing a message at once. Each one
 // waits for fsyncs in a system call, and Go gives every such wait its own
