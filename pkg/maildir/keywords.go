@@ -216,9 +216,6 @@ func (d *Dir) readKeywords(now time.Time) (Keywords, bool, error) {
 			}
 		}
 	case errors.Is(err, os.ErrNotExist):
-		if err := d.makeKeywordsDir(); err != nil {
-			return nil, false, err
-		}
 	default:
 		return nil, false, err
 	}
@@ -226,6 +223,12 @@ func (d *Dir) readKeywords(now time.Time) (Keywords, bool, error) {
 	t := now.Unix()
 	tn := t / kwPeriod
 	names, err := readNames(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		// No keywords yet: the directory is made by the first keyword
+		// set (SetKeywords), not by every reader (a folder's first
+		// SELECT paid for a mkdir).
+		return kw, false, nil
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot read keywords: %w", err)
 	}
