@@ -72,6 +72,15 @@ func TestUIDDBSyncAndWrite(t *testing.T) {
 	if got, err := d.ReadUIDDB(); got != nil || err != nil {
 		t.Fatalf("no file yet: %v %v", got, err)
 	}
+	if err := d.SyncUIDDB(); err == nil {
+		t.Fatal("SyncUIDDB of no map: no error")
+	}
+	if err := d.WriteUIDDBUnsynced(db); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SyncUIDDB(); err != nil {
+		t.Fatal(err)
+	}
 	if err := d.WriteUIDDB(db); err != nil {
 		t.Fatal(err)
 	}

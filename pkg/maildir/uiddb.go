@@ -187,6 +187,24 @@ func (d *Dir) WriteUIDDB(db *UIDDB) error { return d.writeUIDDB(db, true) }
 // them again.
 func (d *Dir) WriteUIDDBUnsynced(db *UIDDB) error { return d.writeUIDDB(db, false) }
 
+// SyncUIDDB makes the UID map written by WriteUIDDBUnsynced durable: the
+// file and the directory that names it.
+func (d *Dir) SyncUIDDB() error {
+	p := filepath.Join(d.Path, UIDDBFile)
+	f, err := os.Open(p)
+	if err == nil {
+		err = f.Sync()
+		f.Close()
+	}
+	if err == nil {
+		err = syncDir(d.Path)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot make the IMAP uid map %s durable: %w", p, err)
+	}
+	return nil
+}
+
 func (d *Dir) writeUIDDB(db *UIDDB, sync bool) error {
 	p := filepath.Join(d.Path, UIDDBFile)
 	if err := writeViaTmp(d.Path, "imapuid_"+strconv.FormatUint(collisions.Add(1), 10), p, db.Format(), 0o644, sync); err != nil {

@@ -357,6 +357,7 @@ func (s *Store) scanLockedLater(f *folder, moveNew bool, since int64, later *fun
 	var fresh, gone []uint32
 	var files []listedFile                   // the files of c.db.Entries, in order, when known
 	dbWritten := func() error { return nil } // waits for the UID map being written
+	syncDBLater := false                     // the map is written unsynced, for *later to fsync
 	switch {
 	case !c.setDirty && len(c.gone) > 0:
 		// Only this process's removals: the map's names are the
@@ -437,8 +438,16 @@ func (s *Store) scanLockedLater(f *folder, moveNew bool, since int64, later *fun
 		}
 		if changedDB || len(fresh) > 0 || len(db.Entries) != before+len(fresh) {
 			write := d.WriteUIDDB
-			if !changedDB && len(fresh) == 0 {
+			switch {
+			case !changedDB && len(fresh) == 0:
 				write = d.WriteUIDDBUnsynced // only gone messages dropped
+			case changedDB && later != nil && len(db.Entries) >= laterFrom:
+				// A new map (a new UIDVALIDITY) at a SELECT: fsynced after
+				// the answer. A crash before leaves no map, an empty or
+				// unreadable one (rebuilt with yet another UIDVALIDITY) or
+				// a part of it whose first line keeps the next UID: no UID
+				// is given twice either way.
+				write, syncDBLater = d.WriteUIDDBUnsynced, true
 			}
 			// Written (and fsynced) on the other core while the keywords
 			// and modseqs are worked out: db is only read meanwhile. It is
@@ -534,6 +543,16 @@ func (s *Store) scanLockedLater(f *folder, moveNew bool, since int64, later *fun
 			}
 		}
 	}
+	if syncDBLater && !storeLater {
+		if err := dbWritten(); err != nil {
+			c.st = nil
+			return nil, err
+		}
+		if err := d.SyncUIDDB(); err != nil {
+			c.db, c.st = nil, nil
+			return nil, err
+		}
+	}
 	switch {
 	case storeLater:
 		if err := dbWritten(); err != nil {
@@ -543,6 +562,14 @@ func (s *Store) scanLockedLater(f *folder, moveNew bool, since int64, later *fun
 		c.st = nil // until the store is written
 		c.pub.Store(nil)
 		*later = func() {
+			if syncDBLater {
+				if err := d.SyncUIDDB(); err != nil {
+					// The answer gave the UIDs: a new map is made and
+					// written again by the next scan.
+					s.log().Error("the new IMAP UID map could not be made durable: " + err.Error())
+					c.db = nil
+				}
+			}
 			c.ms.fill(st.entries)
 			if c.storeModSeq(encodeModSeq(c.ms, st.entries)) == nil {
 				done()
