@@ -216,6 +216,7 @@ func (d *Dir) readKeywords(now time.Time) (Keywords, bool, error) {
 			}
 		}
 	case errors.Is(err, os.ErrNotExist):
+		// No list yet; the directory may still hold updates.
 	default:
 		return nil, false, err
 	}
@@ -372,8 +373,9 @@ func equalKeywords(a, b []string) bool {
 	return true
 }
 
-// makeKeywordsDir creates courierimapkeywords/ with the maildir's mode.
-func (d *Dir) makeKeywordsDir() error {
+// MakeKeywordsDir creates courierimapkeywords/ with the maildir's mode
+// (SetKeywords does; imapd's IDLE watch needs it to watch).
+func (d *Dir) MakeKeywordsDir() error {
 	dir := filepath.Join(d.Path, KeywordsDir)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
@@ -406,7 +408,7 @@ func (d *Dir) SetKeywords(message string, set []string) error {
 		}
 		b.WriteString(k + "\n")
 	}
-	if err := d.makeKeywordsDir(); err != nil {
+	if err := d.MakeKeywordsDir(); err != nil {
 		return err
 	}
 	dst := filepath.Join(d.Path, KeywordsDir, unique)

@@ -849,9 +849,9 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 	// name, the one it most likely has by now first (renames.go).
 	srcDir := m.dir()
 	var uidsOf []uint32
-	var files []string // in cur/, as of the last scan
-	var was []string   // for those being renamed, their other name, or ""
-	var flags []maildir.Flags
+	var files []string        // in cur/, as of the last scan
+	var was []string          // for those being renamed, their other name, or ""
+	var flags []maildir.Flags // with was: the flags of the copies
 	var kws [][]string
 	m.mu.Lock()
 	r := m.behind
@@ -871,9 +871,9 @@ func (m *Mailbox) Copy(uids []uint32, dest string) (uidValidity uint32, src, dst
 				}
 			}
 			was = append(was, other)
+			flags = append(flags, maildir.NameFlags(msg.File))
 		}
 		files = append(files, file)
-		flags = append(flags, maildir.NameFlags(msg.File))
 		kws = append(kws, msg.keywords())
 	}
 	m.mu.Unlock()

@@ -564,8 +564,8 @@ func (s *Store) scanLockedLater(f *folder, moveNew bool, since int64, later *fun
 		*later = func() {
 			if syncDBLater {
 				if err := d.SyncUIDDB(); err != nil {
-					// The answer gave the UIDs: a new map is made and
-					// written again by the next scan.
+					// The answer gave the UIDs already; the next scan
+					// reads the map again from the file.
 					s.log().Error("the new IMAP UID map could not be made durable: " + err.Error())
 					c.db = nil
 				}

@@ -2,7 +2,6 @@ package mailbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,7 +22,7 @@ const watchSettle = 50 * time.Millisecond
 // signal); the channel closes when ctx ends or the watch fails. It uses
 // inotify, as Courier's IMAP_ENHANCEDIDLE does.
 func (s *Store) Watch(ctx context.Context, name string) (<-chan struct{}, error) {
-	f, _, err := s.open(name)
+	f, d, err := s.open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +32,7 @@ func (s *Store) Watch(ctx context.Context, name string) (<-chan struct{}, error)
 	}
 	file := os.NewFile(uintptr(fd), "inotify")
 	kwDir := filepath.Join(f.path, maildir.KeywordsDir)
-	if err := os.Mkdir(kwDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := d.MakeKeywordsDir(); err != nil {
 		file.Close()
 		return nil, err
 	}
