@@ -488,10 +488,18 @@ func TestStatus(t *testing.T) {
 
 func TestWatch(t *testing.T) {
 	s := newStore(t, nil)
+	// A maildir shared with its group: the keywords directory the watch
+	// makes has the maildir's mode.
+	if err := os.Chmod(s.Root, 0o750); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ch, err := s.Watch(ctx, "INBOX")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(s.Root, maildir.KeywordsDir)); err != nil || st.Mode().Perm() != 0o750 {
+		t.Fatalf("keywords directory: %v %v", st, err)
 	}
 	deliver(t, s, "", "hello\n")
 	select {
